@@ -1,0 +1,168 @@
+"""The mail as filters see it: a small, parser-independent model.
+
+Filters never touch flanker or Znuny JSON. Both inputs (raw RFC 822 bytes through
+`bouncer.mime`, a Znuny invoker article through `bouncer.article`) are turned into
+this one model, so a rule written once holds on both paths.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Iterator, Literal
+
+# Filters read at most this much decoded text per part: detection needs the top of a
+# report, and a cap keeps time and memory flat on hostile input.
+TEXT_CAP = 64 * 1024
+
+Source = Literal["raw", "znuny"]
+
+_ADDR_RE = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
+_TAG_RE = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.S | re.I)
+_WS_RE = re.compile(r"[ \t\r\f\v]+")
+
+
+class Headers:
+    """Ordered, case-insensitive multi-map of decoded header values."""
+
+    __slots__ = ("_items", "_index")
+
+    def __init__(self, items: list[tuple[str, str]] | None = None) -> None:
+        self._items: list[tuple[str, str]] = []
+        self._index: dict[str, list[str]] = {}
+        for name, value in items or ():
+            self.add(name, value)
+
+    def add(self, name: str, value: str) -> None:
+        self._items.append((name, value))
+        self._index.setdefault(name.lower(), []).append(value)
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        values = self._index.get(name.lower())
+        return values[0] if values else default
+
+    def get_all(self, name: str) -> list[str]:
+        return list(self._index.get(name.lower(), ()))
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._index
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+@dataclass
+class Part:
+    """One leaf of the MIME tree (or an attachment of a Znuny article)."""
+
+    content_type: str  # lower-case "main/sub"
+    params: dict[str, str] = field(default_factory=dict)
+    filename: str | None = None
+    disposition: str | None = None
+    text: str = ""  # decoded text, capped at TEXT_CAP; for message/* the raw part as text
+    message: Mail | None = None  # parsed enclosure of message/rfc822 (and text/rfc822-headers)
+    size: int = 0
+
+    @property
+    def main(self) -> str:
+        return self.content_type.split("/", 1)[0]
+
+    @property
+    def is_attachment(self) -> bool:
+        return (self.disposition or "").lower() == "attachment" or bool(self.filename)
+
+
+@dataclass
+class Mail:
+    """A parsed mail. `source` says which path it came through, since the Znuny path lacks most headers."""
+
+    headers: Headers
+    content_type: str = "text/plain"
+    params: dict[str, str] = field(default_factory=dict)
+    parts: list[Part] = field(default_factory=list)
+    source: Source = "raw"
+    size: int = 0
+    error: str | None = None  # set when the parser had to fall back or gave up
+    depth: int = 0
+
+    # ---- headers -------------------------------------------------------------------------
+    def header(self, name: str) -> str:
+        return (self.headers.get(name) or "").strip()
+
+    @cached_property
+    def subject(self) -> str:
+        return _WS_RE.sub(" ", self.header("Subject").replace("\n", " ")).strip()
+
+    @cached_property
+    def from_header(self) -> str:
+        return self.header("From")
+
+    @cached_property
+    def from_address(self) -> str:
+        return first_address(self.from_header)
+
+    @property
+    def message_id(self) -> str:
+        return self.header("Message-ID")
+
+    @property
+    def report_type(self) -> str:
+        return self.params.get("report-type", "").lower()
+
+    # ---- parts ---------------------------------------------------------------------------
+    def find(self, *content_types: str) -> Iterator[Part]:
+        """Parts of this mail (not of enclosed messages) whose type is one of `content_types`."""
+        wanted = {c.lower() for c in content_types}
+        return (p for p in self.parts if p.content_type in wanted)
+
+    def first(self, *content_types: str) -> Part | None:
+        return next(self.find(*content_types), None)
+
+    @cached_property
+    def enclosed(self) -> Mail | None:
+        """The returned/quoted original as a mail: message/rfc822 first, then text/rfc822-headers."""
+        for ctype in ("message/rfc822", "message/global", "text/rfc822-headers", "message/global-headers"):
+            for part in self.find(ctype):
+                if part.message is not None:
+                    return part.message
+        return None
+
+    @cached_property
+    def body_text(self) -> str:
+        """The readable body: text/plain parts outside enclosures, else HTML stripped of tags."""
+        plain = [p.text for p in self.parts if p.content_type == "text/plain" and not _is_file(p)]
+        if plain:
+            return "\n".join(plain)[:TEXT_CAP]
+        html = [p.text for p in self.parts if p.content_type == "text/html" and not _is_file(p)]
+        if html:
+            return html_to_text("\n".join(html))[:TEXT_CAP]
+        return ""
+
+    @cached_property
+    def body_lower(self) -> str:
+        return self.body_text.lower()
+
+
+def _is_file(part: Part) -> bool:
+    return (part.disposition or "").lower() == "attachment" and bool(part.filename)
+
+
+def html_to_text(html: str) -> str:
+    """Good-enough tag stripping for detection (not for display: pages escape the raw text)."""
+    import html as htmlmod
+
+    text = re.sub(r"<br\s*/?>|</p>|</div>|</tr>", "\n", html, flags=re.I)
+    return htmlmod.unescape(_TAG_RE.sub(" ", text))
+
+
+def first_address(value: str) -> str:
+    """The first e-mail address in a header value, lower-cased ('' if none)."""
+    match = _ADDR_RE.search(value or "")
+    return match.group(0).lower().strip(".") if match else ""
+
+
+def addresses(value: str) -> list[str]:
+    return [a.lower().strip(".") for a in _ADDR_RE.findall(value or "")]
