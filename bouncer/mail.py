@@ -87,6 +87,8 @@ class Mail:
     size: int = 0
     error: str | None = None  # set when the parser had to fall back or gave up
     depth: int = 0
+    # Facts that are not headers, e.g. Znuny's ticket flag set by its own bounce detector.
+    hints: dict[str, str] = field(default_factory=dict)
 
     # ---- headers -------------------------------------------------------------------------
     def header(self, name: str) -> str:

@@ -90,7 +90,7 @@ def _collect_flanker(node: Any, mail: Mail, depth: int) -> None:
             part.message = _from_flanker(enclosed, depth + 1)
     elif node.content_type.main in ("text", "message") or ctype == "application/octet-stream" and not filename:
         body = node.body
-        text = body if isinstance(body, str) else _decode(body or b"", node.content_type.params.get("charset"))
+        text = body if isinstance(body, str) else decode(body or b"", node.content_type.params.get("charset"))
         part.size = len(text)
         part.text = text[:TEXT_CAP]
         if ctype in HEADER_TYPES and depth < MAX_DEPTH:
@@ -104,7 +104,7 @@ def _from_stdlib(raw: bytes, depth: int) -> Mail:
         msg = email.message_from_bytes(raw, policy=email.policy.compat32)
     except Exception as exc:  # the stdlib parser is lenient; this is the last line of defence
         return Mail(headers=Headers(), error=f"unparsable: {type(exc).__name__}", depth=depth,
-                    parts=[Part("text/plain", text=_decode(raw[:TEXT_CAP], None))])
+                    parts=[Part("text/plain", text=decode(raw[:TEXT_CAP], None))])
     headers = Headers([(k, _decode_header(v)) for k, v in msg.items()])
     mail = Mail(headers=headers, content_type=msg.get_content_type().lower(),
                 params={k.lower(): v for k, v in (msg.get_params() or [])[1:] if isinstance(v, str)}, depth=depth)
@@ -128,7 +128,7 @@ def _collect_stdlib(node: Message, mail: Mail, depth: int) -> None:
         data = node.get_payload(decode=True)
         if data is None:
             data = payload.encode("utf-8", "surrogateescape") if isinstance(payload, str) else b""
-        text = _decode(data, node.get_content_charset())
+        text = decode(data, node.get_content_charset())
         part.size = len(text)
         part.text = text[:TEXT_CAP]
         if ctype in HEADER_TYPES and depth < MAX_DEPTH:
@@ -146,14 +146,14 @@ def _decode_header(value: Any) -> str:
 # ---- helpers ---------------------------------------------------------------------------------
 def _as_text(value: Any) -> str:
     if isinstance(value, bytes):
-        return _decode(value, None)
+        return decode(value, None)
     if isinstance(value, tuple):  # flanker gives (value, params) for parametrized headers
         main, params = value
         return "; ".join([str(main)] + [f'{k}="{v}"' for k, v in (params or {}).items()])
     return str(value)
 
 
-def _decode(data: bytes, charset: str | None) -> str:
+def decode(data: bytes, charset: str | None) -> str:
     """Bytes to text with the declared charset, else UTF-8, else Latin-1 (never fails)."""
     for enc in (charset, "utf-8"):
         if not enc:

@@ -1,0 +1,88 @@
+"""Configuration from environment variables, with defaults that run safely with no OTRS at all.
+
+Every setting is documented in docs/configuration.md; `Config.from_env()` is the only
+reader of the environment, and `create_app(config)` takes the result (or a test's own).
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+MODES = ("dry-run", "inline", "callback")
+
+
+class ConfigError(ValueError):
+    """A setting is wrong; the message names it and says what is allowed."""
+
+
+@dataclass(frozen=True)
+class Config:
+    db_path: str = "data/bouncer.sqlite"
+    mode: str = "dry-run"  # dry-run: record and show, act on nothing
+    policy_path: str | None = None  # None: the built-in safe defaults (bouncer/policy_default.toml)
+    webhook_user: str = "webhook"
+    webhook_password: str = ""  # empty: webhook refuses everything until set (dev: see README)
+    webhook_token: str | None = None  # optional shared header X-Webhook-Token
+    max_body_bytes: int = 20 * 1024 * 1024
+    otrs_url: str | None = None  # e.g. https://otrs.example.org/otrs (index.pl and nph-genericinterface.pl live below)
+    otrs_webservice: str = "BounceWebhook"
+    otrs_user: str | None = None
+    otrs_password: str | None = None
+    otrs_timeout: float = 10.0
+    fetch_raw: bool = False  # fetch the exact raw mail via AgentTicketPlain when credentials are set
+    secret_key: str = field(default_factory=lambda: secrets.token_hex(32))
+    retention_days: int = 90
+    store_bodies: bool = False  # GDPR Art. 9: no mail bodies by default, only a short snippet
+    snippet_chars: int = 280
+    users_file: str | None = None  # page logins (press/admin), see docs/configuration.md
+    log_json: bool = True
+
+    ENV_PREFIX = "BOUNCER_"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Config:
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            key = cls.ENV_PREFIX + f.name.upper()
+            if key in env and env[key] != "":
+                values[f.name] = _convert(key, env[key], f.type)
+        values.update(overrides)
+        return cls(**values).validated()
+
+    def validated(self) -> Config:
+        if self.mode not in MODES:
+            raise ConfigError(f"BOUNCER_MODE={self.mode!r}: must be one of {', '.join(MODES)}")
+        if self.mode == "callback" and not (self.otrs_url and self.otrs_user and self.otrs_password):
+            raise ConfigError("BOUNCER_MODE=callback needs BOUNCER_OTRS_URL, BOUNCER_OTRS_USER and BOUNCER_OTRS_PASSWORD")
+        if self.max_body_bytes < 1024:
+            raise ConfigError("BOUNCER_MAX_BODY_BYTES must be at least 1024")
+        if self.retention_days < 1:
+            raise ConfigError("BOUNCER_RETENTION_DAYS must be at least 1")
+        if self.policy_path and not Path(self.policy_path).is_file():
+            raise ConfigError(f"BOUNCER_POLICY_PATH={self.policy_path!r}: no such file")
+        return self
+
+    def with_(self, **changes: Any) -> Config:
+        return replace(self, **changes).validated()
+
+
+def _convert(key: str, raw: str, type_name: Any) -> Any:
+    kind = str(type_name)
+    try:
+        if kind.startswith("int"):
+            return int(raw)
+        if kind.startswith("float"):
+            return float(raw)
+        if kind.startswith("bool"):
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+    except ValueError:
+        raise ConfigError(f"{key}={raw!r}: not a valid {kind.split(' ')[0]}") from None
+    return raw
