@@ -1,0 +1,143 @@
+"""Shared reading of delivery reports: status codes, reasons, hard vs soft, failed recipients, the original.
+
+Not a detector: `dsn` and `ndr` both use it, so a DSN and a free-text NDR that say
+the same thing get the same reason and the same hard/soft answer.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bouncer.mail import Mail, addresses, first_address
+from bouncer.verdict import Original
+
+STATUS_RE = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
+SMTP_CODE_RE = re.compile(r"(?<![\d.])([45][0-5]\d)(?:[ -]|$)", re.M)
+
+# Reason by enhanced status code (RFC 3463), most specific first; text can refine below.
+_STATUS_REASONS: tuple[tuple[str, str], ...] = (
+    ("5.1.1", "user_unknown"), ("5.1.0", "user_unknown"), ("5.1.6", "user_unknown"), ("5.1.10", "user_unknown"),
+    ("5.1.3", "user_unknown"), ("5.1.2", "domain_not_found"), ("5.4.4", "domain_not_found"),
+    ("4.4.4", "domain_not_found"), ("5.2.2", "mailbox_full"), ("4.2.2", "mailbox_full"),
+    ("5.2.1", "mailbox_disabled"), ("4.2.1", "mailbox_disabled"), ("5.2.3", "message_too_large"),
+    ("5.3.4", "message_too_large"), ("4.4.7", "expired"), ("5.4.7", "expired"),
+    ("5.7.1", "rejected_policy"), ("5.7.0", "rejected_policy"),
+)
+
+# Reason by wording (lower-cased text), checked in order; German and other languages included.
+_TEXT_REASONS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (reason, re.compile(pattern)) for reason, pattern in (
+        ("mailbox_full", r"mailbox (?:is )?full|over ?quota|quota (?:exceeded|exceed)|exceeded (?:the )?(?:storage|quota)"
+                         r"|mailbox size limit|insufficient (?:system )?storage|disk quota|mail ?box space not enough"
+                         r"|postfach (?:ist )?(?:voll|überfüllt)|speicherplatz|speicherkapazität|boîte (?:aux lettres )?pleine"
+                         r"|casella (?:di posta )?piena|user is over|account is full|not enough (?:disk )?space|storage (?:space )?(?:full|limit)"),
+        ("spam_blocked", r"spam|blacklist|blocklist|block ?list|black ?listed|rbl|spamhaus|reputation|junk mail|dnsbl"
+                         r"|virus|malware|content (?:rejected|filter)|listed at"),
+        ("domain_not_found", r"host or domain name not found|domain (?:name )?not found|unrouteable|unroutable"
+                             r"|no mx (?:record|host)|name service error|host (?:name )?not found|host unknown|unknown host"
+                             r"|nameserver error|domain (?:does not|doesn't) exist|no such domain|dns (?:lookup )?(?:failure|error)"
+                             r"|unable to resolve|could not be resolved|no route to host|domäne .* nicht gefunden"),
+        ("mailbox_disabled", r"account (?:has been |is )?(?:disabled|suspended|deactivated|inactive|expired|locked)"
+                             r"|mailbox (?:is |has been )?(?:disabled|inactive|suspended|deactivated|closed)|inactive (?:user|account)"
+                             r"|no longer (?:active|in use|valid|available)|has moved|deaktiviert|gesperrt"),
+        ("user_unknown", r"user unknown|unknown user|no such (?:user|recipient|mailbox|address|account)|does not exist|doesn'?t exist"
+                         r"|not exist|recipient (?:address )?rejected|invalid (?:recipient|mailbox|address|user)"
+                         r"|recipient not found|unknown recipient|user not found|mailbox not found|mailbox unavailable"
+                         r"|address not found|not (?:a )?valid (?:mailbox|recipient)|no mailbox|unknown (?:local part|address|mailbox)"
+                         r"|not listed|address rejected|user doesn'?t have|recipientnotfound|unbekannt|existiert nicht"
+                         r"|n'existe pas|inconnu|non esiste|sconosciuto|desconocido|no existe|not our customer|bad destination"
+                         r"|undeliverable address|no account|account .*not found|not a known user|unrouteable address"),
+        ("message_too_large", r"message (?:size|length) exceeds|too (?:big|large)|message size|size limit|exceeds (?:the )?(?:maximum|size)"),
+        ("expired", r"retry time|retry timeout|time(?:d)? ?out|delivery time expired|message expired|has not been delivered|"
+                    r"could not be delivered (?:for|within)|giving up|deferred|delayed|still being retried|cannot send message for"
+                    r"|could not send mail for past|will (?:continue|keep) trying|delivery attempts will continue|noch nicht zugestellt"),
+        ("quota", r"rate limit|too many (?:connections|messages|recipients)|sending quota|try again later|exceeded .*limit"),
+        ("rejected_policy", r"relay(?:ing)? (?:access )?(?:denied|not permitted)|not permitted|policy|authenticat|access denied"
+                            r"|administrative prohibition|rejected|refused|not allowed|denied|ptr|reverse dns|spf|dkim|dmarc"
+                            r"|unauthenticated|prohibited|blocked"),
+    )
+)
+SOFT_REASONS = frozenset({"mailbox_full", "expired", "quota"})
+
+
+def statuses(text: str) -> list[str]:
+    return [".".join(m.groups()) for m in STATUS_RE.finditer(text)]
+
+
+def reason_for(status: str | None, text: str) -> str:
+    """A reason from the status code first (precise), then from the wording."""
+    if status:
+        for prefix, reason in _STATUS_REASONS:
+            if status == prefix:
+                if reason == "rejected_policy":  # 5.7.x covers spam blocks and policy: let the text decide
+                    return _text_reason(text) if _text_reason(text) in ("spam_blocked", "rejected_policy") else reason
+                return reason
+    reason = _text_reason(text)
+    if reason == "other" and status:
+        reason = {"1": "user_unknown", "2": "mailbox_full", "4": "domain_not_found", "7": "rejected_policy"}.get(
+            status.split(".")[1][:1] if status.count(".") == 2 else "", "other")
+    return reason
+
+
+def _text_reason(text: str) -> str:
+    low = text.lower()
+    for reason, pattern in _TEXT_REASONS:
+        if pattern.search(low):
+            return reason
+    return "other"
+
+
+def bounce_type(status: str | None, reason: str, delayed: bool = False) -> str:
+    """Soft when the server will retry or the mailbox is only full: the address may still be good."""
+    if delayed or (status or "").startswith("4"):
+        return "soft"
+    if reason in ("mailbox_full",):
+        return "soft"
+    if not status and reason in SOFT_REASONS:
+        return "soft"
+    return "hard"
+
+
+def smtp_status_from_code(text: str) -> str | None:
+    """A DSN-like status from a bare SMTP reply code (550 -> 5.0.0) when no enhanced code is given."""
+    match = SMTP_CODE_RE.search(text)
+    if not match:
+        return None
+    code = match.group(1)
+    return f"{code[0]}.0.0"
+
+
+# ---- the original message -------------------------------------------------------------------
+_QUOTED_HEADER_RE = re.compile(
+    r"^[ \t>]*(message-id|subject|date|from|to)[ \t]*:[ \t]*(.+(?:\n[ \t]+\S.*)*)", re.I | re.M)
+
+
+def original_of(mail: Mail, report_text: str = "") -> Original:
+    """Headers of the returned mail: an enclosed message/rfc822 or header part, else quoted header lines."""
+    enclosed = mail.enclosed
+    if enclosed is not None and (enclosed.message_id or enclosed.subject):
+        return Original(message_id=enclosed.message_id or None, subject=enclosed.subject or None,
+                        date=enclosed.header("Date") or None, from_=enclosed.from_address or None)
+    found: dict[str, str] = {}
+    for match in _QUOTED_HEADER_RE.finditer(report_text):
+        name = match.group(1).lower()
+        found.setdefault(name, " ".join(match.group(2).split()))
+    if "message-id" not in found and "subject" not in found:
+        return Original()
+    return Original(message_id=found.get("message-id"), subject=found.get("subject"),
+                    date=found.get("date"), from_=first_address(found.get("from", "")) or None)
+
+
+def original_recipients(mail: Mail, report_text: str) -> list[str]:
+    enclosed = mail.enclosed
+    if enclosed is not None:
+        return addresses(enclosed.header("To"))
+    match = re.search(r"^[ \t>]*to[ \t]*:[ \t]*(.+)$", report_text, re.I | re.M)
+    return addresses(match.group(1)) if match else []
+
+
+@dataclass(frozen=True)
+class Recipient:
+    address: str
+    status: str | None
+    diagnostic: str | None

@@ -1,0 +1,129 @@
+"""RFC 3464 delivery status notifications: the structured report is proof, not a guess.
+
+Reads every `message/delivery-status` part (also when Znuny hands it over as an
+attachment) and, for MTAs that paste the fields into the text, DSN field blocks in the
+body. Action failed -> bounce, delayed -> soft bounce, delivered/relayed -> a delivery
+receipt ("Zugestellt:"), which is no bounce at all.
+"""
+from __future__ import annotations
+
+import re
+
+from bouncer.mail import Mail
+from bouncer.verdict import Verdict
+
+from . import _smtp
+
+NAME = "dsn"
+_FIELD_RE = re.compile(r"^([A-Za-z][A-Za-z0-9-]*)[ \t]*:[ \t]*(.*)$")
+_BODY_DSN_RE = re.compile(r"^(?:final|original)-recipient\s*:", re.I | re.M)
+_RECEIPT_ACTIONS = ("delivered", "relayed", "expanded")
+
+
+def detect(mail: Mail) -> Verdict | None:
+    parts = [p.text for p in mail.find("message/delivery-status", "message/global-delivery-status") if p.text.strip()]
+    where = "message/delivery-status part"
+    confidence = 0.98
+    if not parts:
+        body = mail.body_text
+        if not (_BODY_DSN_RE.search(body) and re.search(r"^action\s*:", body, re.I | re.M)):
+            return None
+        parts, where, confidence = [body], "DSN fields in the body text", 0.9
+    recipients = [block for text in parts for block in parse_blocks(text)[1:] if _is_recipient_block(block)]
+    if not recipients:
+        return None
+    failed = [r for r in recipients if _action(r) == "failed"]
+    delayed = [r for r in recipients if _action(r) == "delayed"]
+    receipts = [r for r in recipients if _action(r) in _RECEIPT_ACTIONS]
+    chosen = failed or delayed
+    if not chosen:
+        if receipts:
+            return _receipt(mail, receipts, where)
+        chosen = [r for r in recipients if _status(r).startswith(("5", "4"))]
+        if not chosen:
+            return None
+    first = chosen[0]
+    status = _status(first)
+    diagnostic = _diagnostic(first)
+    detail = _smtp.statuses(diagnostic)
+    if detail and (not status or status.endswith(".0.0")) and detail[0][0] == (status or detail[0])[0]:
+        status = detail[0]
+    action = _action(first) or ("failed" if status.startswith("5") else "delayed")
+    report_text = "\n".join([mail.body_text, diagnostic])
+    reason = _smtp.reason_for(status or None, diagnostic or mail.body_text)
+    btype = _smtp.bounce_type(status or None, reason, delayed=action == "delayed")
+    addrs = tuple(dict.fromkeys(a for a in (_address(r) for r in chosen) if a))
+    evidence = [f"{NAME}: {where}", f"{NAME}: Action: {action}" + (f", Status: {status}" if status else "")]
+    if diagnostic:
+        evidence.append(f"{NAME}: Diagnostic-Code: {diagnostic[:160]}")
+    if mail.report_type == "delivery-status":
+        evidence.insert(0, f"{NAME}: Content-Type multipart/report; report-type=delivery-status")
+    return Verdict(
+        category="bounce", confidence=confidence, evidence=tuple(evidence), bounce_type=btype, reason=reason,
+        recipients=addrs, status=status or None, diagnostic=diagnostic or None,
+        original=_smtp.original_of(mail, report_text),
+    )
+
+
+def _receipt(mail: Mail, receipts: list[dict[str, str]], where: str) -> Verdict:
+    action = _action(receipts[0])
+    return Verdict(
+        category="read_receipt", confidence=0.95,
+        evidence=(f"{NAME}: {where}", f"{NAME}: Action: {action} (a delivery receipt, not a failure)"),
+        recipients=tuple(a for a in (_address(r) for r in receipts) if a), status=_status(receipts[0]) or None,
+        original=_smtp.original_of(mail, mail.body_text),
+    )
+
+
+def parse_blocks(text: str) -> list[dict[str, str]]:
+    """Split DSN fields into blocks (per-message first, then per-recipient), keys lower-cased."""
+    blocks: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    last = None
+    for line in text.replace("\r\n", "\n").split("\n"):
+        if not line.strip():
+            if current:
+                blocks.append(current)
+                current, last = {}, None
+            continue
+        if line[0] in " \t" and last:
+            current[last] += " " + line.strip()
+            continue
+        match = _FIELD_RE.match(line)
+        if match:
+            last = match.group(1).lower()
+            current.setdefault(last, match.group(2).strip())
+    if current:
+        blocks.append(current)
+    if blocks and _is_recipient_block(blocks[0]):
+        blocks.insert(0, {})  # some MTAs omit the per-message block
+    return blocks
+
+
+def _is_recipient_block(block: dict[str, str]) -> bool:
+    return "final-recipient" in block or "original-recipient" in block or "action" in block
+
+
+def _action(block: dict[str, str]) -> str:
+    return block.get("action", "").split()[0].lower().strip(";") if block.get("action", "").split() else ""
+
+
+def _status(block: dict[str, str]) -> str:
+    found = _smtp.statuses(block.get("status", ""))
+    return found[0] if found else ""
+
+
+def _diagnostic(block: dict[str, str]) -> str:
+    value = block.get("diagnostic-code", "")
+    kind, sep, rest = value.partition(";")
+    return (rest if sep and len(kind) < 12 else value).strip()
+
+
+def _address(block: dict[str, str]) -> str:
+    for key in ("final-recipient", "original-recipient", "x-actual-recipient"):
+        value = block.get(key, "")
+        kind, sep, rest = value.partition(";")
+        candidate = (rest if sep else value).strip().strip("<>").strip()
+        if "@" in candidate:
+            return candidate.lower()
+    return ""

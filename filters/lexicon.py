@@ -1,0 +1,147 @@
+"""Wording of out-of-office replies and automatic acknowledgements, German first, then other languages.
+
+Words are weak evidence (people write "Urlaub" too), so this detector only reads the
+text a sender typed above any quote, anchors subject phrases at the start (an
+auto-reply puts its marker first, a person's reply starts with "Re:"), and gives a
+subject or body match alone a low confidence that later stages only tag.
+Also extracts the return date an out-of-office names ("bis 12.01.", "until January 12").
+"""
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from email.utils import parsedate_to_datetime
+
+from bouncer.mail import Mail
+from bouncer.verdict import Verdict
+
+from .human import own_text
+
+NAME = "lexicon"
+
+_OOO_SUBJECT = (
+    r"automatische antwort|abwesenheitsnotiz|abwesenheit|abwesend|außer haus|ausser haus|nicht im büro|urlaub|"
+    r"auto(?:matic)?[ -]?(?:reply|response|responder|antwort)|autoreply|auto:|out of (?:the )?office|ooo\b|"
+    r"on (?:vacation|leave|holiday)|away from (?:the )?office|vacation|réponse automatique|absence|absent|"
+    r"risposta automatica|fuori (?:sede|ufficio)|assente|automatisch antwoord|afwezig|afwezigheid|"
+    r"respuesta automática|respuesta automatica|fuera de la oficina|ausente|autoodpowied[źz]|odpowied[źz] automatyczna|"
+    r"nieobecno[śs][ćc]|frånvaro|automatiskt svar|autosvar|automatisk svar|poissa|automaattinen vastaus|"
+    r"автоматический ответ|resposta automática"
+)
+_ACK_SUBJECT = (
+    r"ihre (?:nachricht|anfrage|e-?mail|mail) (?:ist|wurde) (?:bei uns )?(?:eingegangen|empfangen|erhalten)|"
+    r"eingangsbestätigung|empfangsbestätigung|vielen dank für ihre (?:nachricht|e-?mail|anfrage|mail)|"
+    r"we(?:'ve| have) received your|(?:your )?(?:message|request|e-?mail|ticket) (?:has been |was )?(?:received|created)|"
+    r"thank you for (?:your (?:e-?mail|message|inquiry|enquiry|request)|contacting)|auto[- ]?acknowledg|"
+    r"ticket (?:created|opened|eröffnet|erstellt)|accusé de réception|conferma di ricezione|ontvangstbevestiging"
+)
+_CHALLENGE_SUBJECT = (
+    r"please confirm|confirm your (?:e-?mail|message|address)|verify your (?:e-?mail|address)|sender verification|"
+    r"bitte bestätigen|bestätigen sie|anti-?spam|spam (?:quarantine|report|digest|notification)|quarantine|quarantäne|"
+    r"message (?:held|blocked|quarantined)|challenge"
+)
+_SUBJECT_RE = re.compile(rf"^\s*(?:\[[^\]]{{0,60}}\]\s*)?(?P<kind>(?P<ooo>{_OOO_SUBJECT})|(?P<ack>{_ACK_SUBJECT})|"
+                         rf"(?P<chal>{_CHALLENGE_SUBJECT}))", re.I)
+_BODY_RE = re.compile(
+    # German out-of-office
+    r"(?:ich bin|bin ich|wir sind|sind wir)\b.{0,80}?\b(?:nicht im (?:büro|hause|haus)|außer haus|ausser haus|"
+    r"abwesend|im urlaub|in urlaub|nicht erreichbar|nicht am arbeitsplatz|auf dienstreise|unterwegs|in elternzeit|krank)|"
+    r"befinde mich\b.{0,60}?\b(?:im urlaub|außer haus|auf dienstreise|in elternzeit)|"
+    r"(?:ihre|deine) (?:e-?mail|nachricht|mail) wird (?:nicht )?(?:weitergeleitet|gelesen)|"
+    r"in dringenden fällen wenden sie sich|ab dem .{0,20} wieder (?:im büro|erreichbar|da)|"
+    r"(?:diese|dies ist eine) (?:e-?mail|nachricht|antwort) (?:wurde |ist )?(?:automatisch|automatische)|"
+    r"automatisch (?:generierte|erstellte|versandte)|"
+    r"ihre (?:nachricht|anfrage|e-?mail) (?:ist|wurde) (?:bei uns )?(?:eingegangen|empfangen)|"
+    r"wir haben ihre (?:nachricht|anfrage|e-?mail) erhalten|"
+    # English
+    r"i(?:'m| am| will be)\b.{0,60}?\b(?:out of (?:the )?office|away from (?:the|my) (?:office|desk)|on (?:vacation|holiday|"
+    r"leave|annual leave|parental leave|sick leave)|away until|out until|travel(?:l)?ing)|"
+    r"(?:with )?limited access to (?:e-?mail|my e-?mail)|this is an automat(?:ed|ic) (?:reply|response|message)|"
+    r"auto-?generated (?:reply|response)|(?:we|i) (?:have|'ve) received your (?:message|e-?mail|request)|"
+    r"your (?:message|request|e-?mail) has been received|a ticket has been (?:created|opened)|"
+    # French, Italian, Dutch, Spanish, Polish, Swedish
+    r"je (?:suis|serai) (?:absent|absente|en congé|en vacances)|réponse automatique|"
+    r"(?:sono|sarò) (?:fuori (?:sede|ufficio)|assente|in ferie)|risposta automatica|"
+    r"ik ben .{0,40}?(?:afwezig|niet aanwezig|met vakantie|niet op kantoor)|"
+    r"(?:estoy|estaré) (?:fuera de la oficina|de vacaciones|ausente)|respuesta automática|"
+    r"jestem .{0,30}?(?:poza biurem|na urlopie|nieobecn)|"
+    r"jag är .{0,30}?(?:ledig|borta|på semester|tjänstledig|frånvarande)|"
+    # challenge-response and quarantine notices
+    r"please (?:confirm|verify) (?:that )?you are (?:a )?(?:human|real person)|"
+    r"(?:click|follow) (?:the|this) link (?:below )?to (?:confirm|verify|release)|"
+    r"(?:sender|absender)[- ]?(?:verification|verifizierung|bestätigung)|"
+    r"(?:message|e-?mail|nachricht)s? (?:has been |was |wurde[n]? )?(?:held|quarantined|in quarantäne)|"
+    r"spam[- ]?(?:quarantine|quarantäne|digest)",
+    re.I | re.S)
+
+
+def detect(mail: Mail) -> Verdict | None:
+    subject = _SUBJECT_RE.match(mail.subject)
+    text = own_text(mail.body_text)[:3000]
+    body = _BODY_RE.search(text)
+    if not subject and not body:
+        return None
+    evidence = []
+    if subject:
+        kind = "out-of-office" if subject.group("ooo") else "acknowledgement" if subject.group("ack") else "challenge/quarantine"
+        evidence.append(f"{NAME}: {kind} subject {subject.group('kind')!r}")
+    if body:
+        evidence.append(f"{NAME}: auto-reply wording {' '.join(body.group(0).split())[:80]!r}")
+    confidence = 0.85 if subject and body else 0.6 if subject else 0.5
+    return Verdict(category="auto_reply", confidence=confidence, evidence=tuple(evidence),
+                   return_date=return_date(text, _mail_date(mail)))
+
+
+# ---- return dates --------------------------------------------------------------------------------
+_MONTHS = {
+    "jan": 1, "januar": 1, "january": 1, "janvier": 1, "jänner": 1, "feb": 2, "februar": 2, "february": 2,
+    "février": 2, "mär": 3, "märz": 3, "maerz": 3, "mar": 3, "march": 3, "mars": 3, "apr": 4, "april": 4, "avril": 4,
+    "mai": 5, "may": 5, "jun": 6, "juni": 6, "june": 6, "juin": 6, "jul": 7, "juli": 7, "july": 7, "juillet": 7,
+    "aug": 8, "august": 8, "août": 8, "sep": 9, "sept": 9, "september": 9, "septembre": 9, "okt": 10, "oct": 10,
+    "oktober": 10, "october": 10, "octobre": 10, "nov": 11, "november": 11, "novembre": 11, "dez": 12, "dec": 12,
+    "dezember": 12, "december": 12, "décembre": 12,
+}
+_MONTH_NAMES = "|".join(sorted(_MONTHS, key=len, reverse=True))
+_UNTIL = (r"(?:bis(?:\s+(?:einschließlich|einschl\.|inkl\.|zum|am|voraussichtlich))*|until|till|through|to|back on|"
+          r"return(?:ing)? on|wieder (?:ab|am)|zurück am|jusqu'au|fino al|tot en met|hasta el)")
+_DATE_PATTERNS = (
+    re.compile(rf"{_UNTIL}\s+(?:\w+,?\s+)?(?:dem\s+|den\s+)?(\d{{1,2}})\.\s?(\d{{1,2}})\.(?:\s?(\d{{2,4}}))?", re.I),
+    re.compile(rf"{_UNTIL}\s+(?:\w+,?\s+)?(?:dem\s+|den\s+|the\s+)?(\d{{1,2}})(?:\.|st|nd|rd|th)?\s+({_MONTH_NAMES})\.?(?:\s+(\d{{4}}))?", re.I),
+    re.compile(rf"{_UNTIL}\s+(?:\w+,?\s+)?({_MONTH_NAMES})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(\d{{4}}))?", re.I),
+    re.compile(rf"{_UNTIL}\s+(?:\w+,?\s+)?(\d{{4}})-(\d{{2}})-(\d{{2}})", re.I),
+)
+
+
+def return_date(text: str, sent: date | None) -> date | None:
+    """The first 'until <date>' in the text; a year-less date is the next such day after the mail was sent."""
+    for index, pattern in enumerate(_DATE_PATTERNS):
+        match = pattern.search(text)
+        if not match:
+            continue
+        a, b, year_text = match.groups()
+        try:
+            if index == 0:
+                day, month = int(a), int(b)
+            elif index == 1:
+                day, month = int(a), _MONTHS[b.lower()]
+            elif index == 2:
+                day, month = int(b), _MONTHS[a.lower()]
+            else:
+                return date(int(a), int(b), int(year_text))
+            if year_text:
+                year = int(year_text) + (2000 if len(year_text) == 2 else 0)
+                return date(year, month, day)
+            base = sent or date.today()
+            candidate = date(base.year, month, day)
+            return candidate if candidate >= base else date(base.year + 1, month, day)
+        except (ValueError, KeyError):
+            continue
+    return None
+
+
+def _mail_date(mail: Mail) -> date | None:
+    try:
+        parsed: datetime = parsedate_to_datetime(mail.header("Date"))
+        return parsed.date()
+    except (TypeError, ValueError, IndexError):
+        return None

@@ -1,0 +1,57 @@
+"""Read receipts (RFC 8098 message disposition notifications) and their Outlook/Exchange look-alikes.
+
+The `message/disposition-notification` part is proof. Without it, a receipt subject
+("Gelesen:", "Read:", "Zugestellt:") counts only when the body says the same, since a
+person may well start a subject with "Gelesen".
+"""
+from __future__ import annotations
+
+import re
+
+from bouncer.mail import Mail, addresses
+from bouncer.verdict import Original, Verdict
+
+from . import _smtp
+from .dsn import parse_blocks
+
+NAME = "mdn"
+_SUBJECT_RE = re.compile(
+    r"^\s*(?:gelesen|read|zugestellt|delivered|lu|letto|gelezen|leído|leido|läst|odczytane|přečteno|luettu|læst|lest"
+    r"|lesebestätigung|empfangsbestätigung \(angezeigt\)|return receipt(?: \(displayed\))?|read receipt|"
+    r"disposition notification|nicht gelesen|not read|deleted|gelöscht)\s*[:(-]", re.I)
+_BODY_RE = re.compile(
+    r"return receipt|read receipt|was (?:read|displayed) on|wurde am .{0,40}gelesen|wurde (?:am .{0,40})?angezeigt|"
+    r"empfangsbestätigung|lesebestätigung|was delivered to the following|wurde an folgende empfänger übermittelt|"
+    r"zustellung an diese empfänger|delivery to these recipients or groups is complete|has been displayed|"
+    r"message was displayed|ihre nachricht .{0,80} wurde .{0,60}gelesen|your message .{0,80} was read|"
+    r"a été lu|è stato letto|is gelezen|fue leído|har lästs", re.I | re.S)
+
+
+def detect(mail: Mail) -> Verdict | None:
+    part = mail.first("message/disposition-notification", "message/global-disposition-notification")
+    if part is not None or mail.report_type == "disposition-notification":
+        fields = parse_blocks(part.text)[1] if part is not None and len(parse_blocks(part.text)) > 1 else {}
+        if part is not None and not fields:
+            blocks = parse_blocks(part.text)
+            fields = next((b for b in blocks if b), {})
+        disposition = fields.get("disposition", "")
+        evidence = [f"{NAME}: message/disposition-notification part" if part is not None
+                    else f"{NAME}: multipart/report; report-type=disposition-notification"]
+        if disposition:
+            evidence.append(f"{NAME}: Disposition: {disposition[:80]}")
+        original = _smtp.original_of(mail, mail.body_text)
+        if fields.get("original-message-id") and not original.message_id:
+            original = Original(message_id=fields["original-message-id"], subject=original.subject,
+                                date=original.date, from_=original.from_)
+        recipient = addresses(fields.get("final-recipient", ""))
+        return Verdict(category="read_receipt", confidence=0.97, evidence=tuple(evidence),
+                       recipients=tuple(recipient), original=original)
+    subject = _SUBJECT_RE.match(mail.subject)
+    if not subject:
+        return None
+    body = _BODY_RE.search(mail.body_text[:4000])
+    evidence = [f"{NAME}: receipt subject {subject.group(0).strip()!r}"]
+    if body:
+        evidence.append(f"{NAME}: receipt wording {body.group(0)[:60]!r}")
+    return Verdict(category="read_receipt", confidence=0.88 if body else 0.55, evidence=tuple(evidence),
+                   original=_smtp.original_of(mail, mail.body_text))

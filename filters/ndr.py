@@ -1,0 +1,167 @@
+"""Non-standard delivery failures: the free-text NDRs of Exim, qmail, old Sendmail, Exchange, GMX/web.de,
+T-Online, Yahoo and friends, which carry no machine-readable report.
+
+No single sign is proof (people write about undelivered mail too), so this detector
+adds up independent signs: a daemon sender, a bounce subject, bounce wording in the
+report, X-Failed-Recipients, an SMTP status. It needs a bounce-specific sign plus a
+second one, and reports each in the evidence.
+"""
+from __future__ import annotations
+
+import re
+
+from bouncer.mail import Mail, addresses, first_address
+from bouncer.verdict import Verdict
+
+from . import _smtp
+
+NAME = "ndr"
+
+_DAEMON_RE = re.compile(
+    r"^(?:mailer[-_.]?daemon|post[-_.]?master|mail[-_.]?delivery[-_.]?(?:system|subsystem)?|mmdf|smtp[-_.]?gateway"
+    r"|mdaemon|ndr|bounces?|e500_smtp_mail_service|postoffice)(?:@|$)", re.I)
+_DAEMON_NAME_RE = re.compile(r"mail delivery (?:sub)?system|mailer[- ]daemon|postmaster|delivery subsystem|"
+                             r"mail deliver system|ndr administrator|system administrator|e-mail interconnect", re.I)
+_SUBJECT_RE = re.compile(
+    r"undeliver|undelivered|non[- ]?deliver|not (?:be )?delivered|delivery (?:status notification|failure|failed|problem|"
+    r"notification|has failed|warning|error|status)|mail delivery|returned mail|returning message|failure notice|"
+    r"failed delivery|delivery failure|failed mail|mail (?:failed|failure|error|not delivered|system error)|"
+    r"message (?:delivery failure|delayed|not delivered|delivery has failed)|warning: (?:could not|message)|"
+    r"could not send|unzustellbar|nicht zustellbar|unzustellbare|zustellungsfehler|fehlgeschlagen|"
+    r"non remis|non distribuable|échec de (?:la )?remise|impossible de remettre|no se puede entregar|"
+    r"onbestelbaar|niet bezorgd|non recapitabile|mancato recapito|nie dostarczono|не доставлено|"
+    r"permanent delivery failure|processing error|automatically rejected|mail could not be delivered|"
+    r"delivery notification|problem (?:with|delivering)|^e$|邮件传输失败|^failure delivery|^delivery failure", re.I)
+_BODY_RE = re.compile(
+    r"could not be delivered|couldn'?t be delivered|was not delivered|delivery (?:to the following|has failed|failed)|"
+    r"permanent(?:ly)? (?:error|fatal|failure)|fatal errors?|undeliverable|unable to deliver|could not deliver|"
+    r"message could not be|failed to deliver|following (?:address(?:es)?|recipients?) (?:failed|had|could)|"
+    r"created automatically by mail delivery software|mail delivery software|this is the mail system at|"
+    r"i'?m sorry to (?:have to )?inform you|qmail-send program|delivery status notification|"
+    r"returned to (?:the )?sender|returning (?:the )?message|could not reach|not reach the following|"
+    r"delivery (?:attempts|problem|failure)|has not yet been delivered|delivery is delayed|delayed|"
+    r"will (?:continue|keep) trying|retry time|user unknown|no such user|mailbox (?:unavailable|full)|"
+    r"error occurred while trying to deliver|smtp error|remote (?:host|server) (?:said|returned)|"
+    r"diagnoseinformationen für administratoren|konnte nicht (?:zugestellt|übermittelt)|nicht zugestellt|"
+    r"zustellung .*fehlgeschlagen|unzustellbar|n'a pas pu être remis|no se ha podido entregar|non è stato possibile|"
+    r"kon niet worden bezorgd|не может быть доставлено|не доставлено", re.I)
+_DELAY_RE = re.compile(r"\bdelay(?:ed)?\b|still being retried|will (?:continue|keep) trying|not yet been delivered|"
+                       r"warning: message|could not send mail for past|retry|noch nicht zugestellt|verzögert", re.I)
+_ORIGINAL_MARKER_RE = re.compile(
+    r"^.{0,20}(?:original message|message headers follow|header of the original|copy of the message|below this line|"
+    r"returned message|unsent message|original (?:mail|e-?mail)|headers of the original|ursprüngliche nachricht|"
+    r"kopf der ursprünglichen|message d'origine|messaggio originale|mensaje original)|^received: from |"
+    r"^content-type: message/rfc822", re.I | re.M)
+_ERROR_LINE_RE = re.compile(r"(?<![\d.])[45]\d\d(?![\d])|[45]\.\d{1,3}\.\d{1,3}|unknown|not exist|no such|rejected|"
+                            r"failed|invalid|refused|denied|unavailable|full|quota|not found|error|unbekannt|"
+                            r"permanent|could not|couldn't|undeliverable|unrouteable", re.I)
+
+
+def detect(mail: Mail) -> Verdict | None:
+    signs: list[str] = []
+    score = 0.0
+    sender = mail.from_address
+    daemon = bool(_DAEMON_RE.match(sender)) or bool(_DAEMON_NAME_RE.search(mail.from_header)) or (
+        not sender and mail.header("Return-Path") in ("<>", "")) and mail.source == "raw" and bool(mail.from_header)
+    if daemon:
+        score += 0.35
+        signs.append(f"{NAME}: sender looks like a mail system: {mail.from_header[:80]}")
+    subject_hit = _SUBJECT_RE.search(mail.subject)
+    if subject_hit:
+        score += 0.35
+        signs.append(f"{NAME}: bounce subject: {subject_hit.group(0)!r}")
+    report = report_text(mail)
+    body_hit = _BODY_RE.search(report)
+    if body_hit:
+        score += 0.3
+        signs.append(f"{NAME}: bounce wording: {body_hit.group(0)!r}")
+    failed_header = addresses(",".join(mail.headers.get_all("X-Failed-Recipients")))
+    if failed_header:
+        score += 0.4
+        signs.append(f"{NAME}: X-Failed-Recipients: {', '.join(failed_header[:3])}")
+    status_list = _smtp.statuses(report)
+    if status_list or _smtp.SMTP_CODE_RE.search(report):
+        score += 0.1
+    specific = bool(subject_hit or body_hit or failed_header)
+    if not specific or score < 0.6 or not (daemon or failed_header or (subject_hit and body_hit)):
+        return None
+    if _looks_forwarded(mail):
+        return None
+
+    recipients = failed_header or find_recipients(mail, report)
+    diagnostic = _diagnostic_line(report, recipients)
+    status = _first_status(diagnostic) or _first_status(report) or _smtp.smtp_status_from_code(diagnostic)
+    reason = _smtp.reason_for(status, diagnostic or report)
+    delayed = bool(_DELAY_RE.search(mail.subject)) or (
+        bool(_DELAY_RE.search(report[:600])) and not (status or "").startswith("5"))
+    btype = _smtp.bounce_type(status, reason, delayed=delayed)
+    if status:
+        signs.append(f"{NAME}: status {status} ({reason})")
+    if not recipients:
+        score -= 0.1
+    return Verdict(
+        category="bounce", confidence=round(min(0.95, score), 2), evidence=tuple(signs), bounce_type=btype,
+        reason=reason, recipients=tuple(recipients), status=status, diagnostic=diagnostic or None,
+        original=_smtp.original_of(mail, mail.body_text),
+    )
+
+
+def report_text(mail: Mail) -> str:
+    """The report itself: the body up to where the returned original starts."""
+    text = mail.body_text
+    marker = _ORIGINAL_MARKER_RE.search(text, 40)
+    return text[: marker.start()] if marker else text
+
+
+def find_recipients(mail: Mail, report: str) -> list[str]:
+    """Failed addresses named in the report, ranked by how error-like their lines are."""
+    own = {mail.from_address, *addresses(mail.header("To")), *addresses(mail.header("Return-Path"))}
+    original = _smtp.original_of(mail, mail.body_text)
+    if original.from_:
+        own.add(original.from_)
+    scored: dict[str, int] = {}
+    lines = report.splitlines()
+    for index, line in enumerate(lines):
+        found = [a for a in addresses(line) if a not in own and not _is_message_id(line, a)]
+        if not found:
+            continue
+        context = " ".join(lines[index:index + 3])
+        weight = 2 if _ERROR_LINE_RE.search(context) else 1
+        if line.lstrip().startswith(("<", "*", "-")) or line.startswith(("  ", "\t")):
+            weight += 1
+        for address in found:
+            scored[address] = max(scored.get(address, 0), weight)
+    if scored:
+        best = max(scored.values())
+        return [a for a, w in scored.items() if w == best][:20]
+    return _smtp.original_recipients(mail, mail.body_text)[:5]
+
+
+def _is_message_id(line: str, address: str) -> bool:
+    low = line.lower()
+    return "message-id" in low or f"<{address}>" in low and ("id " in low or "msgid" in low)
+
+
+def _diagnostic_line(report: str, recipients: list[str]) -> str:
+    lines = [ln.strip() for ln in report.splitlines() if ln.strip()]
+    for index, line in enumerate(lines):
+        if any(r in line.lower() for r in recipients) and (_smtp.STATUS_RE.search(line) or _smtp.SMTP_CODE_RE.search(line)):
+            return line[:300]
+        if any(r in line.lower() for r in recipients) and index + 1 < len(lines) and (
+                _smtp.STATUS_RE.search(lines[index + 1]) or _smtp.SMTP_CODE_RE.search(lines[index + 1])):
+            return lines[index + 1][:300]
+    for line in lines:
+        if _smtp.STATUS_RE.search(line) or _smtp.SMTP_CODE_RE.match(line):
+            return line[:300]
+    return ""
+
+
+def _first_status(text: str) -> str | None:
+    found = _smtp.statuses(text)
+    return found[0] if found else None
+
+
+def _looks_forwarded(mail: Mail) -> bool:
+    """A person forwarding a bounce to us ("Fwd: Undelivered ...") is a person."""
+    return bool(re.match(r"^\s*(?:fwd?|wg|tr|rv|i)\s*:", mail.subject, re.I)) and not first_address(
+        mail.from_header).startswith(("mailer-daemon", "postmaster"))
