@@ -1,0 +1,902 @@
+"""The one module that touches SQLite: events, verdicts, the action outbox, mailings, addresses.
+
+Three users share it. The webhook needs speed, idempotency and never to lose an accepted
+event; the press pages need per-mailing counts and dead addresses; the admin review queue
+needs filtered listings. Every multi-statement write runs in one `BEGIN IMMEDIATE`
+transaction, so concurrent gunicorn workers queue on the write lock (busy_timeout) instead
+of failing when a read transaction tries to upgrade. Times are ISO-8601 UTC text
+(`2026-11-28T03:14:00Z`): sortable as text, readable in the sqlite3 shell.
+"""
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+import unicodedata
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from email.utils import parseaddr, parsedate_to_datetime
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+from sqlite_utils import Database
+from sqlite_utils.db import NotFoundError
+
+from .config import MODES
+from .verdict import CATEGORIES, Verdict
+
+__all__ = [
+    "MIGRATIONS", "MailMeta", "NotFoundError", "STAT_KINDS", "Store", "iso", "parse_iso",
+    "subject_key", "utcnow",
+]
+
+ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+EVENT_SOURCES = ("webhook", "sweep", "cli")
+EVENT_STATUSES = ("accepted", "classified", "acted", "ignored", "failed")
+MAIL_SOURCES = ("payload", "raw")
+REVIEWS = ("pending", "confirmed", "false_positive", "undone")
+# Verdicts an admin rejected do not count in statistics or toward dead addresses.
+REJECTED_REVIEWS = ("false_positive", "undone")
+ACTION_KINDS = ("ticket_update", "reopen", "none")
+# planned: recorded, not queued; pending: in the outbox, due at next_attempt_at;
+# running: claimed by a worker until its lease expires; done/failed: final;
+# dry-run/skipped: recorded for the review page, never executed.
+ACTION_STATES = ("planned", "pending", "running", "done", "failed", "dry-run", "skipped")
+MAILING_ORIGINS = ("auto", "manual", "api")
+ALLOW_KINDS = ("sender", "domain")
+# What the press pages count per mailing: bounces split by type, then the other categories.
+STAT_KINDS = ("hard", "soft", "auto_reply", "read_receipt", "feedback_report", "human")
+MAILING_WINDOW = timedelta(days=7)
+ERROR_CHARS = 2000
+
+_REJECTED_SQL = "(" + ", ".join(f"'{r}'" for r in REJECTED_REVIEWS) + ")"
+# A bounce of unknown type counts as soft: it did not prove the address dead.
+_KIND_SQL = ("CASE WHEN v.category = 'bounce' THEN CASE WHEN v.bounce_type = 'hard' "
+             "THEN 'hard' ELSE 'soft' END ELSE v.category END")
+_KIND_COUNTS_SQL = ", ".join(f"count(CASE WHEN {_KIND_SQL} = '{k}' THEN 1 END) AS {k}" for k in STAT_KINDS)
+_JSON_COLUMNS = ("evidence", "recipients", "refs", "plan", "previous", "actions")
+
+
+def utcnow() -> datetime:
+    """The default clock; tests inject their own to move through soft-bounce windows and leases."""
+    return datetime.now(timezone.utc)
+
+
+def iso(moment: datetime) -> str:
+    """ISO-8601 UTC text as stored; naive datetimes are taken to be UTC already."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime(ISO_FORMAT)
+
+
+def parse_iso(text: str) -> datetime:
+    """The inverse of `iso`, for computing with stored times."""
+    return datetime.strptime(text, ISO_FORMAT).replace(tzinfo=timezone.utc)
+
+
+_SUBJECT_PREFIX = re.compile(
+    r"^\s*(?:\[ticket#[^\]]*\]"
+    r"|(?:re|aw|wg|fw|fwd|antw|antwort|automatische antwort|automatic reply|auto-?reply"
+    r"|abwesenheitsnotiz|abwesend|out of office(?: autoreply)?|unzustellbar|undeliverable"
+    r"|nicht zustellbar|gelesen|read|nicht gelesen|not read)(?:\s*\[\d+\]|\^\d+)?\s*:)\s*",
+    re.IGNORECASE,
+)
+_SUBJECT_TICKET_SUFFIX = re.compile(r"\s*\[ticket#[^\]]*\]\s*$", re.IGNORECASE)
+_MESSAGE_ID = re.compile(r"<[^<>\s]+>")
+
+
+def subject_key(subject: str | None) -> str:
+    """Normalised subject, so "AW: Abwesenheitsnotiz: [Ticket#1] Newsletter" groups with "Newsletter".
+
+    Strips reply/forward/auto-reply/read-receipt/non-delivery prefixes and OTRS ticket hooks
+    (repeatedly), collapses whitespace and case-folds. Empty string when nothing is left.
+    """
+    text = unicodedata.normalize("NFKC", subject or "")
+    previous = None
+    while previous != text:
+        previous = text
+        text = _SUBJECT_TICKET_SUFFIX.sub("", _SUBJECT_PREFIX.sub("", text, count=1))
+    return " ".join(text.split()).casefold()
+
+
+def _message_ids(value: str | None) -> list[str]:
+    """Message-IDs in `<...>` form, so `abc@x` and `<abc@x>` match each other."""
+    if not value or not value.strip():
+        return []
+    return _MESSAGE_ID.findall(value) or [f"<{value.strip().strip('<>')}>"]
+
+
+def _address(value: str | None) -> str | None:
+    """Bare lower-case address from `Name <a@b>` or `rfc822; a@b`; None if it is not one."""
+    address = parseaddr((value or "").rpartition(";")[2])[1].strip().lower()
+    return address if "@" in address else None
+
+
+def _mail_date(value: str | None) -> datetime | None:
+    """A Date header (RFC 2822, or ISO as some parsers give it) as aware UTC; None if unreadable."""
+    if not value or not value.strip():
+        return None
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        try:
+            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _check(value: str, allowed: Sequence[str], what: str) -> str:
+    """Enumerations are checked here rather than by CHECK constraints, so adding a state is no table rebuild."""
+    if value not in allowed:
+        raise ValueError(f"{what}={value!r}: must be one of {', '.join(allowed)}")
+    return value
+
+
+def _decode(row: dict[str, Any]) -> dict[str, Any]:
+    """JSON columns back to Python, so every caller gets lists and dicts, never JSON text."""
+    for key in _JSON_COLUMNS:
+        if isinstance(row.get(key), str):
+            row[key] = json.loads(row[key])
+    return row
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class MailMeta:
+    """What the store keeps about the mail itself, beside the verdict (ids, headers, a short snippet)."""
+
+    ticket_id: int
+    article_id: int
+    from_addr: str | None = None
+    subject: str | None = None
+    snippet: str | None = None  # already cut to Config.snippet_chars by the caller
+    message_id: str | None = None
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
+    mail_source: str = "payload"
+
+
+# --- migrations: append only; each runs once, in its own transaction -------------------------
+
+def m001_initial(db: Database) -> None:
+    """Initial schema. Indexes serve the review queue filters, the mailing pages and the outbox."""
+    events = db.table("events").create(
+        {"id": int, "ticket_id": int, "article_id": int, "source": str, "received_at": str,
+         "status": str, "status_note": str, "mail_source": str, "updated_at": str},
+        pk="id", not_null={"ticket_id", "article_id", "source", "received_at", "status"},
+    )
+    # One event per article whatever path saw it first: webhook and sweep must not both act.
+    events.create_index(["ticket_id", "article_id"], unique=True)
+    events.create_index(["status", "received_at"])
+
+    mailings = db.table("mailings").create(
+        {"id": int, "message_id": str, "subject": str, "subject_key": str, "sent_at": str,
+         "first_seen": str, "last_seen": str, "origin": str, "recipient_count": int},
+        pk="id", not_null={"sent_at", "first_seen", "last_seen", "origin"},
+    )
+    mailings.create_index(["message_id"], unique=True)
+    mailings.create_index(["subject_key", "sent_at"])
+    mailings.create_index(["sent_at"])
+
+    verdicts = db.table("verdicts").create(
+        {"id": int, "event_id": int, "created_at": str, "category": str, "bounce_type": str,
+         "reason": str, "status": str, "diagnostic": str, "confidence": float, "evidence": str,
+         "recipients": str, "original_message_id": str, "original_subject": str,
+         "original_date": str, "original_from": str, "return_date": str, "from_addr": str,
+         "from_domain": str, "subject": str, "snippet": str, "message_id": str,
+         "in_reply_to": str, "refs": str, "mailing_id": int, "ticket_id": int,
+         "article_id": int, "source": str, "review": str, "reviewed_by": str,
+         "reviewed_at": str, "review_note": str, "error": str, "purged_at": str},
+        pk="id",
+        not_null={"event_id", "created_at", "category", "confidence", "evidence", "recipients", "review"},
+        foreign_keys=[("event_id", "events", "id"), ("mailing_id", "mailings", "id")],
+    )
+    verdicts.create_index(["event_id"], unique=True)
+    verdicts.create_index(["created_at"])
+    verdicts.create_index(["category", "created_at"])
+    verdicts.create_index(["review", "created_at"])
+    verdicts.create_index(["confidence"])
+    # Covers the per-mailing counts, so list_mailings never touches the verdict rows.
+    verdicts.create_index(["mailing_id", "category", "bounce_type", "review"])
+
+    actions = db.table("actions").create(
+        {"id": int, "event_id": int, "verdict_id": int, "ticket_id": int, "kind": str, "plan": str,
+         "previous": str, "mode": str, "state": str, "attempts": int, "last_error": str,
+         "next_attempt_at": str, "claimed_at": str, "created_at": str, "done_at": str,
+         "updated_at": str},
+        pk="id", not_null={"event_id", "ticket_id", "kind", "plan", "mode", "state", "attempts", "created_at"},
+        defaults={"attempts": 0},
+        foreign_keys=[("event_id", "events", "id"), ("verdict_id", "verdicts", "id")],
+    )
+    actions.create_index(["verdict_id"])
+    actions.create_index(["event_id"])
+    actions.create_index(["state", "next_attempt_at"])
+
+    bounces = db.table("bounces").create(
+        {"id": int, "verdict_id": int, "address": str, "domain": str, "bounce_type": str,
+         "status": str, "reason": str, "diagnostic": str, "mailing_id": int, "at": str},
+        pk="id", not_null={"verdict_id", "address", "domain", "at"},
+        foreign_keys=[("verdict_id", "verdicts", "id"), ("mailing_id", "mailings", "id")],
+    )
+    bounces.create_index(["address", "at"])
+    bounces.create_index(["mailing_id", "address"])
+    bounces.create_index(["verdict_id"])
+
+    addresses = db.table("addresses").create(
+        {"address": str, "domain": str, "hard_count": int, "soft_count": int, "first_seen": str,
+         "last_seen": str, "last_status": str, "last_reason": str, "last_bounce_type": str,
+         "dead": int, "dead_since": str, "alive_since": str},
+        pk="address", not_null={"domain", "hard_count", "soft_count", "dead"},
+        defaults={"hard_count": 0, "soft_count": 0, "dead": 0},
+    )
+    addresses.create_index(["dead", "dead_since"])
+
+    allowlist = db.table("allowlist").create(
+        {"id": int, "kind": str, "value": str, "note": str, "created_by": str, "created_at": str},
+        pk="id", not_null={"kind", "value", "created_at"},
+    )
+    allowlist.create_index(["kind", "value"], unique=True)
+
+
+MIGRATIONS: list[Callable[[Database], None]] = [m001_initial]
+
+
+class Store:
+    """All persistence for one process. Thread-safe through one lock around one connection."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        soft_threshold: int = 3,
+        soft_window_days: int = 30,
+        lease: timedelta = timedelta(minutes=5),
+    ) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._clock = clock
+        self.soft_threshold = soft_threshold
+        self.soft_window = timedelta(days=soft_window_days)
+        self.lease = lease
+        self._lock = threading.RLock()
+        # isolation_level=None: no implicit BEGINs; transactions are only the ones opened here.
+        self._conn = sqlite3.connect(str(self.path), timeout=5.0, check_same_thread=False, isolation_level=None)
+        self._db = Database(self._conn)
+        self._db.execute("PRAGMA busy_timeout = 5000")
+        self._db.enable_wal()
+        self._db.execute("PRAGMA foreign_keys = ON")
+        self._db.execute("PRAGMA synchronous = NORMAL")
+        self._migrate()
+
+    # --- plumbing ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _now(self) -> str:
+        return iso(self._clock())
+
+    @contextmanager
+    def _write(self) -> Iterator[Database]:
+        """One IMMEDIATE transaction (a savepoint when nested): all or nothing, write lock taken up front."""
+        with self._lock:
+            if self._conn.in_transaction:
+                with self._db.atomic():
+                    yield self._db
+                return
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._db.query(sql, params))
+
+    def _one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> dict[str, Any] | None:
+        rows = self._rows(sql, params)
+        return rows[0] if rows else None
+
+    def _migrate(self) -> None:
+        """Apply each migration not yet recorded; the check runs under the write lock, so two
+        processes starting together do not both apply one."""
+        with self._write() as db:
+            db.table("schema_migrations").create({"version": int, "applied_at": str}, pk="version", if_not_exists=True)
+        for version, migration in enumerate(MIGRATIONS, start=1):
+            with self._write() as db:
+                if db.execute("SELECT 1 FROM schema_migrations WHERE version = ?", [version]).fetchone():
+                    continue
+                migration(db)
+                db.table("schema_migrations").insert({"version": version, "applied_at": self._now()})
+
+    def ping(self) -> bool:
+        """Readiness: the file is open and answers."""
+        try:
+            with self._lock:
+                return self._conn.execute("SELECT 1").fetchone() == (1,)
+        except sqlite3.Error:
+            return False
+
+    # --- events --------------------------------------------------------------------------------
+
+    def accept_event(self, ticket_id: int, article_id: int, source: str) -> tuple[int, bool]:
+        """Record that we took responsibility for an article; (event_id, created).
+
+        INSERT ... ON CONFLICT DO NOTHING makes this atomic across processes: of two
+        deliveries of the same article exactly one gets created=True and does the work.
+        """
+        _check(source, EVENT_SOURCES, "source")
+        with self._write() as db:
+            now = self._now()
+            cursor = db.execute(
+                "INSERT INTO events (ticket_id, article_id, source, received_at, status, updated_at) "
+                "VALUES (?, ?, ?, ?, 'accepted', ?) ON CONFLICT (ticket_id, article_id) DO NOTHING",
+                [ticket_id, article_id, source, now, now],
+            )
+            if cursor.rowcount == 1:
+                return int(cursor.lastrowid), True
+            row = db.execute("SELECT id FROM events WHERE ticket_id = ? AND article_id = ?",
+                             [ticket_id, article_id]).fetchone()
+            return int(row[0]), False
+
+    def set_event_status(self, event_id: int, status: str, note: str | None = None) -> None:
+        """Move an event along its life; raises NotFoundError for an unknown id."""
+        _check(status, EVENT_STATUSES, "status")
+        with self._write() as db:
+            db.table("events").update(event_id, {"status": status, "status_note": note, "updated_at": self._now()})
+
+    def get_event(self, event_id: int) -> dict[str, Any] | None:
+        """One event, e.g. to see whether a repeated delivery was already finished."""
+        return self._one("SELECT * FROM events WHERE id = ?", [event_id])
+
+    def unfinished_events(self, older_than: timedelta = timedelta(minutes=5), limit: int = 100) -> list[dict[str, Any]]:
+        """Events still 'accepted' after `older_than`: the process died mid-way; redo them, oldest first."""
+        cutoff = iso(self._clock() - older_than)
+        return self._rows(
+            "SELECT * FROM events WHERE status = 'accepted' AND received_at <= ? ORDER BY received_at, id LIMIT ?",
+            [cutoff, limit],
+        )
+
+    # --- verdicts ------------------------------------------------------------------------------
+
+    def record_verdict(self, event_id: int, verdict: Verdict, meta: MailMeta) -> int:
+        """Store a verdict and everything derived from it in ONE transaction; returns the verdict id.
+
+        Links the mailing, writes one `bounces` row per bounced recipient and refreshes those
+        addresses (dead at once on a hard bounce, or after `soft_threshold` soft bounces within
+        `soft_window_days`); a person writing from a dead address revives it. Marks the event
+        'classified'. One verdict per event: a second call raises sqlite3.IntegrityError, as
+        does an unknown event id, and then nothing is stored.
+        """
+        _check(meta.mail_source, MAIL_SOURCES, "mail_source")
+        data = verdict.to_dict()
+        now_dt = self._clock()
+        now = iso(now_dt)
+        from_addr = _address(meta.from_addr)
+        with self._write() as db:
+            mailing_id = self.link_mailing(
+                verdict.original.message_id, verdict.original.subject, verdict.original.date,
+                meta.in_reply_to, meta.references, at=now_dt,
+            )
+            verdict_id = int(db.table("verdicts").insert({
+                "event_id": event_id, "created_at": now, "category": verdict.category,
+                "bounce_type": verdict.bounce_type, "reason": verdict.reason, "status": verdict.status,
+                "diagnostic": verdict.diagnostic, "confidence": data["confidence"],
+                "evidence": _json(data["evidence"]), "recipients": _json(data["recipients"]),
+                "original_message_id": data["original_message_id"], "original_subject": data["original_subject"],
+                "original_date": data["original_date"], "original_from": data["original_from"],
+                "return_date": data["return_date"], "from_addr": from_addr or meta.from_addr,
+                "from_domain": from_addr.rpartition("@")[2] if from_addr else None,
+                "subject": meta.subject, "snippet": meta.snippet, "message_id": meta.message_id,
+                "in_reply_to": meta.in_reply_to, "refs": _json(list(meta.references)),
+                "mailing_id": mailing_id, "ticket_id": meta.ticket_id, "article_id": meta.article_id,
+                "source": verdict.source, "review": "pending", "error": verdict.error,
+            }).last_pk)
+            db.execute("UPDATE events SET status = 'classified', mail_source = ?, updated_at = ? WHERE id = ?",
+                       [meta.mail_source, now, event_id])
+            if verdict.category == "bounce":
+                recipients = list(dict.fromkeys(a for a in map(_address, verdict.recipients) if a))
+                db.table("bounces").insert_all([
+                    {"verdict_id": verdict_id, "address": address, "domain": address.rpartition("@")[2],
+                     "bounce_type": verdict.bounce_type, "status": verdict.status, "reason": verdict.reason,
+                     "diagnostic": verdict.diagnostic, "mailing_id": mailing_id, "at": now}
+                    for address in recipients
+                ])
+                for address in recipients:
+                    self._refresh_address(address)
+            elif verdict.category == "human" and from_addr:
+                db.execute("UPDATE addresses SET dead = 0, alive_since = ? WHERE address = ? AND dead = 1",
+                           [now, from_addr])
+        return verdict_id
+
+    def _refresh_address(self, address: str) -> None:
+        """Recompute an address from its bounces that no admin rejected.
+
+        Dead from the first moment the rule held: a hard bounce, or `soft_threshold` soft
+        bounces within the window, counting only bounces since the address last wrote as a
+        person (alive_since). Derived from the bounce rows rather than kept as a running
+        tally, so a verdict marked false_positive simply drops out.
+        """
+        db = self._db
+        current = db.execute("SELECT alive_since FROM addresses WHERE address = ?", [address]).fetchone()
+        alive_since = (current[0] if current else None) or ""
+        bounces = db.execute(
+            "SELECT b.at, b.bounce_type, b.status, b.reason FROM bounces b JOIN verdicts v ON v.id = b.verdict_id "
+            f"WHERE b.address = ? AND v.review NOT IN {_REJECTED_SQL} ORDER BY b.at, b.id",
+            [address],
+        ).fetchall()
+        dead_since = None
+        recent_soft: list[datetime] = []
+        for at, bounce_type, _status, _reason in bounces:
+            if at < alive_since:
+                continue
+            if bounce_type == "hard":
+                dead_since = at
+                break
+            moment = parse_iso(at)
+            recent_soft = [t for t in recent_soft if t > moment - self.soft_window] + [moment]
+            if len(recent_soft) >= self.soft_threshold:
+                dead_since = at
+                break
+        last = bounces[-1] if bounces else (None, None, None, None)
+        hard = sum(1 for b in bounces if b[1] == "hard")
+        record: dict[str, Any] = {
+            "address": address, "domain": address.rpartition("@")[2],
+            "hard_count": hard, "soft_count": len(bounces) - hard,
+            "last_seen": last[0], "last_bounce_type": last[1], "last_status": last[2], "last_reason": last[3],
+            "dead": int(dead_since is not None), "dead_since": dead_since,
+        }
+        if current is None:
+            record["first_seen"] = last[0]
+        db.table("addresses").upsert(record, pk="address")
+
+    def set_review(self, verdict_id: int, review: str, by: str, note: str | None = None) -> None:
+        """An admin's judgement; rejecting a bounce (false_positive/undone) also un-kills its addresses
+        unless other bounces still prove them dead. Raises NotFoundError for an unknown id."""
+        _check(review, REVIEWS, "review")
+        with self._write() as db:
+            db.table("verdicts").update(
+                verdict_id, {"review": review, "reviewed_by": by, "reviewed_at": self._now(), "review_note": note}
+            )
+            for (address,) in db.execute("SELECT DISTINCT address FROM bounces WHERE verdict_id = ?",
+                                         [verdict_id]).fetchall():
+                self._refresh_address(address)
+
+    def list_verdicts(
+        self,
+        *,
+        category: str | None = None,
+        review: str | None = None,
+        min_conf: float | None = None,
+        max_conf: float | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        action_state: str | None = None,
+        mailing_id: int | None = None,
+        ticket_id: int | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        """The review queue: newest first, `since` inclusive, `until` exclusive, with each
+        verdict's actions summarised (id, kind, mode, state, attempts, last_error) in one statement."""
+        where: list[str] = []
+        params: list[Any] = []
+        for column, value in (("v.category", category), ("v.review", review),
+                              ("v.mailing_id", mailing_id), ("v.ticket_id", ticket_id)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        for clause, value in (("v.confidence >= ?", min_conf), ("v.confidence <= ?", max_conf),
+                              ("v.created_at >= ?", since and iso(since)), ("v.created_at < ?", until and iso(until))):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        if action_state is not None:
+            where.append("EXISTS (SELECT 1 FROM actions a WHERE a.verdict_id = v.id AND a.state = ?)")
+            params.append(action_state)
+        sql = (
+            "SELECT v.*, (SELECT json_group_array(json_object('id', a.id, 'kind', a.kind, 'mode', a.mode, "
+            "'state', a.state, 'attempts', a.attempts, 'last_error', a.last_error)) "
+            "FROM actions a WHERE a.verdict_id = v.id) AS actions FROM verdicts v"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY v.created_at DESC, v.id DESC LIMIT ? OFFSET ?"
+        )
+        return [_decode(row) for row in self._rows(sql, [*params, limit, offset])]
+
+    def get_verdict(self, verdict_id: int) -> dict[str, Any] | None:
+        """One verdict with its full actions (plan, previous), its event and its bounce rows."""
+        verdict = self._one("SELECT * FROM verdicts WHERE id = ?", [verdict_id])
+        if verdict is None:
+            return None
+        verdict = _decode(verdict)
+        verdict["actions"] = [_decode(a) for a in self._rows("SELECT * FROM actions WHERE verdict_id = ? ORDER BY id",
+                                                             [verdict_id])]
+        verdict["event"] = self.get_event(verdict["event_id"])
+        verdict["bounces"] = self._rows("SELECT * FROM bounces WHERE verdict_id = ? ORDER BY id", [verdict_id])
+        return verdict
+
+    # --- mailings ------------------------------------------------------------------------------
+
+    def link_mailing(
+        self,
+        original_message_id: str | None,
+        original_subject: str | None,
+        original_date: str | None,
+        in_reply_to: str | None = None,
+        references: Sequence[str] = (),
+        at: datetime | None = None,
+    ) -> int | None:
+        """The mailing a reply belongs to, created (origin 'auto') when only this mail knows it.
+
+        One mailing is one original Message-ID: matched by the original's id, then In-Reply-To,
+        then each Reference. Failing that (or when ids differ per recipient) the same
+        `subject_key` within 7 days of the send date is the same mailing. In-Reply-To and
+        References only ever match: a person's reply to an agent must not create a mailing.
+        None when there is no original id or subject at all.
+        """
+        now = at or self._clock()
+        own_ids = _message_ids(original_message_id)
+        candidates = list(dict.fromkeys(
+            own_ids + _message_ids(in_reply_to) + [m for ref in references for m in _message_ids(ref)]
+        ))
+        key = subject_key(original_subject)
+        if not candidates and not key:
+            return None
+        sent = _mail_date(original_date)
+        sent_at = iso(sent or now)
+        with self._write() as db:
+            mailing_id = None
+            if candidates:
+                found = dict(db.execute(
+                    f"SELECT message_id, id FROM mailings WHERE message_id IN ({', '.join('?' * len(candidates))})",
+                    candidates,
+                ).fetchall())
+                mailing_id = next((found[m] for m in candidates if m in found), None)
+            if mailing_id is None and key:
+                mailing_id = self._mailing_by_subject(key, sent or now)
+            if mailing_id is not None:
+                # An auto mailing learns an earlier send date from a later reply that carries one.
+                db.execute(
+                    "UPDATE mailings SET last_seen = max(last_seen, ?), "
+                    "sent_at = CASE WHEN origin = 'auto' THEN min(sent_at, ?) ELSE sent_at END WHERE id = ?",
+                    [iso(now), sent_at, mailing_id],
+                )
+                return mailing_id
+            if not own_ids and not key:
+                return None
+            return int(db.table("mailings").insert({
+                "message_id": own_ids[0] if own_ids else None,
+                "subject": original_subject.strip() if original_subject else None,
+                "subject_key": key or None, "sent_at": sent_at, "first_seen": iso(now),
+                "last_seen": iso(now), "origin": "auto",
+            }).last_pk)
+
+    def _mailing_by_subject(self, key: str, sent: datetime, *, auto_only: bool = False,
+                            message_id: str | None = None) -> int | None:
+        """The mailing with this subject key sent closest to `sent`, within MAILING_WINDOW.
+
+        With `auto_only`: only 'auto' mailings whose Message-ID is unknown or equals `message_id`.
+        """
+        sql = "SELECT id FROM mailings WHERE subject_key = ? AND sent_at BETWEEN ? AND ?"
+        params: list[Any] = [key, iso(sent - MAILING_WINDOW), iso(sent + MAILING_WINDOW)]
+        if auto_only:
+            sql += " AND origin = 'auto' AND (message_id IS NULL OR ? IS NULL OR message_id = ?)"
+            params += [message_id, message_id]
+        row = self._db.execute(sql + " ORDER BY abs(julianday(sent_at) - julianday(?)), id LIMIT 1",
+                               [*params, iso(sent)]).fetchone()
+        return int(row[0]) if row else None
+
+    def register_mailing(
+        self,
+        subject: str,
+        sent_at: datetime,
+        message_id: str | None = None,
+        recipient_count: int | None = None,
+        origin: str = "manual",
+    ) -> int:
+        """A mailing announced by the press office or an API; returns its id.
+
+        Adopts the mailing with the same Message-ID, or else an 'auto' mailing that replies
+        already created for the same subject within 7 days (unless both carry different
+        Message-IDs), so counts gathered before registration are not stranded.
+        """
+        _check(origin, MAILING_ORIGINS, "origin")
+        ids = _message_ids(message_id)
+        mid = ids[0] if ids else None
+        key = subject_key(subject)
+        now = self._now()
+        with self._write() as db:
+            row = db.execute("SELECT id FROM mailings WHERE message_id = ?", [mid]).fetchone() if mid else None
+            mailing_id = int(row[0]) if row else None
+            if mailing_id is None and key:
+                mailing_id = self._mailing_by_subject(key, sent_at, auto_only=True, message_id=mid)
+            if mailing_id is None:
+                return int(db.table("mailings").insert({
+                    "message_id": mid, "subject": subject.strip(), "subject_key": key or None,
+                    "sent_at": iso(sent_at), "first_seen": now, "last_seen": now, "origin": origin,
+                    "recipient_count": recipient_count,
+                }).last_pk)
+            db.execute(
+                "UPDATE mailings SET subject = ?, subject_key = ?, sent_at = ?, origin = ?, "
+                "recipient_count = coalesce(?, recipient_count), message_id = coalesce(message_id, ?) WHERE id = ?",
+                [subject.strip(), key or None, iso(sent_at), origin, recipient_count, mid, mailing_id],
+            )
+            return mailing_id
+
+    def list_mailings(self, limit: int = 50, offset: int = 0, q: str | None = None) -> list[dict[str, Any]]:
+        """Mailings newest first, each with its counts per STAT_KINDS and total, in one statement.
+
+        The page of mailings is chosen first, then joined to verdicts through the covering
+        (mailing_id, category, bounce_type, review) index. `q` searches subject and Message-ID.
+        """
+        like = f"%{q.strip()}%" if q and q.strip() else None
+        return self._rows(
+            "WITH page AS (SELECT * FROM mailings m WHERE (:like IS NULL OR m.subject LIKE :like "
+            "OR m.message_id LIKE :like) ORDER BY m.sent_at DESC, m.id DESC LIMIT :limit OFFSET :offset) "
+            f"SELECT page.*, count(v.id) AS total, {_KIND_COUNTS_SQL} FROM page "
+            f"LEFT JOIN verdicts v ON v.mailing_id = page.id AND v.review NOT IN {_REJECTED_SQL} "
+            "GROUP BY page.id ORDER BY page.sent_at DESC, page.id DESC",
+            {"like": like, "limit": limit, "offset": offset},
+        )
+
+    def get_mailing(self, mailing_id: int) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM mailings WHERE id = ?", [mailing_id])
+
+    def mailing_stats(self, mailing_id: int, bucket: str | None = None) -> dict[str, Any] | None:
+        """The press page for one mailing; None if there is no such mailing.
+
+        `counts` per STAT_KINDS plus total; `timeline` as [{"t", <kind>: n...}] by hour, or by
+        day when replies span more than three days (or as `bucket` says); `top_reasons` and
+        `top_domains` of the bounced recipients. Rejected verdicts are not counted.
+        """
+        mailing = self.get_mailing(mailing_id)
+        if mailing is None:
+            return None
+        if bucket is None:
+            span = parse_iso(mailing["last_seen"]) - parse_iso(mailing["first_seen"])
+            bucket = "hour" if span <= timedelta(days=3) else "day"
+        width, suffix = {"hour": (13, ":00:00Z"), "day": (10, "")}[_check(bucket, ("hour", "day"), "bucket")]
+        rows = self._rows(
+            f"SELECT substr(v.created_at, 1, ?) AS t, {_KIND_SQL} AS kind, count(*) AS n FROM verdicts v "
+            f"WHERE v.mailing_id = ? AND v.review NOT IN {_REJECTED_SQL} GROUP BY t, kind ORDER BY t",
+            [width, mailing_id],
+        )
+        timeline: dict[str, dict[str, Any]] = {}
+        counts = dict.fromkeys(STAT_KINDS, 0)
+        for row in rows:
+            point = timeline.setdefault(row["t"], {"t": row["t"] + suffix, **dict.fromkeys(STAT_KINDS, 0)})
+            point[row["kind"]] += row["n"]
+            counts[row["kind"]] += row["n"]
+        counts["total"] = sum(counts.values())
+        bounced = (f"FROM bounces b JOIN verdicts v ON v.id = b.verdict_id "
+                   f"WHERE b.mailing_id = ? AND v.review NOT IN {_REJECTED_SQL}")
+        return {
+            "mailing": mailing,
+            "counts": counts,
+            "bucket": bucket,
+            "timeline": list(timeline.values()),
+            "top_reasons": self._rows(
+                f"SELECT coalesce(b.reason, 'other') AS reason, b.bounce_type, count(*) AS n {bounced} "
+                "GROUP BY 1, 2 ORDER BY n DESC, reason LIMIT 10", [mailing_id]),
+            "top_domains": self._rows(
+                f"SELECT b.domain, count(*) AS n, count(CASE WHEN b.bounce_type = 'hard' THEN 1 END) AS hard "
+                f"{bounced} GROUP BY b.domain ORDER BY n DESC, b.domain LIMIT 10", [mailing_id]),
+        }
+
+    def failed_addresses(self, mailing_id: int) -> list[dict[str, Any]]:
+        """Addresses that bounced for this mailing (latest bounce per address) and whether they are dead; for CSV."""
+        return self._rows(
+            "SELECT b.address, b.domain, max(b.at) AS at, b.bounce_type, b.status, b.reason, b.diagnostic, "
+            "count(*) AS bounces, coalesce(a.dead, 0) AS dead, a.dead_since "
+            "FROM bounces b JOIN verdicts v ON v.id = b.verdict_id LEFT JOIN addresses a ON a.address = b.address "
+            f"WHERE b.mailing_id = ? AND v.review NOT IN {_REJECTED_SQL} GROUP BY b.address ORDER BY b.domain, b.address",
+            [mailing_id],
+        )
+
+    def dead_addresses(
+        self, *, mailing_id: int | None = None, since: datetime | None = None, until: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Addresses currently dead, newest death first; `since`/`until` (inclusive/exclusive) bound
+        dead_since, `mailing_id` keeps those that bounced for that mailing."""
+        where = ["a.dead = 1"]
+        params: list[Any] = []
+        if since is not None:
+            where.append("a.dead_since >= ?")
+            params.append(iso(since))
+        if until is not None:
+            where.append("a.dead_since < ?")
+            params.append(iso(until))
+        if mailing_id is not None:
+            where.append("EXISTS (SELECT 1 FROM bounces b WHERE b.mailing_id = ? AND b.address = a.address)")
+            params.append(mailing_id)
+        return self._rows(f"SELECT a.* FROM addresses a WHERE {' AND '.join(where)} "
+                          "ORDER BY a.dead_since DESC, a.address", params)
+
+    # --- actions: the record of what we did, and the outbox for callback mode ------------------
+
+    def plan_action(
+        self,
+        event_id: int,
+        verdict_id: int | None,
+        ticket_id: int,
+        kind: str,
+        plan: dict[str, Any],
+        previous: dict[str, Any] | None,
+        mode: str,
+        state: str,
+        next_attempt_at: datetime | None = None,
+    ) -> int:
+        """Record what we do to a ticket (and its state before, for undo); returns the action id.
+
+        A 'pending' action is in the outbox, due at `next_attempt_at` (default: now).
+        """
+        _check(kind, ACTION_KINDS, "kind")
+        _check(mode, MODES, "mode")
+        _check(state, ACTION_STATES, "state")
+        now = self._now()
+        due = iso(next_attempt_at) if next_attempt_at else now
+        with self._write() as db:
+            return int(db.table("actions").insert({
+                "event_id": event_id, "verdict_id": verdict_id, "ticket_id": ticket_id, "kind": kind,
+                "plan": _json(plan), "previous": _json(previous), "mode": mode, "state": state,
+                "attempts": 0, "next_attempt_at": due if state == "pending" else None,
+                "created_at": now, "updated_at": now,
+            }).last_pk)
+
+    def claim_action(self, action_id: int) -> bool:
+        """Take a due action for this worker (pending → running, attempts + 1); False if another has it.
+
+        A 'running' claim older than the lease counts as abandoned (the worker crashed) and can be taken.
+        """
+        now = self._clock()
+        with self._write() as db:
+            cursor = db.execute(
+                "UPDATE actions SET state = 'running', claimed_at = ?, attempts = attempts + 1, updated_at = ? "
+                "WHERE id = ? AND ((state = 'pending' AND next_attempt_at <= ?) "
+                "OR (state = 'running' AND claimed_at <= ?))",
+                [iso(now), iso(now), action_id, iso(now), iso(now - self.lease)],
+            )
+            return cursor.rowcount == 1
+
+    def action_done(self, action_id: int) -> None:
+        """The ticket change went through."""
+        now = self._now()
+        with self._write() as db:
+            db.table("actions").update(action_id, {
+                "state": "done", "done_at": now, "updated_at": now, "claimed_at": None,
+                "next_attempt_at": None, "last_error": None,
+            })
+
+    def action_failed(self, action_id: int, error: str, next_attempt_at: datetime | None) -> None:
+        """An attempt failed: back to the outbox at `next_attempt_at` (the caller's backoff), or
+        permanently 'failed' when it is None."""
+        with self._write() as db:
+            db.table("actions").update(action_id, {
+                "state": "pending" if next_attempt_at else "failed",
+                "next_attempt_at": iso(next_attempt_at) if next_attempt_at else None,
+                "last_error": error[:ERROR_CHARS], "claimed_at": None, "updated_at": self._now(),
+            })
+
+    def due_actions(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Outbox rows to work on now, oldest first: pending and due, or running with an expired lease."""
+        now = self._clock()
+        rows = self._rows(
+            "SELECT * FROM actions WHERE (state = 'pending' AND next_attempt_at <= ?) "
+            "OR (state = 'running' AND claimed_at <= ?) ORDER BY next_attempt_at, id LIMIT ?",
+            [iso(now), iso(now - self.lease), limit],
+        )
+        return [_decode(row) for row in rows]
+
+    def pending_count(self) -> int:
+        """Outbox depth (pending + running), for metrics and readiness."""
+        with self._lock:
+            return int(self._conn.execute(
+                "SELECT count(*) FROM actions WHERE state IN ('pending', 'running')").fetchone()[0])
+
+    # --- allowlist -------------------------------------------------------------------------------
+
+    def add_allow(self, kind: str, value: str, note: str | None = None, by: str | None = None) -> int:
+        """Never treat mail from this sender or domain as machine mail; returns the rule id
+        (the existing one if the rule is already there)."""
+        _check(kind, ALLOW_KINDS, "kind")
+        normalised = _address(value) if kind == "sender" else value.strip().lstrip("@").lower()
+        if not normalised or (kind == "domain" and ("@" in normalised or "." not in normalised)):
+            raise ValueError(f"{kind} {value!r}: not a valid {'address' if kind == 'sender' else 'domain'}")
+        with self._write() as db:
+            db.table("allowlist").insert({"kind": kind, "value": normalised, "note": note, "created_by": by,
+                                          "created_at": self._now()}, ignore=True)
+            return int(db.execute("SELECT id FROM allowlist WHERE kind = ? AND value = ?",
+                                  [kind, normalised]).fetchone()[0])
+
+    def remove_allow(self, allow_id: int) -> bool:
+        """Delete a rule; False if it was already gone (a repeated form post is harmless)."""
+        with self._write() as db:
+            return db.execute("DELETE FROM allowlist WHERE id = ?", [allow_id]).rowcount == 1
+
+    def allowlist(self) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM allowlist ORDER BY kind, value")
+
+    def is_allowed(self, from_addr: str | None) -> str | None:
+        """The rule that allows this sender ("sender a@b" / "domain b (note)"), or None.
+
+        Case-insensitive; a domain rule also covers its subdomains; a sender rule wins.
+        """
+        address = _address(from_addr)
+        if not address:
+            return None
+        labels = address.rpartition("@")[2].split(".")
+        domains = [".".join(labels[i:]) for i in range(len(labels))]
+        row = self._one(
+            "SELECT kind, value, note FROM allowlist WHERE (kind = 'sender' AND value = ?) "
+            f"OR (kind = 'domain' AND value IN ({', '.join('?' * len(domains))})) "
+            "ORDER BY kind = 'sender' DESC, length(value) DESC LIMIT 1",
+            [address, *domains],
+        )
+        if row is None:
+            return None
+        return f"{row['kind']} {row['value']}" + (f" ({row['note']})" if row["note"] else "")
+
+    # --- retention and health --------------------------------------------------------------------
+
+    def purge(self, retention_days: int) -> dict[str, Any]:
+        """GDPR Art. 9 retention: forget the content of verdicts older than `retention_days`.
+
+        Mails from party members reveal political affiliation, so after the retention period
+        we drop everything that is mail content or could quote it: the verdict's subject,
+        original subject, snippet, evidence, diagnostic, review note and error; the
+        diagnostic of its bounce rows; the note (a text quoting the mail) in its actions' plan.
+        Kept, because the press statistics and the dead-address list are built from them:
+        category, bounce type/reason/status, confidence, addresses (recipients, from_addr,
+        bounces, addresses), mailing links, review state, ticket/article ids and action state.
+        Purged verdicts get purged_at, so a rerun touches nothing; returns counts per table.
+        """
+        if retention_days < 1:
+            raise ValueError("retention_days must be at least 1")
+        cutoff = iso(self._clock() - timedelta(days=retention_days))
+        due = "SELECT id FROM verdicts WHERE created_at < ? AND purged_at IS NULL"
+        with self._write() as db:
+            actions = db.execute(
+                f"UPDATE actions SET plan = json_remove(plan, '$.note') WHERE verdict_id IN ({due}) "
+                "AND json_type(plan, '$.note') IS NOT NULL", [cutoff]).rowcount
+            bounces = db.execute(
+                f"UPDATE bounces SET diagnostic = NULL WHERE verdict_id IN ({due}) AND diagnostic IS NOT NULL",
+                [cutoff]).rowcount
+            verdicts = db.execute(
+                "UPDATE verdicts SET subject = NULL, original_subject = NULL, snippet = NULL, evidence = '[]', "
+                "diagnostic = NULL, review_note = NULL, error = NULL, purged_at = ? "
+                "WHERE created_at < ? AND purged_at IS NULL", [self._now(), cutoff]).rowcount
+        return {"cutoff": cutoff, "verdicts": verdicts, "bounces": bounces, "actions": actions}
+
+    def stats(self) -> dict[str, Any]:
+        """Counts for /metrics and readiness: verdicts per category, events per status, outbox, last event."""
+        with self._lock:
+            conn = self._conn
+            verdicts = dict.fromkeys(CATEGORIES, 0) | dict(conn.execute(
+                "SELECT category, count(*) FROM verdicts GROUP BY category").fetchall())
+            events = dict.fromkeys(EVENT_STATUSES, 0) | dict(conn.execute(
+                "SELECT status, count(*) FROM events GROUP BY status").fetchall())
+            outbox = dict.fromkeys(("pending", "running", "failed"), 0) | dict(conn.execute(
+                "SELECT state, count(*) FROM actions WHERE state IN ('pending', 'running', 'failed') "
+                "GROUP BY state").fetchall())
+            last = conn.execute("SELECT received_at FROM events ORDER BY id DESC LIMIT 1").fetchone()
+            version = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
+        return {"verdicts": verdicts, "events": events, "outbox": outbox,
+                "last_event_at": last[0] if last else None, "schema_version": version}
