@@ -1,0 +1,574 @@
+"""The store on a real SQLite file: idempotency, dead addresses, mailing grouping, outbox, retention."""
+from __future__ import annotations
+
+import sqlite3
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from bouncer.store import MIGRATIONS, MailMeta, NotFoundError, Store, iso, subject_key
+from bouncer.verdict import Original, Verdict
+
+T0 = datetime(2026, 11, 28, 3, 14, tzinfo=timezone.utc)
+
+
+class Clock:
+    """A settable clock, so windows and leases are tested without sleeping."""
+
+    def __init__(self, now: datetime = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "data" / "bouncer.sqlite"
+
+
+@pytest.fixture
+def store(db_path: Path, clock: Clock) -> Store:
+    with Store(db_path, clock=clock) as s:
+        yield s
+
+
+_article = iter(range(1, 1_000_000))
+
+
+def record(store: Store, verdict: Verdict, *, from_addr: str = "MAILER-DAEMON@mx.example.net",
+           subject: str = "Undelivered Mail Returned to Sender", snippet: str | None = "The mail could not be delivered",
+           in_reply_to: str | None = None, references: tuple[str, ...] = (), ticket_id: int = 100) -> int:
+    article_id = next(_article)
+    event_id, _ = store.accept_event(ticket_id, article_id, "webhook")
+    meta = MailMeta(ticket_id=ticket_id, article_id=article_id, from_addr=from_addr, subject=subject,
+                    snippet=snippet, message_id=f"<a{article_id}@mx>", in_reply_to=in_reply_to,
+                    references=references)
+    return store.record_verdict(event_id, verdict, meta)
+
+
+def bounce(*recipients: str, kind: str = "hard", message_id: str | None = "<nl-1@partei.de>",
+           subject: str | None = "Newsletter November", date: str | None = None, confidence: float = 0.97) -> Verdict:
+    return Verdict(
+        category="bounce", confidence=confidence, bounce_type=kind,  # type: ignore[arg-type]
+        reason="user_unknown" if kind == "hard" else "mailbox_full",
+        status="5.1.1" if kind == "hard" else "4.2.2", diagnostic="550 5.1.1 <x>: user unknown",
+        recipients=recipients, evidence=("DSN Action: failed", f"Status: {kind}"),
+        original=Original(message_id=message_id, subject=subject, date=date),
+    )
+
+
+def other(category: str, *, message_id: str | None = None, subject: str | None = None,
+          confidence: float = 0.9) -> Verdict:
+    return Verdict(category=category, confidence=confidence, evidence=(f"{category} evidence",),  # type: ignore[arg-type]
+                   original=Original(message_id=message_id, subject=subject))
+
+
+def address(store: Store, addr: str) -> dict | None:
+    """The addresses row, read through a second connection as another worker would see it."""
+    con = sqlite3.connect(store.path)
+    con.row_factory = sqlite3.Row
+    row = con.execute("SELECT * FROM addresses WHERE address = ?", [addr]).fetchone()
+    con.close()
+    return dict(row) if row else None
+
+
+# --- opening and migrations --------------------------------------------------------------------
+
+def test_open_creates_parent_folder_and_runs_migrations_once_on_reopen(db_path: Path, clock: Clock) -> None:
+    Store(db_path, clock=clock).close()
+    clock.advance(hours=1)
+    with Store(db_path, clock=clock) as store:
+        assert store.stats()["schema_version"] == len(MIGRATIONS)
+    con = sqlite3.connect(db_path)
+    applied = con.execute("SELECT version, applied_at FROM schema_migrations").fetchall()
+    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    con.close()
+    assert applied == [(1, iso(T0))]
+    assert {"events", "verdicts", "actions", "mailings", "bounces", "addresses", "allowlist"} <= tables
+
+
+def test_connection_uses_wal_foreign_keys_busy_timeout_and_normal_sync(store: Store) -> None:
+    con = sqlite3.connect(store.path)
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    con.close()
+    pragmas = {p: store._db.execute(f"PRAGMA {p}").fetchone()[0] for p in ("foreign_keys", "busy_timeout", "synchronous")}
+    assert pragmas == {"foreign_keys": 1, "busy_timeout": 5000, "synchronous": 1}
+    assert store.ping()
+
+
+def test_ping_is_false_after_close(db_path: Path) -> None:
+    store = Store(db_path)
+    store.close()
+    assert store.ping() is False
+
+
+# --- events --------------------------------------------------------------------------------------
+
+def test_accept_event_is_idempotent_per_ticket_and_article_whatever_the_source(store: Store) -> None:
+    first = store.accept_event(1, 10, "webhook")
+    assert first[1] is True
+    assert store.accept_event(1, 10, "webhook") == (first[0], False)
+    assert store.accept_event(1, 10, "sweep") == (first[0], False)
+    assert store.accept_event(1, 11, "sweep")[1] is True
+    assert store.get_event(first[0])["status"] == "accepted"
+
+
+def test_accept_event_rejects_unknown_source(store: Store) -> None:
+    with pytest.raises(ValueError, match="source"):
+        store.accept_event(1, 1, "mail")
+
+
+def test_accept_event_is_idempotent_across_two_stores_on_one_file(db_path: Path) -> None:
+    with Store(db_path) as one, Store(db_path) as two:
+        event_id, created = one.accept_event(5, 50, "webhook")
+        assert created
+        assert two.accept_event(5, 50, "webhook") == (event_id, False)
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["one-store", "store-per-thread"])
+def test_accept_event_from_two_threads_creates_each_event_exactly_once(db_path: Path, shared: bool) -> None:
+    stores = [Store(db_path)] * 2 if shared else [Store(db_path), Store(db_path)]
+    barrier = threading.Barrier(2)
+    results: list[list[tuple[int, bool]]] = [[], []]
+
+    def worker(n: int) -> None:
+        barrier.wait()
+        results[n] = [stores[n].accept_event(7, article, "webhook") for article in range(200)]
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for s in set(stores):
+        s.close()
+    for article in range(200):
+        (id_a, created_a), (id_b, created_b) = results[0][article], results[1][article]
+        assert id_a == id_b
+        assert created_a + created_b == 1
+
+
+def test_set_event_status_and_unknown_event(store: Store) -> None:
+    event_id, _ = store.accept_event(1, 1, "cli")
+    store.set_event_status(event_id, "failed", "OTRS timeout")
+    assert store.get_event(event_id)["status_note"] == "OTRS timeout"
+    with pytest.raises(NotFoundError):
+        store.set_event_status(999, "acted")
+    with pytest.raises(ValueError):
+        store.set_event_status(event_id, "done")
+
+
+def test_unfinished_events_lists_events_left_accepted_by_a_crash(store: Store, clock: Clock) -> None:
+    stuck, _ = store.accept_event(1, 1, "webhook")
+    finished, _ = store.accept_event(1, 2, "webhook")
+    store.set_event_status(finished, "ignored")
+    clock.advance(minutes=10)
+    in_flight, _ = store.accept_event(1, 3, "webhook")
+    assert [e["id"] for e in store.unfinished_events(timedelta(minutes=5))] == [stuck]
+
+
+# --- verdicts and addresses ------------------------------------------------------------------
+
+def test_record_verdict_stores_verdict_marks_event_classified_and_decodes_json(store: Store) -> None:
+    verdict_id = record(store, bounce("Anna@Example.org"), in_reply_to="<x@y>", references=("<r1@y>",))
+    got = store.get_verdict(verdict_id)
+    assert got["category"] == "bounce" and got["bounce_type"] == "hard" and got["confidence"] == 0.97
+    assert got["evidence"] == ["DSN Action: failed", "Status: hard"]
+    assert got["recipients"] == ["Anna@Example.org"]
+    assert got["refs"] == ["<r1@y>"]
+    assert got["from_addr"] == "mailer-daemon@mx.example.net" and got["from_domain"] == "mx.example.net"
+    assert got["review"] == "pending"
+    assert got["event"]["status"] == "classified"
+    assert [b["address"] for b in got["bounces"]] == ["anna@example.org"]
+
+
+def test_record_verdict_twice_for_one_event_fails_and_stores_nothing_more(store: Store) -> None:
+    event_id, _ = store.accept_event(1, 1, "webhook")
+    meta = MailMeta(ticket_id=1, article_id=1)
+    store.record_verdict(event_id, bounce("a@example.org"), meta)
+    with pytest.raises(sqlite3.IntegrityError):
+        store.record_verdict(event_id, bounce("b@example.org", subject="Other"), meta)
+    assert address(store, "b@example.org") is None
+    assert len(store.list_mailings()) == 1
+
+
+def test_record_verdict_for_unknown_event_rolls_back_the_mailing_too(store: Store) -> None:
+    with pytest.raises(sqlite3.IntegrityError):
+        store.record_verdict(4242, bounce("a@example.org"), MailMeta(ticket_id=1, article_id=1))
+    assert store.list_mailings() == []
+    assert address(store, "a@example.org") is None
+
+
+def test_hard_bounce_marks_address_dead_at_once(store: Store) -> None:
+    record(store, bounce("anna@example.org", "Bert <bert@example.org>"))
+    dead = {a["address"]: a for a in store.dead_addresses()}
+    assert set(dead) == {"anna@example.org", "bert@example.org"}
+    assert dead["anna@example.org"]["dead_since"] == iso(T0)
+    assert dead["anna@example.org"]["hard_count"] == 1
+    assert dead["anna@example.org"]["last_reason"] == "user_unknown"
+
+
+def test_soft_bounces_mark_dead_only_at_threshold_within_window(db_path: Path, clock: Clock) -> None:
+    with Store(db_path, clock=clock, soft_threshold=3, soft_window_days=30) as store:
+        record(store, bounce("full@example.org", kind="soft"))
+        clock.advance(days=20)
+        record(store, bounce("full@example.org", kind="soft"))
+        clock.advance(days=20)  # the first one has left the window
+        record(store, bounce("full@example.org", kind="soft"))
+        assert address(store, "full@example.org")["dead"] == 0
+        assert address(store, "full@example.org")["soft_count"] == 3
+        clock.advance(days=5)
+        record(store, bounce("full@example.org", kind="soft"))
+        row = address(store, "full@example.org")
+        assert row["dead"] == 1 and row["dead_since"] == iso(clock.now)
+
+
+def test_human_mail_from_dead_address_revives_it_and_old_bounces_no_longer_count(store: Store, clock: Clock) -> None:
+    record(store, bounce("anna@example.org", kind="soft"))
+    record(store, bounce("anna@example.org", kind="hard"))
+    clock.advance(days=1)
+    record(store, other("human"), from_addr="Anna <ANNA@example.org>", subject="Re: Newsletter")
+    row = address(store, "anna@example.org")
+    assert row["dead"] == 0 and row["alive_since"] == iso(clock.now)
+    clock.advance(days=1)
+    record(store, bounce("anna@example.org", kind="soft"))
+    assert address(store, "anna@example.org")["dead"] == 0  # one soft bounce since revival, not three
+    record(store, bounce("anna@example.org", kind="hard"))
+    assert address(store, "anna@example.org")["dead"] == 1
+
+
+def test_human_mail_from_live_address_changes_nothing(store: Store) -> None:
+    record(store, other("human"), from_addr="carla@example.org")
+    assert address(store, "carla@example.org") is None
+
+
+def test_false_positive_review_undoes_dead_unless_other_bounces_prove_it(store: Store) -> None:
+    wrong = record(store, bounce("anna@example.org", "bert@example.org"))
+    record(store, bounce("bert@example.org"))
+    store.set_review(wrong, "false_positive", "admin", "was an out-of-office")
+    assert address(store, "anna@example.org")["dead"] == 0
+    assert address(store, "anna@example.org")["hard_count"] == 0
+    assert address(store, "bert@example.org")["dead"] == 1
+    store.set_review(wrong, "confirmed", "admin")
+    assert address(store, "anna@example.org")["dead"] == 1
+
+
+def test_set_review_validates_and_records_who_and_when(store: Store, clock: Clock) -> None:
+    verdict_id = record(store, bounce("a@example.org"))
+    store.set_review(verdict_id, "confirmed", "hanna", "looks right")
+    got = store.get_verdict(verdict_id)
+    assert (got["review"], got["reviewed_by"], got["reviewed_at"], got["review_note"]) == (
+        "confirmed", "hanna", iso(clock.now), "looks right")
+    with pytest.raises(ValueError):
+        store.set_review(verdict_id, "maybe", "hanna")
+    with pytest.raises(NotFoundError):
+        store.set_review(9999, "confirmed", "hanna")
+
+
+# --- mailings ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("subject, key", [
+    ("Newsletter November", "newsletter november"),
+    ("AW: WG: Re: Newsletter  November", "newsletter november"),
+    ("Automatische Antwort: Newsletter November", "newsletter november"),
+    ("Abwesenheitsnotiz: RE: Newsletter November", "newsletter november"),
+    ("Out of Office: Newsletter November", "newsletter november"),
+    ("Unzustellbar: Newsletter November", "newsletter november"),
+    ("Undeliverable: Newsletter November", "newsletter november"),
+    ("Gelesen: Newsletter November", "newsletter november"),
+    ("Read: Fwd: Newsletter November", "newsletter november"),
+    ("[Ticket#2026112810000012] Re: Newsletter November", "newsletter november"),
+    ("Re: Newsletter November [Ticket#2026112810000012]", "newsletter november"),
+    ("Re[2]: NEWSLETTER november", "newsletter november"),
+    ("Reader survey", "reader survey"),
+    ("Re:", ""),
+    (None, ""),
+])
+def test_subject_key_strips_reply_auto_reply_and_ticket_prefixes(subject: str | None, key: str) -> None:
+    assert subject_key(subject) == key
+
+
+def test_bounces_with_the_same_original_message_id_share_a_mailing(store: Store) -> None:
+    a = record(store, bounce("a@example.org", message_id="<nl-1@partei.de>", subject="Newsletter"))
+    b = record(store, bounce("b@example.org", message_id="nl-1@partei.de", subject=None))
+    assert store.get_verdict(a)["mailing_id"] == store.get_verdict(b)["mailing_id"] is not None
+
+
+def test_auto_reply_links_by_in_reply_to_or_references(store: Store) -> None:
+    first = record(store, bounce("a@example.org", message_id="<nl-1@partei.de>"))
+    by_irt = record(store, other("auto_reply"), in_reply_to="<nl-1@partei.de>")
+    by_ref = record(store, other("read_receipt"), references=("<other@x>", "<nl-1@partei.de>"))
+    mailing = store.get_verdict(first)["mailing_id"]
+    assert store.get_verdict(by_irt)["mailing_id"] == mailing
+    assert store.get_verdict(by_ref)["mailing_id"] == mailing
+
+
+def test_same_subject_within_seven_days_is_one_mailing_even_with_per_recipient_ids(store: Store, clock: Clock) -> None:
+    a = record(store, bounce("a@example.org", message_id="<nl-a@partei.de>", subject="Newsletter November"))
+    clock.advance(days=2)
+    b = record(store, bounce("b@example.org", message_id="<nl-b@partei.de>", subject="AW: newsletter november"))
+    c = record(store, other("auto_reply", subject="Automatische Antwort: Newsletter November"))
+    ids = {store.get_verdict(v)["mailing_id"] for v in (a, b, c)}
+    assert len(ids) == 1
+
+
+def test_same_subject_after_the_window_or_other_subject_is_a_new_mailing(store: Store, clock: Clock) -> None:
+    a = record(store, bounce("a@example.org", message_id=None, subject="Newsletter"))
+    b = record(store, bounce("b@example.org", message_id=None, subject="Einladung Parteitag"))
+    clock.advance(days=8)
+    c = record(store, bounce("c@example.org", message_id=None, subject="Newsletter"))
+    assert len({store.get_verdict(v)["mailing_id"] for v in (a, b, c)}) == 3
+
+
+def test_window_is_measured_from_the_original_send_date(store: Store, clock: Clock) -> None:
+    a = record(store, bounce("a@example.org", message_id=None, subject="Newsletter",
+                             date="Mon, 23 Nov 2026 10:00:00 +0100"))
+    assert store.get_mailing(store.get_verdict(a)["mailing_id"])["sent_at"] == "2026-11-23T09:00:00Z"
+    clock.advance(days=5)  # 10 days after sending, but the bounce says it is the same send
+    b = record(store, bounce("b@example.org", message_id=None, subject="Newsletter",
+                             date="Mon, 23 Nov 2026 10:00:00 +0100"))
+    assert store.get_verdict(a)["mailing_id"] == store.get_verdict(b)["mailing_id"]
+
+
+def test_no_original_info_links_no_mailing_and_replies_never_create_one(store: Store) -> None:
+    human = record(store, other("human"), in_reply_to="<agent-answer@otrs>", from_addr="x@example.org")
+    assert store.get_verdict(human)["mailing_id"] is None
+    assert store.link_mailing(None, None, None) is None
+    assert store.link_mailing(None, "Re:", None, in_reply_to="<unknown@x>") is None
+    assert store.list_mailings() == []
+
+
+def test_register_mailing_adopts_auto_mailing_of_the_same_subject(store: Store, clock: Clock) -> None:
+    auto = store.get_verdict(record(store, bounce("a@example.org", message_id=None, subject="Newsletter")))["mailing_id"]
+    registered = store.register_mailing("Newsletter", T0 - timedelta(hours=2), message_id="<nl@partei.de>",
+                                        recipient_count=12000)
+    assert registered == auto
+    mailing = store.get_mailing(auto)
+    assert (mailing["origin"], mailing["recipient_count"], mailing["message_id"]) == ("manual", 12000, "<nl@partei.de>")
+    assert store.register_mailing("Newsletter", T0, message_id="nl@partei.de", origin="api") == auto
+    assert store.register_mailing("Einladung", T0) != auto
+
+
+# --- review queue ---------------------------------------------------------------------------------
+
+def test_list_verdicts_newest_first_with_filters_and_action_summary(store: Store, clock: Clock) -> None:
+    hard = record(store, bounce("a@example.org", confidence=0.99))
+    clock.advance(hours=1)
+    auto = record(store, other("auto_reply", confidence=0.6))
+    clock.advance(hours=1)
+    human = record(store, other("human", confidence=0.9), from_addr="p@example.org")
+    event_id = store.get_verdict(hard)["event_id"]
+    store.plan_action(event_id, hard, 100, "ticket_update", {"state": "closed successful"}, {"state": "new"},
+                      "callback", "pending")
+    store.set_review(auto, "false_positive", "admin")
+
+    def ids(**filters: object) -> list[int]:
+        return [v["id"] for v in store.list_verdicts(**filters)]
+
+    assert ids() == [human, auto, hard]
+    assert ids(category="bounce") == [hard]
+    assert ids(review="false_positive") == [auto]
+    assert ids(min_conf=0.7) == [human, hard]
+    assert ids(max_conf=0.7) == [auto]
+    assert ids(since=T0 + timedelta(hours=1)) == [human, auto]
+    assert ids(until=T0 + timedelta(hours=1)) == [hard]
+    assert ids(action_state="pending") == [hard]
+    assert ids(limit=1, offset=1) == [auto]
+    listed = store.list_verdicts(category="bounce")[0]
+    assert listed["actions"] == [{"id": 1, "kind": "ticket_update", "mode": "callback", "state": "pending",
+                                  "attempts": 0, "last_error": None}]
+    assert listed["evidence"] == ["DSN Action: failed", "Status: hard"]
+    assert store.list_verdicts(category="human")[0]["actions"] == []
+
+
+def test_get_verdict_includes_full_actions_and_event(store: Store) -> None:
+    verdict_id = record(store, bounce("a@example.org"))
+    event_id = store.get_verdict(verdict_id)["event_id"]
+    action_id = store.plan_action(event_id, verdict_id, 100, "ticket_update", {"queue": "Bounces"},
+                                  {"queue": "Raw"}, "dry-run", "dry-run")
+    got = store.get_verdict(verdict_id)
+    assert got["actions"][0]["id"] == action_id
+    assert got["actions"][0]["plan"] == {"queue": "Bounces"} and got["actions"][0]["previous"] == {"queue": "Raw"}
+    assert got["actions"][0]["next_attempt_at"] is None  # not in the outbox
+    assert got["event"]["id"] == event_id
+    assert store.get_verdict(12345) is None
+
+
+# --- outbox -----------------------------------------------------------------------------------
+
+def _pending(store: Store) -> int:
+    verdict_id = record(store, bounce("a@example.org"))
+    event_id = store.get_verdict(verdict_id)["event_id"]
+    return store.plan_action(event_id, verdict_id, 100, "ticket_update", {"state": "closed"}, None, "callback", "pending")
+
+
+def test_outbox_claim_fail_with_backoff_then_done(store: Store, clock: Clock) -> None:
+    action_id = _pending(store)
+    assert store.pending_count() == 1
+    assert [a["id"] for a in store.due_actions()] == [action_id]
+    assert store.claim_action(action_id) is True
+    assert store.claim_action(action_id) is False  # the second worker does not get it
+    assert store.due_actions() == []
+    store.action_failed(action_id, "HTTP 503", clock.now + timedelta(minutes=2))
+    assert store.due_actions() == [] and store.claim_action(action_id) is False  # backing off
+    clock.advance(minutes=2)
+    due = store.due_actions()
+    assert [(a["id"], a["attempts"], a["last_error"]) for a in due] == [(action_id, 1, "HTTP 503")]
+    assert store.claim_action(action_id) is True
+    store.action_done(action_id)
+    action = store.get_verdict(1)["actions"][0]
+    assert (action["state"], action["attempts"], action["done_at"], action["last_error"]) == (
+        "done", 2, iso(clock.now), None)
+    assert store.pending_count() == 0 and store.due_actions() == []
+
+
+def test_outbox_failure_without_retry_time_is_permanent(store: Store, clock: Clock) -> None:
+    action_id = _pending(store)
+    store.claim_action(action_id)
+    store.action_failed(action_id, "ticket is merged", None)
+    clock.advance(days=1)
+    assert store.due_actions() == [] and store.pending_count() == 0
+    assert store.stats()["outbox"]["failed"] == 1
+
+
+def test_outbox_claim_of_a_crashed_worker_expires_after_the_lease(store: Store, clock: Clock) -> None:
+    action_id = _pending(store)
+    assert store.claim_action(action_id)
+    clock.advance(minutes=4)
+    assert store.due_actions() == [] and store.claim_action(action_id) is False
+    clock.advance(minutes=1)
+    assert [a["id"] for a in store.due_actions()] == [action_id]
+    assert store.claim_action(action_id) is True
+
+
+def test_outbox_orders_oldest_first_and_respects_limit(store: Store, clock: Clock) -> None:
+    first = _pending(store)
+    clock.advance(seconds=1)
+    second = _pending(store)
+    assert [a["id"] for a in store.due_actions()] == [first, second]
+    assert [a["id"] for a in store.due_actions(limit=1)] == [first]
+
+
+def test_plan_action_validates_kind_mode_and_state(store: Store) -> None:
+    for bad in ({"kind": "delete"}, {"mode": "live"}, {"state": "maybe"}):
+        args = {"kind": "ticket_update", "mode": "inline", "state": "pending"} | bad
+        with pytest.raises(ValueError):
+            store.plan_action(1, None, 1, plan={}, previous=None, **args)
+
+
+# --- press pages --------------------------------------------------------------------------------
+
+def test_mailing_counts_stats_and_failed_addresses(store: Store, clock: Clock) -> None:
+    record(store, bounce("a@example.org", "b@example.org"))
+    record(store, bounce("c@web.de", kind="soft"))
+    clock.advance(hours=2)
+    record(store, other("auto_reply", message_id="<nl-1@partei.de>"))
+    record(store, other("read_receipt"), in_reply_to="<nl-1@partei.de>")
+    wrong = record(store, bounce("d@example.org"))
+    store.set_review(wrong, "false_positive", "admin")
+    record(store, bounce("x@example.org", message_id="<other@partei.de>", subject="Einladung"))
+
+    mailings = {m["subject"]: m for m in store.list_mailings()}
+    nl = mailings["Newsletter November"]
+    assert {k: nl[k] for k in ("hard", "soft", "auto_reply", "read_receipt", "human", "total")} == {
+        "hard": 1, "soft": 1, "auto_reply": 1, "read_receipt": 1, "human": 0, "total": 4}
+    assert mailings["Einladung"]["hard"] == 1
+    assert [m["subject"] for m in store.list_mailings(q="einl")] == ["Einladung"]
+
+    stats = store.mailing_stats(nl["id"])
+    assert stats["counts"]["total"] == 4 and stats["bucket"] == "hour"
+    assert [(p["t"], p["hard"], p["soft"], p["auto_reply"]) for p in stats["timeline"]] == [
+        ("2026-11-28T03:00:00Z", 1, 1, 0), ("2026-11-28T05:00:00Z", 0, 0, 1)]
+    assert stats["top_reasons"][0] == {"reason": "user_unknown", "bounce_type": "hard", "n": 2}
+    assert stats["top_domains"][0] == {"domain": "example.org", "n": 2, "hard": 2}
+    assert [p["t"] for p in store.mailing_stats(nl["id"], bucket="day")["timeline"]] == ["2026-11-28"]
+    assert store.mailing_stats(999) is None
+
+    failed = store.failed_addresses(nl["id"])
+    assert [(f["address"], f["bounce_type"], f["dead"]) for f in failed] == [
+        ("a@example.org", "hard", 1), ("b@example.org", "hard", 1), ("c@web.de", "soft", 0)]
+
+
+def test_dead_addresses_filter_by_mailing_and_time(store: Store, clock: Clock) -> None:
+    record(store, bounce("a@example.org"))
+    clock.advance(days=10)
+    record(store, bounce("b@example.org", message_id="<two@partei.de>", subject="Zwei"))
+    mailing_two = store.list_mailings(q="Zwei")[0]["id"]
+    assert [a["address"] for a in store.dead_addresses()] == ["b@example.org", "a@example.org"]
+    assert [a["address"] for a in store.dead_addresses(mailing_id=mailing_two)] == ["b@example.org"]
+    assert [a["address"] for a in store.dead_addresses(since=T0 + timedelta(days=1))] == ["b@example.org"]
+    assert [a["address"] for a in store.dead_addresses(until=T0 + timedelta(days=1))] == ["a@example.org"]
+
+
+# --- allowlist --------------------------------------------------------------------------------
+
+def test_allowlist_matches_sender_and_domain_case_insensitively(store: Store) -> None:
+    sender = store.add_allow("sender", "Vorstand <Vorstand@Partei.DE>", "board", "admin")
+    domain = store.add_allow("domain", "@Landesverband.Example", None, "admin")
+    assert store.add_allow("sender", "vorstand@partei.de", "again", "admin") == sender
+    assert store.is_allowed("VORSTAND@partei.de") == "sender vorstand@partei.de (board)"
+    assert store.is_allowed("Kreis <kv@Landesverband.example>") == "domain landesverband.example"
+    assert store.is_allowed("kv@ortsverein.landesverband.example") == "domain landesverband.example"
+    assert store.is_allowed("someone@partei.de") is None
+    assert store.is_allowed("landesverband.example@evil.org") is None
+    assert store.is_allowed(None) is None
+    assert [(r["kind"], r["value"]) for r in store.allowlist()] == [
+        ("domain", "landesverband.example"), ("sender", "vorstand@partei.de")]
+    assert store.remove_allow(domain) is True and store.remove_allow(domain) is False
+    assert store.is_allowed("kv@landesverband.example") is None
+
+
+def test_allowlist_rejects_invalid_values(store: Store) -> None:
+    for kind, value in (("sender", "no-address"), ("domain", "a@b.de"), ("domain", "localhost"), ("ip", "x")):
+        with pytest.raises(ValueError):
+            store.add_allow(kind, value)
+
+
+# --- retention and health -----------------------------------------------------------------------
+
+def test_purge_forgets_content_but_keeps_counts_addresses_and_mailings(store: Store, clock: Clock) -> None:
+    old = record(store, bounce("a@example.org"))
+    event_id = store.get_verdict(old)["event_id"]
+    store.plan_action(event_id, old, 100, "ticket_update", {"state": "closed", "note": {"body": "quoted mail"}},
+                      None, "inline", "done")
+    mailing_id = store.get_verdict(old)["mailing_id"]
+    clock.advance(days=100)
+    recent = record(store, other("human"), from_addr="p@example.org", snippet="Ich trete aus der Partei aus")
+
+    result = store.purge(90)
+    assert (result["verdicts"], result["bounces"], result["actions"]) == (1, 1, 1)
+    purged = store.get_verdict(old)
+    assert purged["snippet"] is None and purged["subject"] is None and purged["original_subject"] is None
+    assert purged["evidence"] == [] and purged["diagnostic"] is None and purged["purged_at"] == iso(clock.now)
+    assert purged["bounces"][0]["diagnostic"] is None
+    assert purged["actions"][0]["plan"] == {"state": "closed"}
+    assert (purged["category"], purged["bounce_type"], purged["reason"], purged["mailing_id"]) == (
+        "bounce", "hard", "user_unknown", mailing_id)
+    assert purged["recipients"] == ["a@example.org"]
+    assert store.get_verdict(recent)["snippet"] == "Ich trete aus der Partei aus"
+    assert store.mailing_stats(mailing_id)["counts"]["hard"] == 1
+    assert [a["address"] for a in store.dead_addresses()] == ["a@example.org"]
+    assert store.purge(90)["verdicts"] == 0
+
+
+def test_stats_counts_categories_events_outbox_and_last_event(store: Store, clock: Clock) -> None:
+    assert store.stats()["last_event_at"] is None
+    _pending(store)
+    clock.advance(minutes=1)
+    record(store, other("human"), from_addr="p@example.org")
+    stats = store.stats()
+    assert stats["verdicts"] == {"bounce": 1, "auto_reply": 0, "read_receipt": 0, "feedback_report": 0, "human": 1}
+    assert stats["events"]["classified"] == 2
+    assert stats["outbox"] == {"pending": 1, "running": 0, "failed": 0}
+    assert stats["last_event_at"] == iso(clock.now)
