@@ -18,6 +18,7 @@ TEXT_CAP = 64 * 1024
 Source = Literal["raw", "znuny"]
 
 _ADDR_RE = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
+_PREFIX_RE = re.compile(r"^(?:smtp|rfc822|x400|ex)[=:]")
 _TAG_RE = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.S | re.I)
 _WS_RE = re.compile(r"[ \t\r\f\v]+")
 
@@ -162,9 +163,15 @@ def html_to_text(html: str) -> str:
 
 def first_address(value: str) -> str:
     """The first e-mail address in a header value, lower-cased ('' if none)."""
-    match = _ADDR_RE.search(value or "")
-    return match.group(0).lower().strip(".") if match else ""
+    found = addresses(value)
+    return found[0] if found else ""
 
 
 def addresses(value: str) -> list[str]:
-    return [a.lower().strip(".") for a in _ADDR_RE.findall(value or "")]
+    """E-mail addresses in free text, lower-cased, without quoting debris or 'smtp='-style prefixes."""
+    out = []
+    for raw in _ADDR_RE.findall(value or ""):
+        address = _PREFIX_RE.sub("", raw.lower()).strip(".'`=")
+        if "@" in address and address not in out:
+            out.append(address)
+    return out

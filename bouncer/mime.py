@@ -90,7 +90,9 @@ def _collect_flanker(node: Any, mail: Mail, depth: int) -> None:
             part.message = _from_flanker(enclosed, depth + 1)
     elif node.content_type.main in ("text", "message") or ctype == "application/octet-stream" and not filename:
         body = node.body
-        text = body if isinstance(body, str) else decode(body or b"", node.content_type.params.get("charset"))
+        if body is None:  # flanker reads some report parts as header-only messages: take them as text
+            body = _BLANK_LINE.split(node.to_string(), 1)[-1]
+        text = body if isinstance(body, str) else decode(body, node.content_type.params.get("charset"))
         part.size = len(text)
         part.text = text[:TEXT_CAP]
         if ctype in HEADER_TYPES and depth < MAX_DEPTH:
@@ -121,6 +123,10 @@ def _collect_stdlib(node: Message, mail: Mail, depth: int) -> None:
         return
     part = Part(content_type=ctype, params={k.lower(): v for k, v in (node.get_params() or [])[1:] if isinstance(v, str)},
                 filename=node.get_filename(), disposition=node.get_content_disposition())
+    if ctype.startswith("multipart/"):
+        # A multipart whose boundary is missing or broken: its raw body is still readable text.
+        part.content_type = "text/plain"
+        ctype = "text/plain"
     if ctype in MESSAGE_TYPES:
         if isinstance(payload, list) and payload and depth < MAX_DEPTH:
             part.message = _from_stdlib(payload[0].as_bytes(), depth + 1)

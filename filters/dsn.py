@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from bouncer.mail import Mail
+from bouncer.mail import Mail, addresses
 from bouncer.verdict import Verdict
 
 from . import _smtp
@@ -120,10 +120,11 @@ def _diagnostic(block: dict[str, str]) -> str:
 
 
 def _address(block: dict[str, str]) -> str:
+    """Final-Recipient (where delivery failed); Original-Recipient when the final one is no real address."""
     for key in ("final-recipient", "original-recipient", "x-actual-recipient"):
         value = block.get(key, "")
         kind, sep, rest = value.partition(";")
-        candidate = (rest if sep else value).strip().strip("<>").strip()
-        if "@" in candidate:
-            return candidate.lower()
+        found = addresses(rest if sep else value)
+        if found and "." in found[0].split("@", 1)[1]:
+            return found[0]
     return ""

@@ -87,7 +87,9 @@ def detect(mail: Mail) -> Verdict | None:
         evidence.append(f"{NAME}: {kind} subject {subject.group('kind')!r}")
     if body:
         evidence.append(f"{NAME}: auto-reply wording {' '.join(body.group(0).split())[:80]!r}")
-    confidence = 0.85 if subject and body else 0.6 if subject else 0.5
+    # Acknowledgement subjects ("Ticket created", "Thank you for your message") are also typed by people.
+    subject_only = 0.35 if subject and subject.group("ack") else 0.6
+    confidence = 0.85 if subject and body else subject_only if subject else 0.5
     return Verdict(category="auto_reply", confidence=confidence, evidence=tuple(evidence),
                    return_date=return_date(text, _mail_date(mail)))
 

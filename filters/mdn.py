@@ -44,6 +44,8 @@ def detect(mail: Mail) -> Verdict | None:
             original = Original(message_id=fields["original-message-id"], subject=original.subject,
                                 date=original.date, from_=original.from_)
         recipient = addresses(fields.get("final-recipient", ""))
+        if "deleted" in disposition.lower() and re.search(r"reject|refus|abgelehnt|abgewiesen", mail.body_text, re.I):
+            return _rejected(mail, evidence, tuple(recipient), original)
         return Verdict(category="read_receipt", confidence=0.97, evidence=tuple(evidence),
                        recipients=tuple(recipient), original=original)
     subject = _SUBJECT_RE.match(mail.subject)
@@ -55,3 +57,14 @@ def detect(mail: Mail) -> Verdict | None:
         evidence.append(f"{NAME}: receipt wording {body.group(0)[:60]!r}")
     return Verdict(category="read_receipt", confidence=0.88 if body else 0.55, evidence=tuple(evidence),
                    original=_smtp.original_of(mail, mail.body_text))
+
+
+def _rejected(mail: Mail, evidence: list[str], recipients: tuple[str, ...], original: Original) -> Verdict:
+    """A Sieve `reject` (RFC 5429) answers with an MDN whose disposition is 'deleted': a refusal, so a bounce."""
+    text = mail.body_text[:2000]
+    status = (_smtp.statuses(text) or [None])[0]
+    reason = _smtp.reason_for(status, text)
+    return Verdict(category="bounce", confidence=0.9,
+                   evidence=tuple(evidence) + (f"{NAME}: disposition 'deleted' with a rejection notice (Sieve reject)",),
+                   bounce_type=_smtp.bounce_type(status, reason), reason=reason, recipients=recipients,
+                   status=status, diagnostic=" ".join(text.split())[:200] or None, original=original)

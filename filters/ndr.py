@@ -31,14 +31,15 @@ _SUBJECT_RE = re.compile(
     r"non remis|non distribuable|échec de (?:la )?remise|impossible de remettre|no se puede entregar|"
     r"onbestelbaar|niet bezorgd|non recapitabile|mancato recapito|nie dostarczono|не доставлено|"
     r"permanent delivery failure|processing error|automatically rejected|mail could not be delivered|"
-    r"delivery notification|problem (?:with|delivering)|^e$|邮件传输失败|^failure delivery|^delivery failure", re.I)
+    r"delivery notification|problem (?:with|delivering)|bounce(?:d)? (?:notification|mail|message)|errors from|^e$|邮件传输失败|^failure delivery|^delivery failure", re.I)
 _BODY_RE = re.compile(
     r"could not be delivered|couldn'?t be delivered|was not delivered|delivery (?:to the following|has failed|failed)|"
     r"permanent(?:ly)? (?:error|fatal|failure)|fatal errors?|undeliverable|unable to deliver|could not deliver|"
     r"message could not be|failed to deliver|following (?:address(?:es)?|recipients?) (?:failed|had|could)|"
     r"created automatically by mail delivery software|mail delivery software|this is the mail system at|"
     r"i'?m sorry to (?:have to )?inform you|qmail-send program|delivery status notification|"
-    r"returned to (?:the )?sender|returning (?:the )?message|could not reach|not reach the following|"
+    r"returned to (?:the )?sender|(?:message|mail|e-?mail) (?:was|has been) (?:rejected|returned)|cannot be delivered|"
+    r"transcript of (?:the )?session|returning (?:the )?message|could not reach|not reach the following|"
     r"delivery (?:attempts|problem|failure)|has not yet been delivered|delivery is delayed|delayed|"
     r"will (?:continue|keep) trying|retry time|user unknown|no such user|mailbox (?:unavailable|full)|"
     r"error occurred while trying to deliver|smtp error|remote (?:host|server) (?:said|returned)|"
@@ -52,6 +53,9 @@ _ORIGINAL_MARKER_RE = re.compile(
     r"returned message|unsent message|original (?:mail|e-?mail)|headers of the original|ursprüngliche nachricht|"
     r"kopf der ursprünglichen|message d'origine|messaggio originale|mensaje original)|^received: from |"
     r"^content-type: message/rfc822", re.I | re.M)
+# Lines that name an address but not a failed one: contact hints and quoted headers of the original.
+_NOT_RECIPIENT_LINE_RE = re.compile(r"contact|assistance|for more information|^\s*(?:to|cc|from|subject|sent|date|"
+                                    r"reply-to|return-path|received|envelope-from)\s*:|\bfrom\s+<", re.I)
 _ERROR_LINE_RE = re.compile(r"(?<![\d.])[45]\d\d(?![\d])|[45]\.\d{1,3}\.\d{1,3}|unknown|not exist|no such|rejected|"
                             r"failed|invalid|refused|denied|unavailable|full|quota|not found|error|unbekannt|"
                             r"permanent|could not|couldn't|undeliverable|unrouteable", re.I)
@@ -61,8 +65,10 @@ def detect(mail: Mail) -> Verdict | None:
     signs: list[str] = []
     score = 0.0
     sender = mail.from_address
-    daemon = bool(_DAEMON_RE.match(sender)) or bool(_DAEMON_NAME_RE.search(mail.from_header)) or (
-        not sender and mail.header("Return-Path") in ("<>", "")) and mail.source == "raw" and bool(mail.from_header)
+    return_path = mail.header("Return-Path")
+    daemon = (bool(_DAEMON_RE.match(sender)) or bool(_DAEMON_NAME_RE.search(mail.from_header))
+              or "<>" in mail.from_header
+              or not sender and (return_path == "<>" or bool(_DAEMON_RE.match(first_address(return_path)))))
     if daemon:
         score += 0.35
         signs.append(f"{NAME}: sender looks like a mail system: {mail.from_header[:80]}")
@@ -79,10 +85,13 @@ def detect(mail: Mail) -> Verdict | None:
     if failed_header:
         score += 0.4
         signs.append(f"{NAME}: X-Failed-Recipients: {', '.join(failed_header[:3])}")
+    if mail.report_type == "delivery-status":
+        score += 0.4
+        signs.append(f"{NAME}: multipart/report; report-type=delivery-status (report fields unreadable)")
     status_list = _smtp.statuses(report)
     if status_list or _smtp.SMTP_CODE_RE.search(report):
         score += 0.1
-    specific = bool(subject_hit or body_hit or failed_header)
+    specific = bool(subject_hit or body_hit or failed_header or mail.report_type == "delivery-status")
     if not specific or score < 0.6 or not (daemon or failed_header or (subject_hit and body_hit)):
         return None
     if _looks_forwarded(mail):
@@ -116,20 +125,23 @@ def report_text(mail: Mail) -> str:
 def find_recipients(mail: Mail, report: str) -> list[str]:
     """Failed addresses named in the report, ranked by how error-like their lines are."""
     own = {mail.from_address, *addresses(mail.header("To")), *addresses(mail.header("Return-Path"))}
-    original = _smtp.original_of(mail, mail.body_text)
-    if original.from_:
-        own.add(original.from_)
+    sender = _smtp.original_of(mail, mail.body_text).from_
     scored: dict[str, int] = {}
     lines = report.splitlines()
     for index, line in enumerate(lines):
         found = [a for a in addresses(line) if a not in own and not _is_message_id(line, a)]
-        if not found:
+        if not found or _NOT_RECIPIENT_LINE_RE.search(line):
             continue
-        context = " ".join(lines[index:index + 3])
-        weight = 2 if _ERROR_LINE_RE.search(context) else 1
-        if line.lstrip().startswith(("<", "*", "-")) or line.startswith(("  ", "\t")):
+        weight = 1
+        if _ERROR_LINE_RE.search(line):
+            weight += 2
+        elif _ERROR_LINE_RE.search(" ".join(lines[index + 1:index + 3])):
+            weight += 1
+        if line.lstrip().startswith(("<", "*", "-", "\"")) or line.startswith(("  ", "\t")):
             weight += 1
         for address in found:
+            if address == sender and weight < 3:
+                continue  # our own address quoted back, unless an error line names it
             scored[address] = max(scored.get(address, 0), weight)
     if scored:
         best = max(scored.values())
