@@ -12,7 +12,7 @@ from bouncer.mail import Mail, addresses, first_address
 from bouncer.verdict import Original
 
 STATUS_RE = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
-SMTP_CODE_RE = re.compile(r"(?<![\d.])([45][0-5]\d)(?:[ -]|$)", re.M)
+SMTP_CODE_RE = re.compile(r"(?<![\d.])([45][0-5]\d)(?:[ ,;-]|$)", re.M)
 
 # Reason by enhanced status code (RFC 3463), most specific first; text can refine below.
 _STATUS_REASONS: tuple[tuple[str, str], ...] = (
@@ -30,7 +30,7 @@ _TEXT_REASONS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("mailbox_full", r"mailbox (?:is )?full|over ?quota|quota (?:exceeded|exceed)|exceeded (?:the )?(?:storage|quota)"
                          r"|mailbox size limit|insufficient (?:system )?storage|disk quota|mail ?box space not enough"
                          r"|postfach (?:ist )?(?:voll|überfüllt)|speicherplatz|speicherkapazität|boîte (?:aux lettres )?pleine"
-                         r"|casella (?:di posta )?piena|user is over|account is full|not enough (?:disk )?space|storage (?:space )?(?:full|limit)"),
+                         r"|casella (?:di posta )?piena|user is over|account is full|full mailbox|mail ?folder is full|mailbox exceeds|mailbox quota|quota violation|exceed\S* (?:\S+ )?quota|not enough (?:disk )?space|storage (?:space )?(?:full|limit)"),
         ("spam_blocked", r"spam|blacklist|blocklist|block ?list|black ?listed|rbl|spamhaus|reputation|junk mail|dnsbl"
                          r"|virus|malware|content (?:rejected|filter)|listed at"),
         ("domain_not_found", r"host or domain name not found|domain (?:name )?not found|unrouteable|unroutable"
@@ -57,11 +57,12 @@ _TEXT_REASONS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
                             r"|unauthenticated|prohibited|blocked"),
     )
 )
-SOFT_REASONS = frozenset({"mailbox_full", "expired", "quota"})
 
 
-def statuses(text: str) -> list[str]:
-    return [".".join(m.groups()) for m in STATUS_RE.finditer(text)]
+def statuses(text: str, failures_only: bool = True) -> list[str]:
+    """Enhanced status codes in text; 2.x.x success codes (SMTP transcripts) only when asked for."""
+    found = [".".join(m.groups()) for m in STATUS_RE.finditer(text)]
+    return [s for s in found if s[0] in "45"] if failures_only else found
 
 
 def reason_for(status: str | None, text: str) -> str:
@@ -74,13 +75,14 @@ def reason_for(status: str | None, text: str) -> str:
                 return reason
     reason = _text_reason(text)
     if reason == "other" and status:
-        reason = {"1": "user_unknown", "2": "mailbox_full", "4": "domain_not_found", "7": "rejected_policy"}.get(
-            status.split(".")[1][:1] if status.count(".") == 2 else "", "other")
+        reason = {"1": "user_unknown", "7": "rejected_policy"}.get(status.split(".")[1], "other")
+    if reason == "other" and re.search(r"(?<![\d.])[45]52(?![\d.])", text):
+        reason = "mailbox_full"  # RFC 5321: 552/452 is exceeded storage allocation
     return reason
 
 
 def _text_reason(text: str) -> str:
-    low = text.lower()
+    low = " ".join(text.lower().split())  # reports wrap lines anywhere
     for reason, pattern in _TEXT_REASONS:
         if pattern.search(low):
             return reason
@@ -88,12 +90,13 @@ def _text_reason(text: str) -> str:
 
 
 def bounce_type(status: str | None, reason: str, delayed: bool = False) -> str:
-    """Soft when the server will retry or the mailbox is only full: the address may still be good."""
-    if delayed or (status or "").startswith("4"):
+    """Soft when the failure is temporary (4.x.x, delayed) or the mailbox is only full: the address may recover.
+
+    Everything else, including a server that gave up without a temporary status, is hard.
+    """
+    if delayed or reason == "mailbox_full" or (status or "").startswith("4"):
         return "soft"
-    if reason in ("mailbox_full",):
-        return "soft"
-    if not status and reason in SOFT_REASONS:
+    if not status and reason == "quota":
         return "soft"
     return "hard"
 

@@ -52,6 +52,8 @@ def detect(mail: Mail) -> Verdict | None:
     report_text = "\n".join([mail.body_text, diagnostic])
     reason = _smtp.reason_for(status or None, diagnostic or mail.body_text)
     btype = _smtp.bounce_type(status or None, reason, delayed=action == "delayed")
+    if btype == "soft" and any(_hard(r) for r in chosen[1:]):
+        btype = "hard"  # one dead address among several is still a dead address
     addrs = tuple(dict.fromkeys(a for a in (_address(r) for r in chosen) if a))
     evidence = [f"{NAME}: {where}", f"{NAME}: Action: {action}" + (f", Status: {status}" if status else "")]
     if diagnostic:
@@ -98,6 +100,12 @@ def parse_blocks(text: str) -> list[dict[str, str]]:
     if blocks and _is_recipient_block(blocks[0]):
         blocks.insert(0, {})  # some MTAs omit the per-message block
     return blocks
+
+
+def _hard(block: dict[str, str]) -> bool:
+    status, diagnostic = _status(block), _diagnostic(block)
+    reason = _smtp.reason_for(status or None, diagnostic)
+    return _smtp.bounce_type(status or None, reason, delayed=_action(block) == "delayed") == "hard"
 
 
 def _is_recipient_block(block: dict[str, str]) -> bool:

@@ -99,11 +99,14 @@ def detect(mail: Mail) -> Verdict | None:
 
     recipients = failed_header or find_recipients(mail, report)
     diagnostic = _diagnostic_line(report, recipients)
-    status = _first_status(diagnostic) or _first_status(report) or _smtp.smtp_status_from_code(diagnostic)
+    status = (_first_status(diagnostic) or _smtp.smtp_status_from_code(diagnostic) or _first_status(report)
+              or _smtp.smtp_status_from_code(report))
     reason = _smtp.reason_for(status, diagnostic or report)
     delayed = bool(_DELAY_RE.search(mail.subject)) or (
         bool(_DELAY_RE.search(report[:600])) and not (status or "").startswith("5"))
     btype = _smtp.bounce_type(status, reason, delayed=delayed)
+    if btype == "soft" and not delayed and any(_recipient_type(report, r) == "hard" for r in recipients[1:]):
+        btype = "hard"  # one dead address among several is still a dead address
     if status:
         signs.append(f"{NAME}: status {status} ({reason})")
     if not recipients:
@@ -166,6 +169,17 @@ def _diagnostic_line(report: str, recipients: list[str]) -> str:
         if _smtp.STATUS_RE.search(line) or _smtp.SMTP_CODE_RE.match(line):
             return line[:300]
     return ""
+
+
+def _recipient_type(report: str, recipient: str) -> str:
+    """Hard or soft for one of several recipients, from the lines that name it."""
+    lines = report.splitlines()
+    at = next((i for i, line in enumerate(lines) if recipient in line.lower()), None)
+    if at is None:
+        return "soft"
+    context = " ".join(lines[at:at + 3])
+    status = _first_status(context) or _smtp.smtp_status_from_code(context)
+    return _smtp.bounce_type(status, _smtp.reason_for(status, context))
 
 
 def _first_status(text: str) -> str | None:
