@@ -210,7 +210,8 @@ class OtrsClient:
 
     def _call(self, method: str, path: str, body: dict[str, Any], operation: str) -> dict[str, Any]:
         """One REST request; Znuny's HTTP-200 `Error` bodies become exceptions here."""
-        response = self._send(method, self.rest_url + path, operation, json=body)
+        response = self._send(method, self.rest_url + path, operation, json=body,
+                              headers={"Accept": "application/json"})
         self._raise_for_status(response, operation)
         try:
             data = response.json()

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from fake_znuny import FakeZnuny, Wire
 
+from bouncer.config import Config
 from bouncer.otrs import AGENT_SESSION_COOKIE, Note, OtrsClient, OtrsError, OtrsUnavailable
 
 
@@ -42,6 +43,17 @@ class _NeverValid(set[str]):
         pass
 
 
+def test_client_from_config_talks_to_the_configured_znuny(fake_znuny: FakeZnuny) -> None:
+    config = Config(otrs_url=fake_znuny.base_url, otrs_user=fake_znuny.user, otrs_password=fake_znuny.password)
+
+    assert OtrsClient.from_config(config).ticket_get(2)["TicketID"] == 2
+
+
+def test_client_from_config_without_credentials_is_refused() -> None:
+    with pytest.raises(ValueError):
+        OtrsClient.from_config(Config(otrs_url="http://znuny.example/otrs"))
+
+
 # -- sessions ------------------------------------------------------------------------------
 
 
@@ -54,6 +66,7 @@ def test_session_is_created_once_and_reused_for_later_calls(fake_znuny: FakeZnun
     assert len(creates) == 1
     assert creates[0].method == "POST" and creates[0].path.endswith("/Webservice/BounceWebhook/Session")
     assert set(creates[0].json) == set(wire.request_body("sessioncreate"))
+    assert creates[0].headers["Accept"] == wire.rest("sessioncreate")["request"]["headers"]["Accept"]
     session_ids = {r.json["SessionID"] for r in fake_znuny.requests_for("TicketGet")}
     assert session_ids == {client.session_id()} and session_ids <= fake_znuny.sessions
 
