@@ -70,7 +70,8 @@ def from_article(article: Mapping[str, Any], ticket: Mapping[str, Any] | None = 
     elif len(mail.parts) > 1:
         mail.content_type = "multipart/mixed"
     mail.size = len(body or "") + sum(p.size for p in mail.parts[1:])
-    if ticket and str(ticket.get("DynamicField_MailFlags") or "").lower() == "bounce":
+    # The flag is ticket-wide and stays set: it speaks for this article only when it opened the ticket.
+    if ticket and str(ticket.get("DynamicField_MailFlags") or "").lower() == "bounce" and article.get("ArticleNumber") == 1:
         mail.hints["znuny_bounce_flag"] = "1"
     return mail
 
@@ -96,7 +97,9 @@ def _attachment_part(att: Any, has_body: bool) -> Part | None:
     elif ctype in mime.HEADER_TYPES:
         part.text = mime.decode(data[:TEXT_CAP], params.get("charset"))
         part.message = mime.parse_headers_only(part.text, depth=1)
-    elif ctype.startswith(("text/", "message/")):
+    elif ctype.startswith(("text/", "message/", "multipart/")):
+        if ctype.startswith("multipart/"):  # Znuny could not split it: the raw multipart body, read as text
+            part.content_type = "text/plain"
         part.text = mime.decode(data[:TEXT_CAP], params.get("charset"))
         if filename in _BODY_FILENAMES:
             part.disposition = "inline"

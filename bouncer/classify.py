@@ -66,6 +66,11 @@ def _combine(findings: list[tuple[str, Verdict]], mail: Mail) -> Verdict:
     for name, found in findings:
         if name in STRUCTURAL and found.confidence >= STRUCTURAL_MIN:
             return _support(found, [f for n, f in findings if n != name])
+    if any(f.category == "bounce" and f.confidence >= 0.6 for _, f in findings):
+        # RFC 3464 asks MTAs to mark bounces Auto-Submitted too: such headers support the bounce.
+        findings = [(n, f.with_(category="bounce") if n == autoreply.NAME else f) for n, f in findings
+                    if n == autoreply.NAME or f.category != "auto_reply"] + [
+                   (n, f) for n, f in findings if n != autoreply.NAME and f.category == "auto_reply"]
     best_name, best = max(findings, key=lambda item: _strength(item[1], findings))
     verdict = _support(best, [f for n, f in findings if f is not best])
     only_words = all(n in (lexicon.NAME, mdn.NAME) or (n == ndr.NAME and f.confidence < 0.8)

@@ -79,17 +79,15 @@ def detect(mail: Mail) -> Verdict | None:
     subject = _SUBJECT_RE.match(mail.subject)
     text = own_text(mail.body_text)[:3000]
     body = _BODY_RE.search(text)
-    if not subject and not body:
-        return None
+    if not body and (not subject or subject.group("ack")):
+        return None  # acknowledgement subjects ("Ticket created ...") are typed by people too
     evidence = []
     if subject:
         kind = "out-of-office" if subject.group("ooo") else "acknowledgement" if subject.group("ack") else "challenge/quarantine"
         evidence.append(f"{NAME}: {kind} subject {subject.group('kind')!r}")
     if body:
         evidence.append(f"{NAME}: auto-reply wording {' '.join(body.group(0).split())[:80]!r}")
-    # Acknowledgement subjects ("Ticket created", "Thank you for your message") are also typed by people.
-    subject_only = 0.35 if subject and subject.group("ack") else 0.6
-    confidence = 0.85 if subject and body else subject_only if subject else 0.5
+    confidence = 0.85 if subject and body else 0.6 if subject else 0.5
     return Verdict(category="auto_reply", confidence=confidence, evidence=tuple(evidence),
                    return_date=return_date(text, _mail_date(mail)))
 

@@ -34,7 +34,7 @@ _SUBJECT_RE = re.compile(
     r"delivery notification|problem (?:with|delivering)|bounce(?:d)? (?:notification|mail|message)|errors from|^e$|邮件传输失败|^failure delivery|^delivery failure", re.I)
 _BODY_RE = re.compile(
     r"could not be delivered|couldn'?t be delivered|was not delivered|delivery (?:to the following|has failed|failed)|"
-    r"permanent(?:ly)? (?:error|fatal|failure)|fatal errors?|undeliverable|unable to deliver|could not deliver|"
+    r"permanent(?:ly)? (?:error|fatal|failure)|(?:wasn'?t|was not|not) able to deliver|i'?ve given up|fatal errors?|undeliverable|unable to deliver|could not deliver|"
     r"message could not be|failed to deliver|following (?:address(?:es)?|recipients?) (?:failed|had|could)|"
     r"created automatically by mail delivery software|mail delivery software|this is the mail system at|"
     r"i'?m sorry to (?:have to )?inform you|qmail-send program|delivery status notification|"
@@ -45,7 +45,8 @@ _BODY_RE = re.compile(
     r"error occurred while trying to deliver|smtp error|remote (?:host|server) (?:said|returned)|"
     r"diagnoseinformationen für administratoren|konnte nicht (?:zugestellt|übermittelt)|nicht zugestellt|"
     r"zustellung .*fehlgeschlagen|unzustellbar|n'a pas pu être remis|no se ha podido entregar|non è stato possibile|"
-    r"kon niet worden bezorgd|не может быть доставлено|не доставлено", re.I)
+    r"kon niet worden bezorgd|не может быть доставлено|не доставлено|无法发送|无法送达|退信|"
+    r"送信できませんでした|送信に失敗|配送できませんでした|届きませんでした|配信できませんでした", re.I)
 _DELAY_RE = re.compile(r"\bdelay(?:ed)?\b|still being retried|will (?:continue|keep) trying|not yet been delivered|"
                        r"warning: message|could not send mail for past|retry|noch nicht zugestellt|verzögert", re.I)
 _ORIGINAL_MARKER_RE = re.compile(
@@ -77,7 +78,7 @@ def detect(mail: Mail) -> Verdict | None:
         score += 0.35
         signs.append(f"{NAME}: bounce subject: {subject_hit.group(0)!r}")
     report = report_text(mail)
-    body_hit = _BODY_RE.search(report)
+    body_hit = _BODY_RE.search(" ".join(report[:20000].split()))  # reports wrap lines anywhere
     if body_hit:
         score += 0.3
         signs.append(f"{NAME}: bounce wording: {body_hit.group(0)!r}")
@@ -85,14 +86,18 @@ def detect(mail: Mail) -> Verdict | None:
     if failed_header:
         score += 0.4
         signs.append(f"{NAME}: X-Failed-Recipients: {', '.join(failed_header[:3])}")
-    if mail.report_type == "delivery-status":
+    report_sign = mail.report_type == "delivery-status" or mail.first("message/delivery-status") is not None
+    if report_sign:
         score += 0.4
-        signs.append(f"{NAME}: multipart/report; report-type=delivery-status (report fields unreadable)")
-    status_list = _smtp.statuses(report)
-    if status_list or _smtp.SMTP_CODE_RE.search(report):
+        signs.append(f"{NAME}: delivery-status report present (its recipient fields unreadable)")
+    if mail.hints.get("znuny_bounce_flag"):
+        score += 0.25
+        signs.append(f"{NAME}: Znuny's own bounce detection flagged this new ticket (MailFlags=bounce)")
+    if _smtp.statuses(report) or _smtp.SMTP_CODE_RE.search(report):
         score += 0.1
-    specific = bool(subject_hit or body_hit or failed_header or mail.report_type == "delivery-status")
-    if not specific or score < 0.6 or not (daemon or failed_header or (subject_hit and body_hit)):
+    specific = bool(subject_hit or body_hit or failed_header or report_sign)
+    strong = daemon or bool(failed_header) or report_sign or bool(subject_hit and body_hit)
+    if not specific or not strong or score < 0.6:
         return None
     if _looks_forwarded(mail):
         return None
