@@ -25,7 +25,6 @@ ARTICLE_HEADER_FIELDS: dict[str, str] = {
     "MailAutoRespond": "X-Autorespond",
     "MailResponseSuppress": "X-Auto-Response-Suppress",
     "MailRulesLoop": "X-MS-Exchange-Inbox-Rules-Loop",
-    "MailContentType": "Content-Type",
     "MailReturnPath": "Return-Path",
     "MailFailedRecipients": "X-Failed-Recipients",
 }

@@ -17,7 +17,8 @@ TEXT_CAP = 64 * 1024
 
 Source = Literal["raw", "znuny"]
 
-_ADDR_RE = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
+# Domains are matched in ASCII (IDNs travel as punycode): CJK text glued to an address stays out.
+_ADDR_RE = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 _PREFIX_RE = re.compile(r"^(?:smtp|rfc822|x400|ex)[=:]")
 _TAG_RE = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.S | re.I)
 _WS_RE = re.compile(r"[ \t\r\f\v]+")

@@ -16,6 +16,7 @@ from bouncer.verdict import Verdict
 from . import _smtp
 
 NAME = "ndr"
+BODY_WINDOW = 8000  # bounce wording stands at the top of a report
 
 _DAEMON_RE = re.compile(
     r"^(?:mailer[-_.]?daemon|post[-_.]?master|mail[-_.]?delivery[-_.]?(?:system|subsystem)?|mmdf|smtp[-_.]?gateway"
@@ -46,7 +47,7 @@ _BODY_RE = re.compile(
     r"diagnoseinformationen für administratoren|konnte nicht (?:zugestellt|übermittelt)|nicht zugestellt|"
     r"zustellung .*fehlgeschlagen|unzustellbar|n'a pas pu être remis|no se ha podido entregar|non è stato possibile|"
     r"kon niet worden bezorgd|не может быть доставлено|не доставлено|无法发送|无法送达|退信|"
-    r"送信できませんでした|送信に失敗|配送できませんでした|届きませんでした|配信できませんでした", re.I)
+    r"送信できませんでした|送信に失敗|配送できませんでした|届きませんでした|配信できませんでした")  # on lower-cased text
 _DELAY_RE = re.compile(r"\bdelay(?:ed)?\b|still being retried|will (?:continue|keep) trying|not yet been delivered|"
                        r"warning: message|could not send mail for past|retry|noch nicht zugestellt|verzögert", re.I)
 _ORIGINAL_MARKER_RE = re.compile(
@@ -77,16 +78,18 @@ def detect(mail: Mail) -> Verdict | None:
     if subject_hit:
         score += 0.35
         signs.append(f"{NAME}: bounce subject: {subject_hit.group(0)!r}")
+    failed_header = addresses(",".join(mail.headers.get_all("X-Failed-Recipients")))
+    report_sign = mail.report_type == "delivery-status" or mail.first("message/delivery-status") is not None
+    if not (daemon or subject_hit or failed_header or report_sign):
+        return None  # nothing could make it strong enough: spare the body scan (most human mail ends here)
     report = report_text(mail)
-    body_hit = _BODY_RE.search(" ".join(report[:20000].split()))  # reports wrap lines anywhere
+    body_hit = _BODY_RE.search(" ".join(report[:BODY_WINDOW].lower().split()))  # reports wrap lines anywhere
     if body_hit:
         score += 0.3
         signs.append(f"{NAME}: bounce wording: {body_hit.group(0)!r}")
-    failed_header = addresses(",".join(mail.headers.get_all("X-Failed-Recipients")))
     if failed_header:
         score += 0.4
         signs.append(f"{NAME}: X-Failed-Recipients: {', '.join(failed_header[:3])}")
-    report_sign = mail.report_type == "delivery-status" or mail.first("message/delivery-status") is not None
     if report_sign:
         score += 0.4
         signs.append(f"{NAME}: delivery-status report present (its recipient fields unreadable)")
