@@ -55,7 +55,7 @@ _REJECTED_SQL = "(" + ", ".join(f"'{r}'" for r in REJECTED_REVIEWS) + ")"
 # A bounce of unknown type counts as soft: it did not prove the address dead.
 _KIND_SQL = ("CASE WHEN v.category = 'bounce' THEN CASE WHEN v.bounce_type = 'hard' "
              "THEN 'hard' ELSE 'soft' END ELSE v.category END")
-_KIND_COUNTS_SQL = ", ".join(f"count(CASE WHEN {_KIND_SQL} = '{k}' THEN 1 END) AS {k}" for k in STAT_KINDS)
+_PIVOT_SQL = ", ".join(f"coalesce(sum(c.n) FILTER (WHERE c.kind = '{k}'), 0) AS {k}" for k in STAT_KINDS)
 _JSON_COLUMNS = ("evidence", "recipients", "refs", "plan", "previous", "actions")
 
 
@@ -644,15 +644,20 @@ class Store:
     def list_mailings(self, limit: int = 50, offset: int = 0, q: str | None = None) -> list[dict[str, Any]]:
         """Mailings newest first, each with its counts per STAT_KINDS and total, in one statement.
 
-        The page of mailings is chosen first, then joined to verdicts through the covering
-        (mailing_id, category, bounce_type, review) index. `q` searches subject and Message-ID.
+        The page of mailings is chosen first; its verdicts are grouped straight off the covering
+        (mailing_id, category, bounce_type, review) index and only then pivoted per mailing,
+        which is several times faster than pivoting every verdict row. `q` searches subject
+        and Message-ID.
         """
         like = f"%{q.strip()}%" if q and q.strip() else None
         return self._rows(
             "WITH page AS (SELECT * FROM mailings m WHERE (:like IS NULL OR m.subject LIKE :like "
-            "OR m.message_id LIKE :like) ORDER BY m.sent_at DESC, m.id DESC LIMIT :limit OFFSET :offset) "
-            f"SELECT page.*, count(v.id) AS total, {_KIND_COUNTS_SQL} FROM page "
-            f"LEFT JOIN verdicts v ON v.mailing_id = page.id AND v.review NOT IN {_REJECTED_SQL} "
+            "OR m.message_id LIKE :like) ORDER BY m.sent_at DESC, m.id DESC LIMIT :limit OFFSET :offset), "
+            f"counts AS (SELECT v.mailing_id, {_KIND_SQL} AS kind, count(*) AS n FROM verdicts v "
+            f"WHERE v.mailing_id IN (SELECT id FROM page) AND v.review NOT IN {_REJECTED_SQL} "
+            "GROUP BY v.mailing_id, v.category, v.bounce_type) "
+            f"SELECT page.*, coalesce(sum(c.n), 0) AS total, {_PIVOT_SQL} "
+            "FROM page LEFT JOIN counts c ON c.mailing_id = page.id "
             "GROUP BY page.id ORDER BY page.sent_at DESC, page.id DESC",
             {"like": like, "limit": limit, "offset": offset},
         )
@@ -712,10 +717,16 @@ class Store:
         )
 
     def dead_addresses(
-        self, *, mailing_id: int | None = None, since: datetime | None = None, until: datetime | None = None
+        self,
+        *,
+        mailing_id: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+        offset: int = 0,
     ) -> list[dict[str, Any]]:
         """Addresses currently dead, newest death first; `since`/`until` (inclusive/exclusive) bound
-        dead_since, `mailing_id` keeps those that bounced for that mailing."""
+        dead_since, `mailing_id` keeps those that bounced for that mailing. No limit: the CSV export."""
         where = ["a.dead = 1"]
         params: list[Any] = []
         if since is not None:
@@ -725,10 +736,13 @@ class Store:
             where.append("a.dead_since < ?")
             params.append(iso(until))
         if mailing_id is not None:
-            where.append("EXISTS (SELECT 1 FROM bounces b WHERE b.mailing_id = ? AND b.address = a.address)")
+            # Unary + keeps the planner off the (dead, dead_since) index: the mailing's few bounces drive.
+            where[0] = "+a.dead = 1"
+            where.append("a.address IN (SELECT b.address FROM bounces b WHERE b.mailing_id = ?)")
             params.append(mailing_id)
         return self._rows(f"SELECT a.* FROM addresses a WHERE {' AND '.join(where)} "
-                          "ORDER BY a.dead_since DESC, a.address", params)
+                          "ORDER BY a.dead_since DESC, a.address LIMIT ? OFFSET ?",
+                          [*params, -1 if limit is None else limit, offset])
 
     # --- actions: the record of what we did, and the outbox for callback mode ------------------
 

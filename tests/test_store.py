@@ -509,6 +509,7 @@ def test_dead_addresses_filter_by_mailing_and_time(store: Store, clock: Clock) -
     assert [a["address"] for a in store.dead_addresses(mailing_id=mailing_two)] == ["b@example.org"]
     assert [a["address"] for a in store.dead_addresses(since=T0 + timedelta(days=1))] == ["b@example.org"]
     assert [a["address"] for a in store.dead_addresses(until=T0 + timedelta(days=1))] == ["a@example.org"]
+    assert [a["address"] for a in store.dead_addresses(limit=1, offset=1)] == ["a@example.org"]
 
 
 # --- allowlist --------------------------------------------------------------------------------
