@@ -428,7 +428,7 @@ class Store:
         return verdict_id
 
     def _refresh_address(self, address: str) -> None:
-        """Recompute an address from its bounces that no admin rejected.
+        """Recompute an address from its bounces that no admin rejected (inside a write transaction).
 
         Dead from the first moment the rule held: a hard bounce, or `soft_threshold` soft
         bounces within the window, counting only bounces since the address last wrote as a

@@ -5,6 +5,7 @@ import sqlite3
 import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -38,7 +39,7 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(db_path: Path, clock: Clock) -> Store:
+def store(db_path: Path, clock: Clock) -> Iterator[Store]:
     with Store(db_path, clock=clock) as s:
         yield s
 
