@@ -10,11 +10,13 @@ from __future__ import annotations
 from typing import Callable, Iterable
 
 from filters import Detector, arf, autoreply, dsn, human, lexicon, mdn, ndr, ses
+from filters._smtp import original_of
 
 from . import mime
 from .article import from_article
 from .mail import Mail
-from .verdict import Verdict
+from .subjects import strip_prefixes
+from .verdict import Original, Verdict
 from .verdict import human as human_verdict
 
 DETECTORS: tuple[tuple[str, Detector], ...] = (
@@ -47,6 +49,8 @@ def classify(mail: Mail, allow: Allow | None = None) -> Verdict:
         if found is not None:
             findings.append((name, found))
     verdict = _combine(findings, mail)
+    if verdict.category in ("auto_reply", "read_receipt") and not verdict.original.message_id:
+        verdict = verdict.with_(original=_replied_to(mail, verdict.original))
     if failures:
         verdict = verdict.with_(evidence=verdict.evidence + tuple(failures))
     return _with_parse_error(verdict, mail)
@@ -112,6 +116,16 @@ def _support(verdict: Verdict, others: list[Verdict]) -> Verdict:
         original=verdict.original if not verdict.original.is_empty() else next(
             (o.original for o in agreeing if not o.original.is_empty()), verdict.original),
     )
+
+
+def _replied_to(mail: Mail, known: Original) -> Original:
+    """An auto-reply names its original in In-Reply-To/References, may quote its headers, and repeats its subject."""
+    ids = (mail.header("In-Reply-To") + " " + mail.header("References")).split()
+    message_id = next((i for i in ids if i.startswith("<") and i.endswith(">")), None)
+    quoted = original_of(mail, mail.body_text) if known.is_empty() else known
+    return Original(message_id=message_id or quoted.message_id,
+                    subject=quoted.subject or strip_prefixes(mail.subject) or None,
+                    date=quoted.date, from_=quoted.from_)
 
 
 def _with_parse_error(verdict: Verdict, mail: Mail) -> Verdict:

@@ -5,6 +5,7 @@ the same thing get the same reason and the same hard/soft answer.
 """
 from __future__ import annotations
 
+import email.header
 import re
 from dataclasses import dataclass
 
@@ -27,6 +28,7 @@ _STATUS_REASONS: tuple[tuple[str, str], ...] = (
 # Reason by wording (lower-cased text), checked in order; German and other languages included.
 _TEXT_REASONS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (reason, re.compile(pattern)) for reason, pattern in (
+        ("rejected_policy", r"greylist"),
         ("mailbox_full", r"mailbox (?:is )?full|over ?quota|quota (?:exceeded|exceed)|exceeded (?:the )?(?:storage|quota)"
                          r"|mailbox size limit|insufficient (?:system )?storage|disk quota|mail ?box space not enough"
                          r"|postfach (?:ist )?(?:voll|überfüllt)|speicherplatz|speicherkapazität|boîte (?:aux lettres )?pleine"
@@ -41,10 +43,10 @@ _TEXT_REASONS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
                              r"|mailbox (?:is |has been )?(?:disabled|inactive|suspended|deactivated|closed)|inactive (?:user|account)"
                              r"|no longer (?:active|in use|valid|available)|has moved|deaktiviert|gesperrt"),
         ("user_unknown", r"user unknown|unknown user|no such (?:user|recipient|mailbox|address|account)|does not exist|doesn'?t exist"
-                         r"|not exist|recipient (?:address )?rejected|invalid (?:recipient|mailbox|address|user)"
+                         r"|not exist|invalid (?:recipient|mailbox|address|user)"
                          r"|recipient not found|unknown recipient|user not found|mailbox not found|mailbox unavailable"
                          r"|address not found|not (?:a )?valid (?:mailbox|recipient)|no mailbox|unknown (?:local part|address|mailbox)"
-                         r"|not listed|address rejected|user doesn'?t have|recipientnotfound|unbekannt|existiert nicht"
+                         r"|not listed|user doesn'?t have|recipientnotfound|unbekannt|existiert nicht"
                          r"|n'existe pas|inconnu|non esiste|sconosciuto|desconocido|no existe|not our customer|bad destination"
                          r"|undeliverable address|no account|account .*not found|not a known user|unrouteable address"),
         ("message_too_large", r"message (?:size|length) exceeds|too (?:big|large)|message size|size limit|exceeds (?:the )?(?:maximum|size)"),
@@ -119,16 +121,26 @@ def original_of(mail: Mail, report_text: str = "") -> Original:
     """Headers of the returned mail: an enclosed message/rfc822 or header part, else quoted header lines."""
     enclosed = mail.enclosed
     if enclosed is not None and (enclosed.message_id or enclosed.subject):
-        return Original(message_id=enclosed.message_id or None, subject=enclosed.subject or None,
+        return Original(message_id=enclosed.message_id or None, subject=decode_words(enclosed.subject) or None,
                         date=enclosed.header("Date") or None, from_=enclosed.from_address or None)
     found: dict[str, str] = {}
-    for match in _QUOTED_HEADER_RE.finditer(report_text):
+    for match in _QUOTED_HEADER_RE.finditer(report_text[:20000]):
         name = match.group(1).lower()
-        found.setdefault(name, " ".join(match.group(2).split()))
+        found.setdefault(name, decode_words(" ".join(match.group(2).split())))
     if "message-id" not in found and "subject" not in found:
         return Original()
     return Original(message_id=found.get("message-id"), subject=found.get("subject"),
                     date=found.get("date"), from_=first_address(found.get("from", "")) or None)
+
+
+def decode_words(value: str) -> str:
+    """RFC 2047 encoded words left in quoted or enclosed headers ('=?utf-8?q?Pr=C3=BCfung?=')."""
+    if "=?" not in value:
+        return value
+    try:
+        return str(email.header.make_header(email.header.decode_header(value)))
+    except (ValueError, LookupError, UnicodeError):
+        return value
 
 
 def original_recipients(mail: Mail, report_text: str) -> list[str]:

@@ -111,13 +111,22 @@ _MONTHS = {
     "aug": 8, "august": 8, "août": 8, "sep": 9, "sept": 9, "september": 9, "septembre": 9, "okt": 10, "oct": 10,
     "oktober": 10, "october": 10, "octobre": 10, "nov": 11, "november": 11, "novembre": 11, "dez": 12, "dec": 12,
     "dezember": 12, "december": 12, "décembre": 12,
+    # Italian, Spanish, Dutch, Swedish, Polish (genitive, as used after a day)
+    "gennaio": 1, "febbraio": 2, "marzo": 3, "aprile": 4, "maggio": 5, "giugno": 6, "luglio": 7, "agosto": 8,
+    "settembre": 9, "ottobre": 10, "dicembre": 12, "enero": 1, "febrero": 2, "abril": 4, "mayo": 5,
+    "junio": 6, "julio": 7, "septiembre": 9, "octubre": 10, "noviembre": 11, "diciembre": 12, "januari": 1,
+    "februari": 2, "maart": 3, "mei": 5, "augustus": 8, "augusti": 8, "stycznia": 1, "lutego": 2,
+    "marca": 3, "kwietnia": 4, "maja": 5, "czerwca": 6, "lipca": 7, "sierpnia": 8, "września": 9,
+    "października": 10, "listopada": 11, "grudnia": 12, 
 }
 _MONTH_NAMES = "|".join(sorted(_MONTHS, key=len, reverse=True))
-_UNTIL = (r"(?:bis(?:\s+(?:einschließlich|einschl\.|inkl\.|zum|am|voraussichtlich))*|until|till|through|to|back on|"
-          r"return(?:ing)? on|wieder (?:ab|am)|zurück am|jusqu'au|fino al|tot en met|hasta el)")
+_UNTIL = (r"(?:bis(?:\s+(?:einschließlich|einschl\.|inkl\.|zum|am|voraussichtlich))*|until|till(?: och med(?: den)?)?|"
+          r"through|to|back on|return(?:ing)? on|wieder (?:ab|am)|zurück am|jusqu'au|fino al|tot en met|t\.o\.m\.|"
+          r"hasta el|do)")
 _DATE_PATTERNS = (
     re.compile(rf"{_UNTIL}\s+(?:\w+,?\s+)?(?:dem\s+|den\s+)?(\d{{1,2}})\.\s?(\d{{1,2}})\.(?:\s?(\d{{2,4}}))?", re.I),
-    re.compile(rf"{_UNTIL}\s+(?:\w+,?\s+)?(?:dem\s+|den\s+|the\s+)?(\d{{1,2}})(?:\.|st|nd|rd|th)?\s+({_MONTH_NAMES})\.?(?:\s+(\d{{4}}))?", re.I),
+    re.compile(rf"{_UNTIL}\s+(?:\w+,?\s+)?(?:dem\s+|den\s+|the\s+)?(\d{{1,2}})(?:\.|st|nd|rd|th)?\s+(?:de\s+)?"
+               rf"({_MONTH_NAMES})\.?(?:\s+(?:de\s+)?(\d{{4}}))?", re.I),
     re.compile(rf"{_UNTIL}\s+(?:\w+,?\s+)?({_MONTH_NAMES})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(\d{{4}}))?", re.I),
     re.compile(rf"{_UNTIL}\s+(?:\w+,?\s+)?(\d{{4}})-(\d{{2}})-(\d{{2}})", re.I),
 )

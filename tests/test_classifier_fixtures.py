@@ -1,0 +1,52 @@
+"""Our own mails (fixtures/mails/<label>/*.eml, German first): each carries its expected verdict.
+
+The folder names the category (and hard/soft); an optional `<name>.expect.json` adds
+recipients, status, reason, the original's Message-ID and subject, the return date,
+or a confidence ceiling for mails that must at most be tagged.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bouncer.classify import classify
+from bouncer.mime import parse
+from corpus import FIXTURES, category_of
+
+MAILS = sorted(FIXTURES.glob("*/*.eml"))
+
+
+def _expect(mail: Path) -> dict:
+    sidecar = mail.with_suffix(".expect.json")
+    return json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.is_file() else {}
+
+
+@pytest.mark.parametrize("mail", MAILS, ids=[f"{m.parent.name}/{m.stem}" for m in MAILS])
+def test_fixture_mail_gets_its_expected_verdict(mail: Path) -> None:
+    label = mail.parent.name
+    verdict = classify(parse(mail.read_bytes()))
+    expect = _expect(mail)
+    assert verdict.category == category_of(label), verdict.evidence
+    if label.startswith("bounce_"):
+        assert verdict.bounce_type == label.split("_")[1], (verdict.status, verdict.reason, verdict.evidence)
+    if "recipients" in expect:
+        assert set(expect["recipients"]) <= set(verdict.recipients), verdict.recipients
+    for key in ("status", "reason"):
+        if key in expect:
+            assert getattr(verdict, key) == expect[key], verdict.evidence
+    if "original_message_id" in expect:
+        assert verdict.original.message_id == expect["original_message_id"]
+    if "original_subject" in expect:
+        assert verdict.original.subject == expect["original_subject"]
+    if "return_date" in expect:
+        assert verdict.return_date is not None and verdict.return_date.isoformat() == expect["return_date"]
+    if "max_confidence" in expect:
+        assert verdict.confidence <= expect["max_confidence"]
+
+
+def test_there_are_enough_fixtures_for_every_category() -> None:
+    labels = {m.parent.name for m in MAILS}
+    assert len(MAILS) >= 40
+    assert {"bounce_hard", "bounce_soft", "auto_reply", "read_receipt", "human"} <= labels
