@@ -114,7 +114,9 @@ def smtp_status_from_code(text: str) -> str | None:
 
 # ---- the original message -------------------------------------------------------------------
 _QUOTED_HEADER_RE = re.compile(
-    r"^[ \t>]*(message-id|subject|date|from|to)[ \t]*:[ \t]*(.+(?:\n[ \t]+\S.*)*)", re.I | re.M)
+    r"^[ \t>]*(message-id|subject|betreff|date|datum|from|von|absender)[ \t]*:[ \t]*(.+(?:\n[ \t]+(?![\w-]+:)\S.*)*)",
+    re.I | re.M)
+_QUOTED_NAMES = {"betreff": "subject", "datum": "date", "von": "from", "absender": "from"}
 
 
 def original_of(mail: Mail, report_text: str = "") -> Original:
@@ -126,7 +128,7 @@ def original_of(mail: Mail, report_text: str = "") -> Original:
     found: dict[str, str] = {}
     for match in _QUOTED_HEADER_RE.finditer(report_text[:20000]):
         name = match.group(1).lower()
-        found.setdefault(name, decode_words(" ".join(match.group(2).split())))
+        found.setdefault(_QUOTED_NAMES.get(name, name), decode_words(" ".join(match.group(2).split())))
     if "message-id" not in found and "subject" not in found:
         return Original()
     return Original(message_id=found.get("message-id"), subject=found.get("subject"),

@@ -51,7 +51,7 @@ _BODY_RE = re.compile(
     r"(?:ihre|deine) (?:e-?mail|nachricht|mail) wird (?:nicht )?(?:weitergeleitet|gelesen)|"
     r"in dringenden fällen wenden sie sich|ab dem .{0,20} wieder (?:im büro|erreichbar|da)|"
     r"(?:diese|dies ist eine) (?:e-?mail|nachricht|antwort) (?:wurde |ist )?(?:automatisch|automatische)|"
-    r"automatisch (?:generierte|erstellte|versandte)|"
+    r"automatisch (?:generierte|erstellte|versandte|erzeugte)|in quarantäne (?:gestellt|verschoben)|"
     r"ihre (?:nachricht|anfrage|e-?mail) (?:ist|wurde) (?:bei uns )?(?:eingegangen|empfangen)|"
     r"wir haben ihre (?:nachricht|anfrage|e-?mail) erhalten|"
     # English
