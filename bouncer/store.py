@@ -13,7 +13,6 @@ import json
 import re
 import sqlite3
 import threading
-import unicodedata
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -25,6 +24,7 @@ from sqlite_utils import Database
 from sqlite_utils.db import NotFoundError
 
 from .config import MODES
+from .subjects import subject_key
 from .verdict import CATEGORIES, Verdict
 
 __all__ = [
@@ -76,29 +76,7 @@ def parse_iso(text: str) -> datetime:
     return datetime.strptime(text, ISO_FORMAT).replace(tzinfo=timezone.utc)
 
 
-_SUBJECT_PREFIX = re.compile(
-    r"^\s*(?:\[ticket#[^\]]*\]"
-    r"|(?:re|aw|wg|fw|fwd|antw|antwort|automatische antwort|automatic reply|auto-?reply"
-    r"|abwesenheitsnotiz|abwesend|out of office(?: autoreply)?|unzustellbar|undeliverable"
-    r"|nicht zustellbar|gelesen|read|nicht gelesen|not read)(?:\s*\[\d+\]|\^\d+)?\s*:)\s*",
-    re.IGNORECASE,
-)
-_SUBJECT_TICKET_SUFFIX = re.compile(r"\s*\[ticket#[^\]]*\]\s*$", re.IGNORECASE)
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
-
-
-def subject_key(subject: str | None) -> str:
-    """Normalised subject, so "AW: Abwesenheitsnotiz: [Ticket#1] Newsletter" groups with "Newsletter".
-
-    Strips reply/forward/auto-reply/read-receipt/non-delivery prefixes and OTRS ticket hooks
-    (repeatedly), collapses whitespace and case-folds. Empty string when nothing is left.
-    """
-    text = unicodedata.normalize("NFKC", subject or "")
-    previous = None
-    while previous != text:
-        previous = text
-        text = _SUBJECT_TICKET_SUFFIX.sub("", _SUBJECT_PREFIX.sub("", text, count=1))
-    return " ".join(text.split()).casefold()
 
 
 def _message_ids(value: str | None) -> list[str]:
