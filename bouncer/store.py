@@ -13,6 +13,7 @@ import json
 import re
 import sqlite3
 import threading
+import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -222,7 +223,18 @@ def m001_initial(db: Database) -> None:
     allowlist.create_index(["kind", "value"], unique=True)
 
 
-MIGRATIONS: list[Callable[[Database], None]] = [m001_initial]
+def m002_inbox(db: Database) -> None:
+    """Payloads of accepted events, kept only until their verdict is recorded.
+
+    Znuny does not retry a failed invoker call, so an event we accepted must survive a
+    crash before it is classified. The payload (compressed) is deleted right after, so no
+    mail body stays in the database (data minimisation, see docs/privacy.md).
+    """
+    db.table("inbox").create({"event_id": int, "payload": bytes, "received_at": str}, pk="event_id",
+                             not_null={"payload", "received_at"}, foreign_keys=[("event_id", "events", "id")])
+
+
+MIGRATIONS: list[Callable[[Database], None]] = [m001_initial, m002_inbox]
 
 
 class Store:
@@ -315,11 +327,13 @@ class Store:
 
     # --- events --------------------------------------------------------------------------------
 
-    def accept_event(self, ticket_id: int, article_id: int, source: str) -> tuple[int, bool]:
+    def accept_event(self, ticket_id: int, article_id: int, source: str,
+                     payload: bytes | None = None) -> tuple[int, bool]:
         """Record that we took responsibility for an article; (event_id, created).
 
         INSERT ... ON CONFLICT DO NOTHING makes this atomic across processes: of two
         deliveries of the same article exactly one gets created=True and does the work.
+        `payload` is spooled in the same transaction (see m002_inbox) until `unspool`.
         """
         _check(source, EVENT_SOURCES, "source")
         with self._write() as db:
@@ -330,10 +344,28 @@ class Store:
                 [ticket_id, article_id, source, now, now],
             )
             if cursor.rowcount == 1:
+                if payload is not None:
+                    db.execute("INSERT INTO inbox (event_id, payload, received_at) VALUES (?, ?, ?)",
+                               [cursor.lastrowid, zlib.compress(payload, 1), now])
                 return int(cursor.lastrowid), True
             row = db.execute("SELECT id FROM events WHERE ticket_id = ? AND article_id = ?",
                              [ticket_id, article_id]).fetchone()
             return int(row[0]), False
+
+    def unspool(self, event_id: int) -> None:
+        """Forget an event's payload once its verdict is recorded."""
+        with self._write() as db:
+            db.execute("DELETE FROM inbox WHERE event_id = ?", [event_id])
+
+    def spooled(self, older_than: timedelta = timedelta(seconds=60), limit: int = 100) -> list[dict[str, Any]]:
+        """Accepted events whose payload is still spooled after `older_than`: a crash interrupted them."""
+        cutoff = iso(self._clock() - older_than)
+        rows = self._rows(
+            "SELECT e.*, i.payload FROM inbox i JOIN events e ON e.id = i.event_id "
+            "WHERE i.received_at <= ? ORDER BY i.received_at, i.event_id LIMIT ?", [cutoff, limit])
+        for row in rows:
+            row["payload"] = zlib.decompress(row["payload"])
+        return rows
 
     def set_event_status(self, event_id: int, status: str, note: str | None = None) -> None:
         """Move an event along its life; raises NotFoundError for an unknown id."""

@@ -95,8 +95,8 @@ def test_open_creates_parent_folder_and_runs_migrations_once_on_reopen(db_path: 
     applied = con.execute("SELECT version, applied_at FROM schema_migrations").fetchall()
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     con.close()
-    assert applied == [(1, iso(T0))]
-    assert {"events", "verdicts", "actions", "mailings", "bounces", "addresses", "allowlist"} <= tables
+    assert applied == [(version, iso(T0)) for version in range(1, len(MIGRATIONS) + 1)]
+    assert {"events", "verdicts", "actions", "mailings", "bounces", "addresses", "allowlist", "inbox"} <= tables
 
 
 def test_connection_uses_wal_foreign_keys_busy_timeout_and_normal_sync(store: Store) -> None:
@@ -574,3 +574,22 @@ def test_stats_counts_categories_events_outbox_and_last_event(store: Store, cloc
     assert stats["events"]["classified"] == 2
     assert stats["outbox"] == {"pending": 1, "running": 0, "failed": 0}
     assert stats["last_event_at"] == iso(clock.now)
+
+
+def test_accepted_payload_stays_spooled_until_unspooled(store: Store, clock: Clock) -> None:
+    event_id, created = store.accept_event(7, 70, "webhook", payload=b'{"Event": {}}')
+    assert created
+    assert store.spooled() == []  # younger than the grace period: its request is still running
+    clock.advance(minutes=2)
+    (row,) = store.spooled()
+    assert (row["id"], row["payload"]) == (event_id, b'{"Event": {}}')
+    store.unspool(event_id)
+    assert store.spooled() == []
+
+
+def test_duplicate_delivery_spools_nothing_twice(store: Store, clock: Clock) -> None:
+    store.accept_event(7, 71, "webhook", payload=b"first")
+    _, created = store.accept_event(7, 71, "webhook", payload=b"second")
+    clock.advance(minutes=2)
+    assert not created
+    assert [r["payload"] for r in store.spooled()] == [b"first"]
