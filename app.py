@@ -1,21 +1,51 @@
 """otrs-bouncer's Flask application: `create_app(config)` wires store, classifier, webhook and pages.
 
-Run with `flask --app app run` (development) or gunicorn (see gunicorn.conf.py).
-No global state: everything hangs off the app instance, built from `Config`.
+Run with `make run` (gunicorn, see gunicorn.conf.py) or `flask --app app run` while
+developing. No global state: everything hangs off the app instance, built from `Config`.
 """
 from __future__ import annotations
 
+import logging
+
 from flask import Flask
 
+from bouncer import logs
 from bouncer.cli import classify_command
 from bouncer.config import Config
+from bouncer.otrs import OtrsClient
+from bouncer.outbox import OutboxWorker
+from bouncer.policy import Policy
+from bouncer.service import Service
+from bouncer.store import Store
+from bouncer.web import webhook
+
+log = logging.getLogger("bouncer.app")
 
 
-def create_app(config: Config | None = None) -> Flask:
-    """Build the app from `config`, or from BOUNCER_* environment variables when None."""
+def create_app(config: Config | None = None, *, start_worker: bool = True) -> Flask:
+    """Build the app from `config`, or from BOUNCER_* environment variables when None.
+
+    The policy file is validated here, so a mistake stops the start with a clear message.
+    In callback mode a background worker drains the outbox (and finishes events a crash
+    interrupted); `start_worker=False` leaves that to `flask --app app outbox`.
+    """
     config = config or Config.from_env()
+    logs.setup(config.log_json)
+    policy = Policy.load(config.policy_path)
+    store = Store(config.db_path, soft_threshold=policy.dead_soft_bounces, soft_window_days=policy.dead_window_days)
+    otrs = OtrsClient.from_config(config) if config.otrs_url and config.otrs_user and config.otrs_password else None
+    service = Service(config, store, policy, otrs)
+
     app = Flask(__name__)
-    app.config["BOUNCER"] = config
-    app.config["SECRET_KEY"] = config.secret_key
+    app.config.update(BOUNCER=config, SECRET_KEY=config.secret_key, MAX_CONTENT_LENGTH=config.max_body_bytes)
+    app.extensions["bouncer"] = service
+    app.register_blueprint(webhook.bp)
     app.cli.add_command(classify_command)
+    worker = OutboxWorker(service)
+    app.extensions["bouncer_worker"] = worker
+    service.recover()
+    if start_worker and config.mode == "callback":
+        worker.start()
+    log.info("otrs-bouncer ready", extra={"mode": config.mode, "db": config.db_path, "policy": policy.source,
+                                          "otrs": bool(otrs)})
     return app

@@ -232,6 +232,8 @@ def m002_inbox(db: Database) -> None:
     """
     db.table("inbox").create({"event_id": int, "payload": bytes, "received_at": str}, pk="event_id",
                              not_null={"payload", "received_at"}, foreign_keys=[("event_id", "events", "id")])
+    # Which earlier articles of a ticket were machine mail: asked on every event (conversation check).
+    db.table("verdicts").create_index(["ticket_id", "article_id"])
 
 
 MIGRATIONS: list[Callable[[Database], None]] = [m001_initial, m002_inbox]
@@ -351,6 +353,21 @@ class Store:
             row = db.execute("SELECT id FROM events WHERE ticket_id = ? AND article_id = ?",
                              [ticket_id, article_id]).fetchone()
             return int(row[0]), False
+
+    def clock(self) -> datetime:
+        """The store's notion of now (injectable in tests), for callers computing due times."""
+        return self._clock()
+
+    def verdict_id_for_event(self, event_id: int) -> int | None:
+        row = self._one("SELECT id FROM verdicts WHERE event_id = ?", [event_id])
+        return int(row["id"]) if row else None
+
+    def machine_articles(self, ticket_id: int) -> set[int]:
+        """Articles of a ticket we judged machine mail (and nobody marked false positive)."""
+        rows = self._rows(
+            f"SELECT article_id FROM verdicts WHERE ticket_id = ? AND category != 'human' "
+            f"AND review NOT IN {_REJECTED_SQL}", [ticket_id])
+        return {int(r["article_id"]) for r in rows}
 
     def unspool(self, event_id: int) -> None:
         """Forget an event's payload once its verdict is recorded."""

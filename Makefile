@@ -1,0 +1,28 @@
+# Two commands on a fresh machine: `make run` starts the service, `make test` runs every test.
+# Both create the virtual environment (.venv) first; nothing else needs installing by hand.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: run test bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+run: $(VENV)/.installed
+	$(VENV)/bin/gunicorn -c gunicorn.conf.py 'app:create_app()'
+
+test: $(VENV)/.installed
+	scripts/ensure-chromium
+	$(PY) -m pytest -q
+
+bench: $(VENV)/.installed
+	$(PY) bench/classify.py
+	$(PY) bench/webhook.py
+	$(PY) bench/pages.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,262 @@
+"""One event's way through the system: event -> mail -> verdict -> action -> record.
+
+The webhook, the crash recovery and (later) the sweep of open tickets all call
+`Service.process`; the review pages call `Service.reopen`. Everything a step needs
+comes in through the `Service` instance, built once per process by `create_app`.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Mapping
+
+from .article import from_article
+from .classify import classify
+from .config import Config
+from .mail import Mail
+from .mime import parse
+from .otrs import Note, OtrsClient, OtrsError
+from .policy import MARKER, Plan, Policy, TicketContext, decide
+from .store import MailMeta, Store
+from .verdict import Verdict
+
+log = logging.getLogger("bouncer.service")
+
+INTERNAL_CHANNEL_ID = 3  # Znuny's CommunicationChannel "Internal" (notes)
+_SNIPPET_WS = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one event; the webhook turns it into its HTTP answer."""
+
+    event_id: int | None
+    status: str  # processed | duplicate | ignored
+    verdict: Verdict | None = None
+    plan: Plan | None = None
+    inline: Mapping[str, Any] = field(default_factory=dict)  # Znuny response keys (inline mode)
+    why: str = ""
+
+
+class Service:
+    """The processing core; one per process (each gunicorn worker builds its own)."""
+
+    def __init__(self, config: Config, store: Store, policy: Policy, otrs: OtrsClient | None) -> None:
+        self.config, self.store, self.policy, self.otrs = config, store, policy, otrs
+
+    # ---- the webhook path ------------------------------------------------------------------
+    def process(self, body: Mapping[str, Any], raw_body: bytes, source: str = "webhook") -> Outcome:
+        """Classify and act on one invoker event. Raises ValueError for a body that is not one."""
+        event = body.get("Event") if isinstance(body.get("Event"), Mapping) else {}
+        ticket, article = _ticket_article(body)
+        ticket_id = _int(event.get("TicketID") or ticket.get("TicketID") or article.get("TicketID"), "TicketID")
+        article_id = _int(event.get("ArticleID") or article.get("ArticleID"), "ArticleID")
+        own = own_article(article)
+        if own:
+            return Outcome(event_id=None, status="ignored", why=own)
+        event_id, created = self.store.accept_event(ticket_id, article_id, source, payload=raw_body)
+        if not created:
+            return Outcome(event_id=event_id, status="duplicate", why="this article was already processed")
+        return self._classify_and_act(event_id, ticket_id, article_id, body)
+
+    def recover(self) -> int:
+        """Finish events a crash interrupted (payload still spooled); returns how many."""
+        done = 0
+        for row in self.store.spooled():
+            try:
+                body = json.loads(row["payload"])
+                if self.store.verdict_id_for_event(row["id"]) is None:
+                    self._classify_and_act(row["id"], row["ticket_id"], row["article_id"], body)
+                else:
+                    self.store.unspool(row["id"])
+                done += 1
+            except (ValueError, KeyError) as exc:
+                self.store.set_event_status(row["id"], "failed", f"unreadable spooled payload: {exc}")
+                self.store.unspool(row["id"])
+        return done
+
+    def _classify_and_act(self, event_id: int, ticket_id: int, article_id: int, body: Mapping[str, Any]) -> Outcome:
+        ticket, article = _ticket_article(body)
+        mail, mail_source = self._mail(ticket_id, article_id, article, ticket)
+        verdict = classify(mail, allow=self.store.is_allowed)
+        context = self.ticket_context(ticket, body.get("Event") or {}, article_id)
+        plan = decide(self.policy, verdict, context)
+        verdict_id = self.store.record_verdict(event_id, verdict, _meta(ticket_id, article_id, mail, mail_source,
+                                                                       self.config))
+        previous = {"state": context.previous_state or context.state, "queue": context.queue,
+                    "classification": ticket.get(f"DynamicField_{self.policy.dynamic_field}")
+                    if self.policy.dynamic_field else None}
+        inline: dict[str, Any] = {}
+        if plan.is_empty:
+            self.store.plan_action(event_id, verdict_id, ticket_id, "none", plan.as_dict(), previous,
+                                   self.config.mode, "skipped")
+        elif self.config.mode == "dry-run":
+            self.store.plan_action(event_id, verdict_id, ticket_id, "ticket_update", plan.as_dict(), previous,
+                                   "dry-run", "dry-run")
+        elif self.config.mode == "inline":
+            inline = inline_response(plan)
+            self.store.plan_action(event_id, verdict_id, ticket_id, "ticket_update", plan.as_dict(), previous,
+                                   "inline", "done")
+        else:
+            self.store.plan_action(event_id, verdict_id, ticket_id, "ticket_update", plan.as_dict(), previous,
+                                   "callback", "pending")
+        self.store.unspool(event_id)
+        log.info("classified", extra={"ticket_id": ticket_id, "article_id": article_id, "category": verdict.category,
+                                      "confidence": verdict.confidence, "action": plan.action, "mode": self.config.mode,
+                                      "mail_source": mail_source})
+        return Outcome(event_id=event_id, status="processed", verdict=verdict, plan=plan, inline=inline)
+
+    def _mail(self, ticket_id: int, article_id: int, article: Mapping[str, Any],
+              ticket: Mapping[str, Any]) -> tuple[Mail, str]:
+        """The exact raw mail when configured and reachable, else the payload (recorded either way)."""
+        if self.config.fetch_raw and self.otrs is not None:
+            try:
+                return parse(self.otrs.article_plain(ticket_id, article_id)), "raw"
+            except OtrsError as exc:
+                log.warning("raw mail fetch failed, using the payload", extra={
+                    "ticket_id": ticket_id, "article_id": article_id, "error": exc.code})
+        return from_article(article, ticket), "payload"
+
+    def ticket_context(self, ticket: Mapping[str, Any], event: Mapping[str, Any], article_id: int) -> TicketContext:
+        """Is there a human conversation on this ticket besides this mail? When we can't tell: assume yes."""
+        old = event.get("OldTicketData") if isinstance(event.get("OldTicketData"), Mapping) else {}
+        articles = ticket.get("Articles")
+        if not isinstance(articles, list):
+            number = (ticket.get("Article") or {}).get("ArticleNumber")
+            conversation = number != 1
+            why = "article history not sent, not the ticket's first article" if conversation else ""
+        else:
+            machine = self.store.machine_articles(_int(ticket.get("TicketID"), "TicketID"))
+            people = [a for a in articles if isinstance(a, Mapping) and _int_or_none(a.get("ArticleID")) != article_id
+                      and a.get("SenderType") in ("agent", "customer")
+                      and a.get("CommunicationChannelID") != INTERNAL_CHANNEL_ID
+                      and _int_or_none(a.get("ArticleID")) not in machine]
+            conversation = bool(people)
+            why = ", ".join(sorted({f"{a.get('SenderType')} article" for a in people}))
+        return TicketContext(state=ticket.get("State"), previous_state=old.get("State"), queue=ticket.get("Queue"),
+                             conversation=conversation, conversation_why=why)
+
+    # ---- outbox (callback mode) and review ----------------------------------------------------
+    def run_outbox(self, limit: int = 50) -> int:
+        """Execute due ticket updates; failures go back with backoff. Returns how many succeeded."""
+        done = 0
+        for action in self.store.due_actions(limit):
+            if not self.store.claim_action(action["id"]):
+                continue
+            if self.otrs is None:
+                self.store.action_failed(action["id"], "no OTRS credentials configured", None)
+                continue
+            plan = action["plan"]
+            note = plan.get("note")
+            try:
+                self.otrs.ticket_update(
+                    action["ticket_id"], state=plan.get("state"), queue=plan.get("queue"),
+                    dynamic_fields=plan.get("dynamic_fields") or None,
+                    note=Note(note["subject"], note["body"]) if note else None)
+            except OtrsError as exc:
+                retry = backoff(action["attempts"]) if exc.retryable else None
+                due = self.store.clock() + timedelta(seconds=retry) if retry else None
+                self.store.action_failed(action["id"], f"{exc.code}: {exc}", due)
+                continue
+            self.store.action_done(action["id"])
+            self.store.set_event_status(action["event_id"], "acted")
+            done += 1
+        return done
+
+    def reopen(self, verdict_id: int, by: str, note: str = "") -> int:
+        """A false positive: record it, and give the ticket back its state, queue and an untagged field."""
+        item = self.store.get_verdict(verdict_id)
+        if item is None:
+            raise KeyError(verdict_id)
+        previous = next((a.get("previous") for a in item.get("actions") or [] if a.get("previous")), None) or {}
+        self.store.set_review(verdict_id, "false_positive", by, note or None)
+        body = "\n".join([f"{MARKER} false positive, marked by {by}.", note or "",
+                          f"Our verdict was {item['category']} ({item['confidence']:.2f}); the ticket is reopened."])
+        plan = {"action": "reopen", "state": previous.get("state") or "open", "queue": previous.get("queue"),
+                "dynamic_fields": {self.policy.dynamic_field: ""} if self.policy.dynamic_field else {},
+                "note": {"subject": f"{MARKER} false positive", "body": body.strip()},
+                "why": f"false positive marked by {by}"}
+        acted = any(a.get("state") == "done" and a.get("kind") == "ticket_update" for a in item.get("actions") or [])
+        state = "pending" if acted and self.otrs is not None else "skipped"
+        return self.store.plan_action(item["event_id"], verdict_id, item["ticket_id"], "reopen", plan, None,
+                                      self.config.mode, state)
+
+
+def backoff(attempts: int, base: float = 5.0, cap: float = 900.0) -> float:
+    """Seconds to wait before the next try: 5 s, 10 s, 20 s ... up to 15 minutes."""
+    return min(cap, base * 2 ** max(0, attempts - 1))
+
+
+def inline_response(plan: Plan) -> dict[str, Any]:
+    """Znuny's invoker response keys. TicketArticleAdd needs HistoryType/HistoryComment, else Znuny
+    applies nothing at all (see otrs-wire ooo-exchange-canned-response-missing-historytype)."""
+    out: dict[str, Any] = {}
+    if plan.state:
+        out["OTRS_TicketStateSet"] = plan.state
+    if plan.queue:
+        out["OTRS_TicketQueueSet"] = plan.queue
+    for name, value in plan.dynamic_fields.items():
+        out[f"OTRS_TicketDynamicFieldSet_{name}"] = value
+    if plan.note_body:
+        out["OTRS_TicketArticleAdd"] = {
+            "Subject": plan.note_subject or MARKER, "Body": plan.note_body,
+            "ContentType": "text/plain; charset=utf-8", "HistoryType": "AddNote",
+            "HistoryComment": f"{MARKER} {plan.action}",
+        }
+    return out
+
+
+def own_article(article: Mapping[str, Any]) -> str:
+    """Why this article is ours or an agent's (then we never classify it), or '' for mail to judge.
+
+    Every note we add fires ArticleCreate again; so do agents' replies and Znuny's own
+    auto-responses. Only mail that came in from outside is ours to judge.
+    """
+    if article.get("SenderType") in ("agent", "system"):
+        return f"SenderType {article.get('SenderType')}: not incoming mail"
+    if article.get("CommunicationChannelID") == INTERNAL_CHANNEL_ID or article.get("CommunicationChannel") == "Internal":
+        return "internal note"
+    if MARKER in str(article.get("Subject") or "") or str(article.get("Body") or "").startswith(MARKER):
+        return "our own note"
+    return ""
+
+
+def _ticket_article(body: Mapping[str, Any]) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+    ticket = body.get("Ticket")
+    if not isinstance(ticket, Mapping):
+        raise ValueError("missing object 'Ticket'")
+    article = ticket.get("Article")
+    if not isinstance(article, Mapping):
+        raise ValueError("missing object 'Ticket.Article'")
+    return ticket, article
+
+
+def _int(value: Any, name: str) -> int:
+    number = _int_or_none(value)
+    if number is None or number < 1:
+        raise ValueError(f"missing or invalid {name}")
+    return number
+
+
+def _int_or_none(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
+def _meta(ticket_id: int, article_id: int, mail: Mail, mail_source: str, config: Config) -> MailMeta:
+    """What we keep of the mail: addresses, subject, a short snippet (bodies only when configured)."""
+    text = mail.body_text if config.store_bodies else _SNIPPET_WS.sub(" ", mail.body_text[:2000]).strip()[
+        : config.snippet_chars]
+    refs = tuple(mail.header("References").split())
+    return MailMeta(ticket_id=ticket_id, article_id=article_id, from_addr=mail.from_address or mail.from_header,
+                    subject=mail.subject, snippet=text or None, message_id=mail.message_id or None,
+                    in_reply_to=mail.header("In-Reply-To") or None, references=refs, mail_source=mail_source)
+
