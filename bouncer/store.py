@@ -50,6 +50,9 @@ ALLOW_KINDS = ("sender", "domain")
 # What the press pages count per mailing: bounces split by type, then the other categories.
 STAT_KINDS = ("hard", "soft", "auto_reply", "read_receipt", "feedback_report", "human")
 MAILING_WINDOW = timedelta(days=7)
+# Hard bounces that say nothing about the address (our IP blocked, our mail too big, our rate):
+# they count like soft bounces toward the dead-address threshold, never kill an address at once.
+NOT_ABOUT_THE_ADDRESS = ("spam_blocked", "rejected_policy", "message_too_large", "quota")
 ERROR_CHARS = 2000
 
 _REJECTED_SQL = "(" + ", ".join(f"'{r}'" for r in REJECTED_REVIEWS) + ")"
@@ -457,8 +460,8 @@ class Store:
     def _refresh_address(self, address: str) -> None:
         """Recompute an address from its bounces that no admin rejected (inside a write transaction).
 
-        Dead from the first moment the rule held: a hard bounce, or `soft_threshold` soft
-        bounces within the window, counting only bounces since the address last wrote as a
+        Dead from the first moment the rule held: a hard bounce about the address itself, or
+        `soft_threshold` soft bounces (or hard ones about us, NOT_ABOUT_THE_ADDRESS) within the window, counting only bounces since the address last wrote as a
         person (alive_since). Derived from the bounce rows rather than kept as a running
         tally, so a verdict marked false_positive simply drops out.
         """
@@ -472,10 +475,10 @@ class Store:
         ).fetchall()
         dead_since = None
         recent_soft: list[datetime] = []
-        for at, bounce_type, _status, _reason in bounces:
+        for at, bounce_type, _status, reason in bounces:
             if at < alive_since:
                 continue
-            if bounce_type == "hard":
+            if bounce_type == "hard" and reason not in NOT_ABOUT_THE_ADDRESS:
                 dead_since = at
                 break
             moment = parse_iso(at)

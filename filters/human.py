@@ -53,7 +53,12 @@ def assess(mail: Mail) -> HumanSigns:
     if mail.header("List-Id") or mail.header("List-Unsubscribe") or mail.header("Precedence").lower() in ("bulk", "list"):
         strength += 0.3
         evidence.append(f"{NAME}: list or newsletter mail (List-Id/List-Unsubscribe/Precedence), not a reply to us")
-    if _MAILER_RE.search(mail.header("User-Agent") or mail.header("X-Mailer")):
-        strength += 0.1
-        evidence.append(f"{NAME}: sent with a mail client ({(mail.header('User-Agent') or mail.header('X-Mailer'))[:40]})")
+    agent = mail.header("User-Agent")
+    if _MAILER_RE.search(agent):
+        # Responders run on the server; a desktop or phone client's User-Agent means someone typed it.
+        strength += 0.3
+        evidence.append(f"{NAME}: sent with a mail client (User-Agent {agent[:40]})")
+    elif _MAILER_RE.search(mail.header("X-Mailer")):
+        strength += 0.1  # Outlook's client-side rules reply with an X-Mailer too
+        evidence.append(f"{NAME}: X-Mailer of a mail client ({mail.header('X-Mailer')[:40]})")
     return HumanSigns(min(1.0, strength), tuple(evidence))

@@ -23,6 +23,7 @@ _DAEMON_RE = re.compile(
     r"|mdaemon|ndr|bounces?|e500_smtp_mail_service|postoffice)(?:@|$)", re.I)
 _DAEMON_NAME_RE = re.compile(r"mail delivery (?:sub)?system|mailer[- ]daemon|postmaster|delivery subsystem|"
                              r"mail deliver system|ndr administrator|system administrator|e-mail interconnect", re.I)
+_POSTMASTER_ONLY_RE = re.compile(r"^post[-_.]?master@", re.I)
 _SUBJECT_RE = re.compile(
     r"undeliver|undelivered|non[- ]?deliver|not (?:be )?delivered|delivery (?:status notification|failure|failed|problem|"
     r"notification|has failed|warning|error|status)|mail delivery|returned mail|returning message|failure notice|"
@@ -75,6 +76,8 @@ def detect(mail: Mail) -> Verdict | None:
         score += 0.35
         signs.append(f"{NAME}: sender looks like a mail system: {mail.from_header[:80]}")
     subject_hit = _SUBJECT_RE.search(mail.subject)
+    if subject_hit and not daemon and subject_hit.start() > _prefix_end(mail.subject):
+        subject_hit = None  # "5 Einladungsbriefe unzustellbar": a person's subject, not an NDR's prefix
     if subject_hit:
         score += 0.35
         signs.append(f"{NAME}: bounce subject: {subject_hit.group(0)!r}")
@@ -99,7 +102,9 @@ def detect(mail: Mail) -> Verdict | None:
     if _smtp.statuses(report) or _smtp.SMTP_CODE_RE.search(report):
         score += 0.1
     specific = bool(subject_hit or body_hit or failed_header or report_sign)
-    strong = daemon or bool(failed_header) or report_sign or bool(subject_hit and body_hit)
+    # postmaster@ is a role people write from: alone with bounce wording it is not enough.
+    strong = (daemon and not _POSTMASTER_ONLY_RE.match(sender)) or bool(failed_header) or report_sign or bool(
+        subject_hit and (body_hit or daemon))
     if not specific or not strong or score < 0.6:
         return None
     if _looks_forwarded(mail):
@@ -124,6 +129,12 @@ def detect(mail: Mail) -> Verdict | None:
         reason=reason, recipients=tuple(recipients), status=status, diagnostic=diagnostic or None,
         original=_smtp.original_of(mail, mail.body_text),
     )
+
+
+def _prefix_end(subject: str) -> int:
+    """Where a subject's first word may start: after an optional [tag] and up to a few characters."""
+    match = re.match(r"\s*(?:\[[^\]]{0,60}\]\s*)?", subject)
+    return (match.end() if match else 0) + 2
 
 
 def report_text(mail: Mail) -> str:

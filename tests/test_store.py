@@ -593,3 +593,15 @@ def test_duplicate_delivery_spools_nothing_twice(store: Store, clock: Clock) -> 
     clock.advance(minutes=2)
     assert not created
     assert [r["payload"] for r in store.spooled()] == [b"first"]
+
+
+def test_hard_bounce_about_our_ip_does_not_kill_the_address_at_once(store: Store) -> None:
+    blocked = Verdict(category="bounce", confidence=0.98, bounce_type="hard", reason="spam_blocked",
+                      recipients=("clara@outlook.example",), status="5.7.1")
+    for article in (1, 2):
+        event_id, _ = store.accept_event(40, article, "webhook")
+        store.record_verdict(event_id, blocked, MailMeta(ticket_id=40, article_id=article))
+    assert store.dead_addresses() == []
+    event_id, _ = store.accept_event(40, 3, "webhook")
+    store.record_verdict(event_id, blocked, MailMeta(ticket_id=40, article_id=3))
+    assert [a["address"] for a in store.dead_addresses()] == ["clara@outlook.example"]
