@@ -68,6 +68,8 @@ def article_created(ticket_id: int | None = None, article_id: int | None = None)
         return _error(401, "unauthorized", "auth")
     try:
         raw = request.get_data(cache=False)
+        if request.content_length is None and len(raw) >= config.max_body_bytes:
+            raise RequestEntityTooLarge()  # werkzeug cuts a chunked body at the limit instead of refusing it
     except RequestEntityTooLarge:
         return _error(413, f"body larger than {config.max_body_bytes} bytes", "too_large")
     try:

@@ -1,0 +1,526 @@
+"""The webhook over real HTTP on 127.0.0.1, fed with what a real Znuny 7 posted (../shared/otrs-wire).
+
+The app runs in werkzeug's threaded server on a real socket, with its SQLite file in
+tmp_path and a fake Znuny (fake_znuny.py) that answers like the captures. Covered: every
+captured invoker request, auth, 400/413, the loop guard, duplicate delivery, inline answer
+keys, the callback outbox through a Znuny outage and through a restart, crash recovery,
+dry-run, and the rule above all: a ticket with a human conversation is never closed.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+import pytest
+import requests
+from fake_znuny import FakeZnuny, default_wire_dir
+from flask import Flask
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from app import create_app
+from bouncer.config import Config
+from bouncer.outbox import OutboxWorker
+from bouncer.policy import MARKER
+from bouncer.service import Service
+from bouncer.store import Store, parse_iso
+
+PREFIX = "invoker-articlecreate-"
+ALL_ATTACHMENTS = "-with-all-attachments"
+WEBHOOK_USER = "webhookuser"  # the user in the captures' Basic placeholder
+WEBHOOK_PASSWORD = "webhook-password"
+TOKEN = "test-token-123"  # the X-Webhook-Token the captured invoker sent
+MAX_BODY = 64 * 1024  # the largest capture is about 20 KB
+HTTP_TIMEOUT = 10.0
+Mode = Literal["dry-run", "inline", "callback"]
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What the webhook must answer to one captured scenario."""
+
+    result: Literal["processed", "ignored"]
+    category: str | None = None
+    closes: bool = False  # only a machine mail that opened its own ticket may close it
+
+
+EXPECTED: dict[str, Expected] = {
+    "agent-email-reply": Expected("ignored"),
+    "internal-note-from-rest-ticketupdate": Expected("ignored"),
+    "internal-note-from-rest-combined-update": Expected("ignored"),
+    "note-created-by-invoker-response": Expected("ignored"),
+    "bounce-exim-unknown-msgid-newticket": Expected("processed", "bounce", closes=True),
+    "bounce-postfix-dsn-followup": Expected("processed", "bounce"),
+    "ooo-vacation-generic-newticket": Expected("processed", "auto_reply", closes=True),
+    "ooo-exchange-followup": Expected("processed", "auto_reply"),
+    "ooo-exchange-canned-response-actions": Expected("processed", "auto_reply"),
+    "ooo-exchange-canned-response-missing-historytype": Expected("processed", "auto_reply"),
+    "read-receipt-mdn-followup": Expected("processed", "read_receipt"),
+    "human-reply-followup": Expected("processed", "human"),
+    "human-reply-webhook-returned-500": Expected("processed", "human"),
+    "newticket-customer-plain": Expected("processed", "human"),
+    "newticket-customer-multipart-alternative": Expected("processed", "human"),
+}
+CAPTURE_FILES = sorted(default_wire_dir().glob(f"{PREFIX}*.json"))
+
+
+def scenario_of(path: Path) -> str:
+    return path.stem.removeprefix(PREFIX).removesuffix(ALL_ATTACHMENTS)
+
+
+def load_capture(wire_dir: Path, scenario: str, all_attachments: bool = False) -> dict[str, Any]:
+    suffix = ALL_ATTACHMENTS if all_attachments else ""
+    return json.loads((wire_dir / f"{PREFIX}{scenario}{suffix}.json").read_text(encoding="utf-8"))
+
+
+def as_posted(capture: dict[str, Any], body: dict[str, Any], article: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `capture` whose body announces `article` (new ArticleID, path to match)."""
+    event = dict(body["Event"], ArticleID=article["ArticleID"])
+    ticket = dict(body["Ticket"], Article=article, Articles=[*body["Ticket"].get("Articles", []), article])
+    new_body = dict(body, Event=event, Ticket=ticket)
+    return dict(capture, body_raw=json.dumps(new_body),
+                path=f"/otrs/article-created/{event['TicketID']}/{article['ArticleID']}")
+
+
+class Clock:
+    """The store's clock, so backoff and the crash-recovery delay pass without sleeping."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@dataclass
+class LiveApp:
+    """One app instance serving on 127.0.0.1 in a thread."""
+
+    app: Flask
+    server: BaseWSGIServer
+    thread: threading.Thread
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}"
+
+    @property
+    def service(self) -> Service:
+        return self.app.extensions["bouncer"]
+
+    @property
+    def store(self) -> Store:
+        return self.service.store
+
+    @property
+    def worker(self) -> OutboxWorker:
+        return self.app.extensions["bouncer_worker"]
+
+    def post(self, capture: dict[str, Any], *, data: bytes | None = None, path: str | None = None,
+             auth: tuple[str, str] | None = (WEBHOOK_USER, WEBHOOK_PASSWORD),
+             headers: dict[str, str] | None = None) -> requests.Response:
+        """Post as the captured invoker did: its path, body and headers (our credentials instead
+        of the placeholder)."""
+        sent = {name: value for name, value in capture["headers"]
+                if name.lower() not in ("authorization", "host", "content-length")}
+        sent.update(headers or {})
+        body = capture["body_raw"].encode("utf-8") if data is None else data
+        return requests.post(self.url + (path or capture["path"]), data=body, headers=sent, auth=auth,
+                             timeout=HTTP_TIMEOUT)
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.thread.join(HTTP_TIMEOUT)
+        self.store.close()
+
+
+Serve = Callable[..., LiveApp]
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "data" / "bouncer.sqlite"
+
+
+@pytest.fixture
+def serve(fake_znuny: FakeZnuny, db_path: Path, clock: Clock) -> Iterator[Serve]:
+    """Start the app (`mode`, Config overrides) on a free port; every app started is stopped after the test."""
+    running: list[LiveApp] = []
+
+    def start(mode: Mode, **overrides: Any) -> LiveApp:
+        settings: dict[str, Any] = dict(
+            db_path=str(db_path), mode=mode, webhook_user=WEBHOOK_USER, webhook_password=WEBHOOK_PASSWORD,
+            webhook_token=TOKEN, max_body_bytes=MAX_BODY, otrs_url=fake_znuny.base_url,
+            otrs_user=fake_znuny.user, otrs_password=fake_znuny.password, otrs_timeout=5.0)
+        settings.update(overrides)
+        app = create_app(Config(**settings).validated(), start_worker=False)
+        service: Service = app.extensions["bouncer"]
+        # create_app's store keeps wall-clock time; the same file behind the test's clock replaces it.
+        service.store.close()
+        service.store = Store(db_path, clock=clock, soft_threshold=service.policy.dead_soft_bounces,
+                              soft_window_days=service.policy.dead_window_days)
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+        thread.start()
+        live = LiveApp(app, server, thread)
+        running.append(live)
+        return live
+
+    yield start
+    for live in running:
+        if live.thread.is_alive():
+            live.stop()
+
+
+def only_update_per_ticket(fake: FakeZnuny) -> Counter[int]:
+    """How many TicketUpdates reached the fake, per TicketID."""
+    return Counter(int(r.path.rsplit("/", 1)[1]) for r in fake.requests_for("TicketUpdate"))
+
+
+def outbox_actions(store: Store) -> list[dict[str, Any]]:
+    """Every planned ticket update with its outbox fields (state, attempts, next_attempt_at, last_error)."""
+    return [action for verdict in store.list_verdicts(limit=1000)
+            for action in (store.get_verdict(verdict["id"]) or {})["actions"] if action["kind"] == "ticket_update"]
+
+
+def event_count(store: Store) -> int:
+    return sum(store.stats()["events"].values())
+
+
+# ---- every captured invoker request ---------------------------------------------------------------
+
+
+def test_every_captured_scenario_has_an_expectation(wire_dir: Path) -> None:
+    captured = {scenario_of(path) for path in wire_dir.glob(f"{PREFIX}*.json")}
+
+    assert captured == set(EXPECTED)
+
+
+@pytest.mark.parametrize("capture_file", CAPTURE_FILES, ids=[p.stem.removeprefix(PREFIX) for p in CAPTURE_FILES])
+def test_captured_invoker_request_gets_the_expected_answer(serve: Serve, capture_file: Path) -> None:
+    expected = EXPECTED[scenario_of(capture_file)]
+    capture = json.loads(capture_file.read_text(encoding="utf-8"))
+    live = serve("inline")
+
+    response = live.post(capture)
+
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["Result"] == expected.result
+    response_keys = {key for key in answer if key.startswith("OTRS_")}
+    if expected.result == "ignored":
+        assert response_keys == set()
+        assert event_count(live.store) == 0
+        return
+    assert answer["Category"] == expected.category
+    verdict = live.store.get_verdict(live.store.verdict_id_for_event(answer["EventID"]))
+    assert verdict is not None and verdict["category"] == expected.category
+    if expected.category == "human":
+        assert answer["Action"] == "none" and response_keys == set()
+        assert [(a["kind"], a["state"]) for a in verdict["actions"]] == [("none", "skipped")]
+        return
+    assert answer["OTRS_TicketDynamicFieldSet_MailClassification"].startswith(expected.category.replace("_", "-"))
+    assert answer["OTRS_TicketArticleAdd"]["HistoryType"] == "AddNote"
+    state = answer.get("OTRS_TicketStateSet")
+    if expected.closes:
+        assert state == "closed successful"
+    else:
+        assert state is None or not state.startswith("closed")
+
+
+# ---- authentication and bad input -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("auth", "headers"), [
+    (None, {}),
+    ((WEBHOOK_USER, "wrong-password"), {}),
+    (("someone-else", WEBHOOK_PASSWORD), {}),
+    ((WEBHOOK_USER, WEBHOOK_PASSWORD), {"X-Webhook-Token": ""}),
+    ((WEBHOOK_USER, WEBHOOK_PASSWORD), {"X-Webhook-Token": "wrong-token"}),
+], ids=["no-credentials", "wrong-password", "wrong-user", "no-token", "wrong-token"])
+def test_request_without_valid_credentials_is_refused_and_leaves_no_trace(
+        serve: Serve, wire_dir: Path, auth: tuple[str, str] | None, headers: dict[str, str]) -> None:
+    live = serve("inline")
+
+    response = live.post(load_capture(wire_dir, "ooo-vacation-generic-newticket"), auth=auth, headers=headers)
+
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Basic")
+    assert event_count(live.store) == 0
+
+
+def test_webhook_without_a_configured_password_refuses_everyone(serve: Serve, wire_dir: Path) -> None:
+    live = serve("inline", webhook_password="")
+
+    response = live.post(load_capture(wire_dir, "ooo-vacation-generic-newticket"), auth=(WEBHOOK_USER, ""))
+
+    assert response.status_code == 401
+    assert event_count(live.store) == 0
+
+
+@pytest.mark.parametrize("body", [
+    b"this is not JSON",
+    b"\xff\xfe{}",
+    b"[]",
+    b'{"Event": {"Event": "ArticleCreate", "TicketID": 4, "ArticleID": 10}}',
+    b'{"Event": {"TicketID": 4, "ArticleID": 10}, "Ticket": {"TicketID": 4}}',
+    b'{"Event": {"TicketID": "x", "ArticleID": 10}, "Ticket": {"Article": {"SenderType": "customer"}}}',
+], ids=["not-json", "not-utf8", "array", "no-ticket", "no-article", "bad-ticket-id"])
+def test_body_that_is_no_invoker_event_gets_400(serve: Serve, wire_dir: Path, body: bytes) -> None:
+    live = serve("inline")
+
+    response = live.post(load_capture(wire_dir, "ooo-vacation-generic-newticket"), data=body,
+                         path="/otrs/article-created")
+
+    assert response.status_code == 400
+    assert response.json()["error"]
+    assert event_count(live.store) == 0
+
+
+def test_ids_in_the_path_that_differ_from_the_body_get_400(serve: Serve, wire_dir: Path) -> None:
+    live = serve("inline")
+
+    response = live.post(load_capture(wire_dir, "ooo-vacation-generic-newticket"), path="/otrs/article-created/5/10")
+
+    assert response.status_code == 400
+    assert event_count(live.store) == 0
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_body_over_the_size_limit_gets_413(serve: Serve, wire_dir: Path, chunked: bool) -> None:
+    live = serve("inline")
+    capture = load_capture(wire_dir, "ooo-vacation-generic-newticket")
+    # Valid JSON (trailing blanks), so only the size can be the reason.
+    body = capture["body_raw"].encode() + b" " * MAX_BODY
+    data: Any = iter([body[i:i + 8192] for i in range(0, len(body), 8192)]) if chunked else body
+
+    response = live.post(capture, data=data)
+
+    assert response.status_code == 413
+    assert event_count(live.store) == 0
+
+
+# ---- loop guard and duplicates --------------------------------------------------------------------
+
+
+def test_note_we_added_does_not_start_a_loop(serve: Serve, fake_znuny: FakeZnuny, wire_dir: Path) -> None:
+    """Our TicketUpdate note fires ArticleCreate again; that event must be ignored, not acted on."""
+    live = serve("callback")
+    capture = load_capture(wire_dir, "ooo-vacation-generic-newticket")
+    live.post(capture)
+    assert live.worker.run_once() == 1
+    note = copy.deepcopy(fake_znuny.tickets[4]["Article"][-1])  # the note as Znuny stored it
+    assert note["Subject"].startswith(MARKER)
+
+    response = live.post(as_posted(capture, json.loads(capture["body_raw"]), note))
+
+    assert response.json()["Result"] == "ignored"
+    assert live.worker.run_once() == 0
+    assert only_update_per_ticket(fake_znuny) == {4: 1}
+
+
+def test_article_carrying_our_marker_is_never_judged_whatever_its_sender(serve: Serve, wire_dir: Path) -> None:
+    """A Znuny that files our notes as customer articles must not make us classify our own words."""
+    live = serve("inline")
+    capture = load_capture(wire_dir, "ooo-vacation-generic-newticket")
+    body = json.loads(capture["body_raw"])
+    echo = dict(body["Ticket"]["Article"], ArticleID=99, Subject=f"{MARKER} auto-reply")
+
+    response = live.post(as_posted(capture, body, echo))
+
+    assert response.json() == {"Result": "ignored", "Why": "our own note"}
+    assert event_count(live.store) == 0
+
+
+def test_repeated_delivery_is_processed_once(serve: Serve, fake_znuny: FakeZnuny, wire_dir: Path) -> None:
+    live = serve("callback")
+    capture = load_capture(wire_dir, "bounce-exim-unknown-msgid-newticket")
+
+    first, second = live.post(capture), live.post(capture)
+
+    assert first.json()["Result"] == "processed"
+    assert second.json()["Result"] == "duplicate"
+    assert live.worker.run_once() == 1
+    assert only_update_per_ticket(fake_znuny) == {5: 1}
+
+
+def test_simultaneous_deliveries_of_one_article_are_processed_once(serve: Serve, wire_dir: Path) -> None:
+    live = serve("inline")
+    capture = load_capture(wire_dir, "ooo-vacation-generic-newticket")
+    start = threading.Barrier(8)
+    answers: list[str] = []
+
+    def deliver() -> None:
+        start.wait(HTTP_TIMEOUT)
+        answers.append(live.post(capture).json()["Result"])
+
+    threads = [threading.Thread(target=deliver) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(HTTP_TIMEOUT)
+
+    assert Counter(answers) == {"processed": 1, "duplicate": 7}
+    assert len(live.store.list_verdicts()) == 1
+
+
+# ---- inline mode ----------------------------------------------------------------------------------
+
+
+def test_inline_answer_uses_the_response_keys_znuny_applied(serve: Serve, wire_dir: Path) -> None:
+    """The keys of the canned answer Znuny applied, plus HistoryType/HistoryComment, without which
+    Znuny applies none of them (ooo-exchange-canned-response-missing-historytype)."""
+    applied = load_capture(wire_dir, "ooo-exchange-canned-response-actions")["canned_response"]["body"]
+    live = serve("inline")
+
+    response = live.post(load_capture(wire_dir, "ooo-vacation-generic-newticket"))
+
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("application/json")
+    answer = response.json()
+    assert set(applied) <= set(answer)
+    assert answer["OTRS_TicketStateSet"] == "closed successful"
+    assert answer["OTRS_TicketDynamicFieldSet_MailClassification"] == "auto-reply"
+    note = answer["OTRS_TicketArticleAdd"]
+    assert set(applied["OTRS_TicketArticleAdd"]) <= set(note)
+    assert note["HistoryType"] == "AddNote" and note["HistoryComment"]
+    assert note["Subject"].startswith(MARKER) and note["ContentType"].startswith("text/plain")
+
+
+def test_follow_up_on_a_human_conversation_is_tagged_and_keeps_the_ticket_state(
+        serve: Serve, wire_dir: Path) -> None:
+    """Ticket 3 holds bob's question and the agent's answer: his out-of-office must not close it."""
+    live = serve("inline")
+
+    answer = live.post(load_capture(wire_dir, "ooo-exchange-followup")).json()
+
+    assert (answer["Category"], answer["Action"]) == ("auto_reply", "tag")
+    assert "OTRS_TicketStateSet" not in answer
+    assert answer["OTRS_TicketDynamicFieldSet_MailClassification"] == "auto-reply"
+    assert "human correspondence" in answer["OTRS_TicketArticleAdd"]["Body"]
+
+
+def test_machine_mail_that_changed_a_conversation_s_state_gets_the_state_back(
+        serve: Serve, wire_dir: Path) -> None:
+    """Here the out-of-office arrived after ticket 3 had been closed (OldTicketData: open)."""
+    live = serve("inline")
+    capture = load_capture(wire_dir, "ooo-exchange-canned-response-actions", all_attachments=True)
+    assert json.loads(capture["body_raw"])["Ticket"]["State"] == "closed successful"
+
+    answer = live.post(capture).json()
+
+    assert answer["Action"] == "restore"
+    assert answer["OTRS_TicketStateSet"] == "open"
+
+
+# ---- callback mode: the outbox --------------------------------------------------------------------
+
+OUTBOX_SCENARIOS = ("ooo-vacation-generic-newticket", "bounce-exim-unknown-msgid-newticket",
+                    "bounce-postfix-dsn-followup", "read-receipt-mdn-followup", "human-reply-followup")
+OUTBOX_UPDATES = {4: 1, 5: 1, 2: 1, 3: 1}  # the human reply on ticket 3 gets no update
+
+
+@pytest.mark.parametrize("outage", ["503", "refuse"])
+def test_callback_with_znuny_down_then_up_delivers_every_update_once(
+        serve: Serve, fake_znuny: FakeZnuny, wire_dir: Path, clock: Clock,
+        outage: Literal["503", "refuse"]) -> None:
+    live = serve("callback")
+    states_before = {ticket_id: fake_znuny.tickets[ticket_id]["State"] for ticket_id in OUTBOX_UPDATES}
+    fake_znuny.down(outage)
+    for scenario in OUTBOX_SCENARIOS:
+        assert live.post(load_capture(wire_dir, scenario)).json()["Result"] == "processed"
+
+    assert live.worker.run_once() == 0
+    actions = outbox_actions(live.store)
+    assert len(actions) == len(OUTBOX_UPDATES)
+    for action in actions:
+        assert (action["state"], action["attempts"]) == ("pending", 1)
+        assert parse_iso(action["next_attempt_at"]) > clock()
+        assert "TicketUpdate" in action["last_error"] or "SessionCreate" in action["last_error"]
+    assert requests.get(live.url + "/readyz", timeout=HTTP_TIMEOUT).json()["outbox_pending"] == len(OUTBOX_UPDATES)
+
+    fake_znuny.up()
+    seen = len(fake_znuny.received)
+    assert live.worker.run_once() == 0  # backoff holds: Znuny is not hammered the moment it is back
+    assert len(fake_znuny.received) == seen
+    clock.advance(minutes=1)
+    assert live.worker.run_once() == len(OUTBOX_UPDATES)
+    clock.advance(hours=1)
+    assert live.worker.run_once() == 0
+
+    assert only_update_per_ticket(fake_znuny) == OUTBOX_UPDATES
+    assert {a["state"] for a in outbox_actions(live.store)} == {"done"}
+    assert fake_znuny.tickets[4]["State"] == fake_znuny.tickets[5]["State"] == "closed successful"
+    # Tickets 2 and 3 carry conversations: tagged, never closed.
+    assert fake_znuny.tickets[2]["State"] == states_before[2]
+    assert fake_znuny.tickets[3]["State"] == states_before[3]
+    assert fake_znuny.dynamic_field(3, "MailClassification") == "read-receipt"
+
+
+def test_pending_outbox_survives_a_restart(serve: Serve, fake_znuny: FakeZnuny, wire_dir: Path,
+                                           clock: Clock) -> None:
+    first = serve("callback")
+    fake_znuny.down()
+    for scenario in OUTBOX_SCENARIOS:
+        first.post(load_capture(wire_dir, scenario))
+    first.worker.run_once()
+    first.stop()
+    fake_znuny.up()
+
+    second = serve("callback")
+    assert requests.get(second.url + "/readyz", timeout=HTTP_TIMEOUT).json()["outbox_pending"] == len(OUTBOX_UPDATES)
+    clock.advance(minutes=1)
+    assert second.worker.run_once() == len(OUTBOX_UPDATES)
+
+    assert only_update_per_ticket(fake_znuny) == OUTBOX_UPDATES
+    assert second.store.pending_count() == 0
+
+
+def test_event_accepted_but_not_classified_is_finished_by_recovery(
+        serve: Serve, fake_znuny: FakeZnuny, wire_dir: Path, clock: Clock) -> None:
+    """A crash between accepting and classifying leaves the spooled payload; recovery finishes it."""
+    live = serve("callback")
+    capture = load_capture(wire_dir, "ooo-vacation-generic-newticket")
+    event_id, created = live.store.accept_event(4, 10, "webhook", payload=capture["body_raw"].encode())
+    assert created
+    assert live.post(capture).json()["Result"] == "duplicate"  # a redelivery does not do it twice
+
+    assert live.service.recover() == 0  # too young: a worker may still be on it
+    clock.advance(seconds=61)
+    assert live.service.recover() == 1
+
+    verdict = live.store.get_verdict(live.store.verdict_id_for_event(event_id))
+    assert verdict is not None and verdict["category"] == "auto_reply"
+    assert live.service.recover() == 0
+    assert live.worker.run_once() == 1
+    assert only_update_per_ticket(fake_znuny) == {4: 1}
+
+
+# ---- dry-run --------------------------------------------------------------------------------------
+
+
+def test_dry_run_records_the_plan_and_touches_nothing(serve: Serve, fake_znuny: FakeZnuny, wire_dir: Path) -> None:
+    live = serve("dry-run")
+
+    answer = live.post(load_capture(wire_dir, "ooo-vacation-generic-newticket")).json()
+
+    assert (answer["Mode"], answer["Category"], answer["Action"]) == ("dry-run", "auto_reply", "close")
+    assert not any(key.startswith("OTRS_") for key in answer)
+    [action] = outbox_actions(live.store)
+    assert action["state"] == "dry-run" and action["plan"]["state"] == "closed successful"
+    assert live.worker.run_once() == 0
+    assert fake_znuny.received == []
