@@ -58,10 +58,10 @@ _ORIGINAL_MARKER_RE = re.compile(
     r"^content-type: message/rfc822", re.I | re.M)
 # Lines that name an address but not a failed one: contact hints and quoted headers of the original.
 _NOT_RECIPIENT_LINE_RE = re.compile(r"contact|assistance|for more information|^\s*(?:to|cc|from|subject|sent|date|"
-                                    r"reply-to|return-path|received|envelope-from)\s*:|\bfrom\s+<", re.I)
+                                    r"reply-to|return-path|received|envelope-from)\s*:|\bfrom\s+<")  # lower-cased lines
 _ERROR_LINE_RE = re.compile(r"(?<![\d.])[45]\d\d(?![\d])|[45]\.\d{1,3}\.\d{1,3}|unknown|not exist|no such|rejected|"
                             r"failed|invalid|refused|denied|unavailable|full|quota|not found|error|unbekannt|"
-                            r"permanent|could not|couldn't|undeliverable|unrouteable", re.I)
+                            r"permanent|could not|couldn't|undeliverable|unrouteable")  # lower-cased lines
 
 
 def detect(mail: Mail) -> Verdict | None:
@@ -85,7 +85,7 @@ def detect(mail: Mail) -> Verdict | None:
     report_sign = mail.report_type == "delivery-status" or mail.first("message/delivery-status") is not None
     if not (daemon or subject_hit or failed_header or report_sign):
         return None  # nothing could make it strong enough: spare the body scan (most human mail ends here)
-    report = report_text(mail)
+    report = report_text(mail)[:BODY_WINDOW]
     body_hit = _BODY_RE.search(" ".join(report[:BODY_WINDOW].lower().split()))  # reports wrap lines anywhere
     if body_hit:
         score += 0.3
@@ -114,7 +114,7 @@ def detect(mail: Mail) -> Verdict | None:
     diagnostic = _diagnostic_line(report, recipients)
     status = (_first_status(diagnostic) or _smtp.smtp_status_from_code(diagnostic) or _first_status(report)
               or _smtp.smtp_status_from_code(report))
-    reason = _smtp.reason_for(status, diagnostic or report)
+    reason = _smtp.reason_for(status, diagnostic or report[:2000])
     delayed = bool(_DELAY_RE.search(mail.subject)) or (
         bool(_DELAY_RE.search(report[:600])) and not (status or "").startswith("5"))
     btype = _smtp.bounce_type(status, reason, delayed=delayed)
@@ -149,15 +149,18 @@ def find_recipients(mail: Mail, report: str) -> list[str]:
     own = {mail.from_address, *addresses(mail.header("To")), *addresses(mail.header("Return-Path"))}
     sender = _smtp.original_of(mail, mail.body_text).from_
     scored: dict[str, int] = {}
-    lines = report.splitlines()
+    lines = report[:BODY_WINDOW].splitlines()
     for index, line in enumerate(lines):
+        if "@" not in line:
+            continue
+        low = line.lower()
         found = [a for a in addresses(line) if a not in own and not _is_message_id(line, a)]
-        if not found or _NOT_RECIPIENT_LINE_RE.search(line):
+        if not found or _NOT_RECIPIENT_LINE_RE.search(low):
             continue
         weight = 1
-        if _ERROR_LINE_RE.search(line):
+        if _ERROR_LINE_RE.search(low):
             weight += 2
-        elif _ERROR_LINE_RE.search(" ".join(lines[index + 1:index + 3])):
+        elif _ERROR_LINE_RE.search(" ".join(lines[index + 1:index + 3]).lower()):
             weight += 1
         if line.lstrip().startswith(("<", "*", "-", "\"")) or line.startswith(("  ", "\t")):
             weight += 1
