@@ -88,6 +88,18 @@ def as_posted(capture: dict[str, Any], body: dict[str, Any], article: dict[str, 
                 path=f"/otrs/article-created/{event['TicketID']}/{article['ArticleID']}")
 
 
+def post_capture(url: str, capture: dict[str, Any], *, data: Any = None, path: str | None = None,
+                 auth: tuple[str, str] | None = (WEBHOOK_USER, WEBHOOK_PASSWORD),
+                 headers: dict[str, str] | None = None) -> requests.Response:
+    """Post as the captured invoker did: its path, body and headers (our credentials instead of
+    the placeholder); `data`, `path` and `headers` replace or add to the captured ones."""
+    sent = {name: value for name, value in capture["headers"]
+            if name.lower() not in ("authorization", "host", "content-length")}
+    sent.update(headers or {})
+    body = capture["body_raw"].encode("utf-8") if data is None else data
+    return requests.post(url + (path or capture["path"]), data=body, headers=sent, auth=auth, timeout=HTTP_TIMEOUT)
+
+
 class Clock:
     """The store's clock, so backoff and the crash-recovery delay pass without sleeping."""
 
@@ -125,17 +137,8 @@ class LiveApp:
     def worker(self) -> OutboxWorker:
         return self.app.extensions["bouncer_worker"]
 
-    def post(self, capture: dict[str, Any], *, data: bytes | None = None, path: str | None = None,
-             auth: tuple[str, str] | None = (WEBHOOK_USER, WEBHOOK_PASSWORD),
-             headers: dict[str, str] | None = None) -> requests.Response:
-        """Post as the captured invoker did: its path, body and headers (our credentials instead
-        of the placeholder)."""
-        sent = {name: value for name, value in capture["headers"]
-                if name.lower() not in ("authorization", "host", "content-length")}
-        sent.update(headers or {})
-        body = capture["body_raw"].encode("utf-8") if data is None else data
-        return requests.post(self.url + (path or capture["path"]), data=body, headers=sent, auth=auth,
-                             timeout=HTTP_TIMEOUT)
+    def post(self, capture: dict[str, Any], **options: Any) -> requests.Response:
+        return post_capture(self.url, capture, **options)
 
     def stop(self) -> None:
         self.server.shutdown()
@@ -186,7 +189,7 @@ def serve(fake_znuny: FakeZnuny, db_path: Path, clock: Clock) -> Iterator[Serve]
             live.stop()
 
 
-def only_update_per_ticket(fake: FakeZnuny) -> Counter[int]:
+def updates_per_ticket(fake: FakeZnuny) -> Counter[int]:
     """How many TicketUpdates reached the fake, per TicketID."""
     return Counter(int(r.path.rsplit("/", 1)[1]) for r in fake.requests_for("TicketUpdate"))
 
@@ -330,7 +333,7 @@ def test_note_we_added_does_not_start_a_loop(serve: Serve, fake_znuny: FakeZnuny
 
     assert response.json()["Result"] == "ignored"
     assert live.worker.run_once() == 0
-    assert only_update_per_ticket(fake_znuny) == {4: 1}
+    assert updates_per_ticket(fake_znuny) == {4: 1}
 
 
 def test_article_carrying_our_marker_is_never_judged_whatever_its_sender(serve: Serve, wire_dir: Path) -> None:
@@ -355,7 +358,7 @@ def test_repeated_delivery_is_processed_once(serve: Serve, fake_znuny: FakeZnuny
     assert first.json()["Result"] == "processed"
     assert second.json()["Result"] == "duplicate"
     assert live.worker.run_once() == 1
-    assert only_update_per_ticket(fake_znuny) == {5: 1}
+    assert updates_per_ticket(fake_znuny) == {5: 1}
 
 
 def test_simultaneous_deliveries_of_one_article_are_processed_once(serve: Serve, wire_dir: Path) -> None:
@@ -462,7 +465,7 @@ def test_callback_with_znuny_down_then_up_delivers_every_update_once(
     clock.advance(hours=1)
     assert live.worker.run_once() == 0
 
-    assert only_update_per_ticket(fake_znuny) == OUTBOX_UPDATES
+    assert updates_per_ticket(fake_znuny) == OUTBOX_UPDATES
     assert {a["state"] for a in outbox_actions(live.store)} == {"done"}
     assert fake_znuny.tickets[4]["State"] == fake_znuny.tickets[5]["State"] == "closed successful"
     # Tickets 2 and 3 carry conversations: tagged, never closed.
@@ -486,7 +489,7 @@ def test_pending_outbox_survives_a_restart(serve: Serve, fake_znuny: FakeZnuny, 
     clock.advance(minutes=1)
     assert second.worker.run_once() == len(OUTBOX_UPDATES)
 
-    assert only_update_per_ticket(fake_znuny) == OUTBOX_UPDATES
+    assert updates_per_ticket(fake_znuny) == OUTBOX_UPDATES
     assert second.store.pending_count() == 0
 
 
@@ -507,7 +510,7 @@ def test_event_accepted_but_not_classified_is_finished_by_recovery(
     assert verdict is not None and verdict["category"] == "auto_reply"
     assert live.service.recover() == 0
     assert live.worker.run_once() == 1
-    assert only_update_per_ticket(fake_znuny) == {4: 1}
+    assert updates_per_ticket(fake_znuny) == {4: 1}
 
 
 # ---- dry-run --------------------------------------------------------------------------------------
