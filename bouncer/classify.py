@@ -21,7 +21,7 @@ from .verdict import human as human_verdict
 
 DETECTORS: tuple[tuple[str, Detector], ...] = (
     (dsn.NAME, dsn.detect), (arf.NAME, arf.detect), (mdn.NAME, mdn.detect), (ses.NAME, ses.detect),
-    (ndr.NAME, ndr.detect), (autoreply.NAME, autoreply.detect), (lexicon.NAME, lexicon.detect),
+    (autoreply.NAME, autoreply.detect), (ndr.NAME, ndr.detect), (lexicon.NAME, lexicon.detect),
 )
 # A verdict from these at this confidence rests on a machine-readable report: no veto.
 STRUCTURAL = frozenset({dsn.NAME, arf.NAME, mdn.NAME, ses.NAME})
@@ -41,6 +41,9 @@ def classify(mail: Mail, allow: Allow | None = None) -> Verdict:
     findings: list[tuple[str, Verdict]] = []
     failures: list[str] = []
     for name, detect in DETECTORS:
+        if name not in STRUCTURAL and name != autoreply.NAME and any(
+                n in STRUCTURAL and f.confidence >= STRUCTURAL_MIN for n, f in findings):
+            continue  # a machine-readable report decides alone: wording cannot change it
         try:
             found = detect(mail)
         except Exception as exc:  # a detector bug must cost a verdict's strength, never the event
@@ -74,9 +77,8 @@ def _combine(findings: list[tuple[str, Verdict]], mail: Mail) -> Verdict:
             return _support(found, [f for n, f in findings if n != name])
     if any(f.category == "bounce" and f.confidence >= 0.6 for _, f in findings):
         # RFC 3464 asks MTAs to mark bounces Auto-Submitted too: such headers support the bounce.
-        findings = [(n, f.with_(category="bounce") if n == autoreply.NAME else f) for n, f in findings
-                    if n == autoreply.NAME or f.category != "auto_reply"] + [
-                   (n, f) for n, f in findings if n != autoreply.NAME and f.category == "auto_reply"]
+        findings = ([(n, f) for n, f in findings if n != autoreply.NAME]
+                    + [(n, f.with_(category="bounce")) for n, f in findings if n == autoreply.NAME])
     best_name, best = max(findings, key=lambda item: _strength(item[1], findings))
     verdict = _support(best, [f for n, f in findings if f is not best])
     only_words = all(n in (lexicon.NAME, mdn.NAME) or (n == ndr.NAME and f.confidence < 0.8)
