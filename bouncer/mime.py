@@ -99,7 +99,7 @@ def _headers(head: bytes) -> Headers:
         key = key.strip()
         if not colon or not key or " " in key or "\t" in key:
             continue  # not a header line (garbage, or an mbox 'From ' line)
-        headers.add(key, _decode_words(_FOLD.sub(" ", rest).strip()))
+        headers.add(key, _decode_words((_FOLD.sub(" ", rest) if "\n" in rest else rest).strip()))
     return headers
 
 
