@@ -7,6 +7,8 @@ Environment (all optional):
   BOUNCER_WORKERS  processes; default 2. Each builds its own app (create_app runs per
                    worker, nothing is preloaded), so each has its own SQLite connection and,
                    in callback mode, its own outbox thread; claims keep them from doubling work.
+                   With more than one, set BOUNCER_SECRET_KEY: otherwise each worker draws its
+                   own and a page login holds only on the worker that issued it.
   BOUNCER_THREADS  threads per process (gthread worker); default 4.
   BOUNCER_TIMEOUT  seconds a worker may stay silent before it is restarted; default 30.
   PROMETHEUS_MULTIPROC_DIR  where the workers' metric files go, so /metrics adds up all
