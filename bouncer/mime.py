@@ -21,6 +21,8 @@ from .mail import TEXT_CAP, Headers, Mail, Part
 
 MESSAGE_TYPES = ("message/rfc822", "message/global")
 HEADER_TYPES = ("text/rfc822-headers", "message/global-headers", "message/rfc822-headers")
+# A report stands at the top of a mail; reading at most this much keeps a 25 MB attachment cheap.
+MAX_PARSE_BYTES = 2 * 1024 * 1024
 MAX_DEPTH = 4  # enclosed messages (a bounce of a forward of a bounce ...)
 MAX_NESTING = 16  # multipart inside multipart
 MAX_PARTS = 200
@@ -46,12 +48,18 @@ class _Budget:
 def parse(raw: bytes, depth: int = 0) -> Mail:
     """Parse mail bytes; never raises. Problems are noted in `Mail.error`."""
     budget = _Budget()
+    size = len(raw)
+    if size > MAX_PARSE_BYTES:
+        raw = raw[:MAX_PARSE_BYTES]
+        budget.problems.append(f"only the first {MAX_PARSE_BYTES} of {size} bytes read")
+    if not raw.strip():
+        budget.problems.append("empty input")
     try:
         mail = _message(raw, depth, budget)
     except (RecursionError, MemoryError, ValueError) as exc:  # last line of defence; the splitter is bounded
         mail = Mail(headers=Headers(), depth=depth, parts=[Part("text/plain", text=decode(raw[:TEXT_CAP], None))])
         budget.problems.append(f"unparsable: {type(exc).__name__}")
-    mail.size = len(raw)
+    mail.size = size
     if budget.problems:
         mail.error = "; ".join(dict.fromkeys(budget.problems))
     return mail

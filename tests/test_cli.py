@@ -1,0 +1,79 @@
+"""`flask --app app classify`, run as users run it: a real subprocess, files, folders, stdin, JSON bodies."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from corpus import FIXTURES, REPO, SHARED
+
+FIELDS = {"path", "category", "bounce_type", "reason", "recipients", "status", "diagnostic", "confidence",
+          "evidence", "original_message_id", "original_subject", "return_date"}
+
+
+def run_cli(*args: str, stdin: bytes | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[bytes]:
+    env = {**os.environ, "BOUNCER_DB_PATH": str((cwd or REPO) / "cli-test.sqlite"), "BOUNCER_LOG_JSON": "1"}
+    return subprocess.run([sys.executable, "-m", "flask", "--app", "app", "classify", *args], cwd=REPO,
+                          input=stdin, capture_output=True, env=env, timeout=120)
+
+
+def json_lines(result: subprocess.CompletedProcess[bytes]) -> list[dict]:
+    return [json.loads(line) for line in result.stdout.decode().splitlines() if line.startswith("{")]
+
+
+def test_json_output_has_every_field_for_a_bounce_fixture(tmp_path: Path) -> None:
+    mail = FIXTURES / "bounce_hard" / "postfix-dsn-pressemitteilung-user-unknown.eml"
+    result = run_cli("--json", str(mail), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (line,) = json_lines(result)
+    assert FIELDS <= set(line)
+    assert (line["path"], line["category"], line["bounce_type"]) == (str(mail), "bounce", "hard")
+
+
+def test_a_folder_is_walked_recursively_in_sorted_order(tmp_path: Path) -> None:
+    result = run_cli("--json", str(FIXTURES), cwd=tmp_path)
+    paths = [line["path"] for line in json_lines(result)]
+    assert len(paths) == len(list(FIXTURES.glob("*/*.eml"))) + len(list(FIXTURES.glob("*/*.json"))) + 1  # + README.md
+    assert paths == sorted(paths, key=lambda p: (str(Path(p).parent), Path(p).name))
+
+
+def test_stdin_is_read_for_a_dash(tmp_path: Path) -> None:
+    raw = (FIXTURES / "auto_reply" / "exchange-automatische-antwort-de-bis-12-01.eml").read_bytes()
+    (line,) = json_lines(run_cli("--json", "-", stdin=raw, cwd=tmp_path))
+    assert (line["path"], line["category"], line["return_date"]) == ("-", "auto_reply", "2027-01-12")
+
+
+@pytest.mark.parametrize("wrapped", [True, False], ids=["capture-wrapper", "bare-body"])
+def test_a_znuny_invoker_body_goes_through_the_article_adapter(tmp_path: Path, wrapped: bool) -> None:
+    capture = json.loads((SHARED / "otrs-wire" / "invoker-articlecreate-bounce-postfix-dsn-followup.json").read_text())
+    target = tmp_path / "body.json"
+    target.write_text(json.dumps(capture if wrapped else capture["body_json"]))
+    (line,) = json_lines(run_cli("--json", str(target), cwd=tmp_path))
+    assert (line["category"], line["bounce_type"], line["recipients"]) == ("bounce", "hard", ["alice@example.com"])
+
+
+def test_unreadable_input_is_human_with_an_error_and_exit_zero(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    missing = tmp_path / "missing.eml"
+    result = run_cli("--json", str(broken), str(missing), cwd=tmp_path)
+    assert result.returncode == 0
+    lines = json_lines(result)
+    assert [(line["category"], bool(line["error"])) for line in lines] == [("human", True), ("human", True)]
+
+
+def test_table_output_names_category_and_path(tmp_path: Path) -> None:
+    mail = FIXTURES / "read_receipt" / "exchange-gelesen-de.eml"
+    result = run_cli(str(mail), cwd=tmp_path)
+    assert result.returncode == 0
+    assert result.stdout.decode().startswith("read_receipt") and str(mail) in result.stdout.decode()
+
+
+def test_no_path_is_a_usage_error(tmp_path: Path) -> None:
+    result = run_cli(cwd=tmp_path)
+    assert result.returncode == 2
+    assert b"Missing argument" in result.stderr
