@@ -26,8 +26,9 @@ def create_app(config: Config | None = None, *, start_worker: bool = True) -> Fl
     """Build the app from `config`, or from BOUNCER_* environment variables when None.
 
     The policy file is validated here, so a mistake stops the start with a clear message.
-    In callback mode a background worker drains the outbox (and finishes events a crash
-    interrupted); `start_worker=False` leaves that to `flask --app app outbox`.
+    A background worker drains the outbox (callback mode, reopen calls), finishes events a
+    crash interrupted and applies the retention setting; `start_worker=False` leaves that to
+    the caller (tests drive `app.extensions["bouncer_worker"].run_once()` themselves).
     """
     config = config or Config.from_env()
     logs.setup(config.log_json)
@@ -44,7 +45,7 @@ def create_app(config: Config | None = None, *, start_worker: bool = True) -> Fl
     worker = OutboxWorker(service)
     app.extensions["bouncer_worker"] = worker
     service.recover()
-    if start_worker and config.mode == "callback":
+    if start_worker:
         worker.start()
     log.info("otrs-bouncer ready", extra={"mode": config.mode, "db": config.db_path, "policy": policy.source,
                                           "otrs": bool(otrs)})
