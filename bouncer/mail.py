@@ -25,29 +25,39 @@ _WS_RE = re.compile(r"[ \t\r\f\v]+")
 
 
 class Headers:
-    """Ordered, case-insensitive multi-map of decoded header values."""
+    """Ordered, case-insensitive multi-map of decoded header values.
+
+    The lookup index is built on first use: most headers of enclosed originals are never asked for.
+    """
 
     __slots__ = ("_items", "_index")
 
     def __init__(self, items: list[tuple[str, str]] | None = None) -> None:
-        self._items: list[tuple[str, str]] = []
-        self._index: dict[str, list[str]] = {}
-        for name, value in items or ():
-            self.add(name, value)
+        self._items: list[tuple[str, str]] = list(items or ())
+        self._index: dict[str, list[str]] | None = None
 
     def add(self, name: str, value: str) -> None:
         self._items.append((name, value))
-        self._index.setdefault(name.lower(), []).append(value)
+        if self._index is not None:
+            self._index.setdefault(name.lower(), []).append(value)
+
+    def _lookup(self) -> dict[str, list[str]]:
+        if self._index is None:
+            index: dict[str, list[str]] = {}
+            for name, value in self._items:
+                index.setdefault(name.lower(), []).append(value)
+            self._index = index
+        return self._index
 
     def get(self, name: str, default: str | None = None) -> str | None:
-        values = self._index.get(name.lower())
+        values = self._lookup().get(name.lower())
         return values[0] if values else default
 
     def get_all(self, name: str) -> list[str]:
-        return list(self._index.get(name.lower(), ()))
+        return list(self._lookup().get(name.lower(), ()))
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.lower() in self._index
+        return isinstance(name, str) and name.lower() in self._lookup()
 
     def items(self) -> list[tuple[str, str]]:
         return list(self._items)

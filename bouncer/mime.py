@@ -101,14 +101,14 @@ def _split(raw: bytes) -> tuple[bytes, bytes]:
 
 
 def _headers(head: bytes) -> Headers:
-    headers = Headers()
+    items = []
     for field in _FIELD.split(_text(head)):
         key, colon, rest = field.partition(":")
         key = key.strip()
         if not colon or not key or " " in key or "\t" in key:
             continue  # not a header line (garbage, or an mbox 'From ' line)
-        headers.add(key, _decode_words((_FOLD.sub(" ", rest) if "\n" in rest else rest).strip()))
-    return headers
+        items.append((key, _decode_words((_FOLD.sub(" ", rest) if "\n" in rest else rest).strip())))
+    return Headers(items)
 
 
 def content_type(value: str | None) -> tuple[str, dict[str, str]]:
