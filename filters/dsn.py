@@ -21,9 +21,12 @@ _RECEIPT_ACTIONS = ("delivered", "relayed", "expanded")
 
 
 def detect(mail: Mail) -> Verdict | None:
-    parts = [p.text for p in mail.find("message/delivery-status", "message/global-delivery-status") if p.text.strip()]
+    parts = _status_parts(mail)
     where = "message/delivery-status part"
     confidence = 0.98
+    if not parts and mail.report_type == "delivery-status" and mail.enclosed is not None and _status_parts(mail.enclosed):
+        # A gateway that wraps the real DSN in a message/rfc822 while itself claiming to be a DSN.
+        mail, parts, where = mail.enclosed, _status_parts(mail.enclosed), "delivery-status report wrapped by a gateway"
     if not parts:
         body = mail.body_text
         if not (_BODY_DSN_RE.search(body) and re.search(r"^action\s*:", body, re.I | re.M)):
@@ -54,7 +57,7 @@ def detect(mail: Mail) -> Verdict | None:
     btype = _smtp.bounce_type(status or None, reason, delayed=action == "delayed")
     if btype == "soft" and any(_hard(r) for r in chosen[1:]):
         btype = "hard"  # one dead address among several is still a dead address
-    addrs = tuple(dict.fromkeys(a for a in (_address(r) for r in chosen) if a))
+    addrs = tuple(dict.fromkeys(a for r in chosen for a in _addresses(r)))
     evidence = [f"{NAME}: {where}", f"{NAME}: Action: {action}" + (f", Status: {status}" if status else "")]
     if diagnostic:
         evidence.append(f"{NAME}: Diagnostic-Code: {diagnostic[:160]}")
@@ -67,12 +70,16 @@ def detect(mail: Mail) -> Verdict | None:
     )
 
 
+def _status_parts(mail: Mail) -> list[str]:
+    return [p.text for p in mail.find("message/delivery-status", "message/global-delivery-status") if p.text.strip()]
+
+
 def _receipt(mail: Mail, receipts: list[dict[str, str]], where: str) -> Verdict:
     action = _action(receipts[0])
     return Verdict(
         category="read_receipt", confidence=0.95,
         evidence=(f"{NAME}: {where}", f"{NAME}: Action: {action} (a delivery receipt, not a failure)"),
-        recipients=tuple(a for a in (_address(r) for r in receipts) if a), status=_status(receipts[0]) or None,
+        recipients=tuple(dict.fromkeys(a for r in receipts for a in _addresses(r))), status=_status(receipts[0]) or None,
         original=_smtp.original_of(mail, mail.body_text),
     )
 
@@ -127,12 +134,19 @@ def _diagnostic(block: dict[str, str]) -> str:
     return (rest if sep and len(kind) < 12 else value).strip()
 
 
-def _address(block: dict[str, str]) -> str:
-    """Final-Recipient (where delivery failed); Original-Recipient when the final one is no real address."""
-    for key in ("final-recipient", "original-recipient", "x-actual-recipient"):
+def _addresses(block: dict[str, str]) -> list[str]:
+    """The address we sent to (Original-Recipient) and where delivery failed (Final-Recipient).
+
+    They differ when the mail was forwarded: the first is the one on our distribution list,
+    the second is what the receiving side knows. Both failed, so both are reported.
+    """
+    out = []
+    for key in ("original-recipient", "final-recipient", "x-actual-recipient"):
         value = block.get(key, "")
         kind, sep, rest = value.partition(";")
         found = addresses(rest if sep else value)
-        if found and "." in found[0].split("@", 1)[1]:
-            return found[0]
-    return ""
+        if found and "." in found[0].split("@", 1)[1] and found[0] not in out:
+            out.append(found[0])
+        if key == "final-recipient" and out:
+            break
+    return out
