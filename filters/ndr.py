@@ -61,7 +61,9 @@ _NOT_RECIPIENT_LINE_RE = re.compile(r"contact|assistance|for more information|^\
                                     r"reply-to|return-path|received|envelope-from)\s*:|\bfrom\s+<")  # lower-cased lines
 _ERROR_LINE_RE = re.compile(r"(?<![\d.])[45]\d\d(?![\d])|[45]\.\d{1,3}\.\d{1,3}|unknown|not exist|no such|rejected|"
                             r"failed|invalid|refused|denied|unavailable|full|quota|not found|error|unbekannt|"
-                            r"permanent|could not|couldn't|undeliverable|unrouteable")  # lower-cased lines
+                            r"permanent|could not|couldn't|undeliverable|unrouteable|unable")  # lower-cased lines
+_LIST_HEAD_RE = re.compile(r"following (?:addresses|recipients?|address)|addresses had|recipients? (?:failed|could not)|"
+                           r"could not be delivered to|failed addresses|fehlgeschlagene (?:adressen|empfänger)")
 
 
 def detect(mail: Mail) -> Verdict | None:
@@ -150,7 +152,10 @@ def find_recipients(mail: Mail, report: str) -> list[str]:
     sender = _smtp.original_of(mail, mail.body_text).from_
     scored: dict[str, int] = {}
     lines = report[:BODY_WINDOW].splitlines()
+    listing = False  # below "the following addresses had permanent errors" the failures are listed
     for index, line in enumerate(lines):
+        if not listing and _LIST_HEAD_RE.search(line.lower()):
+            listing = True
         if "@" not in line:
             continue
         low = line.lower()
@@ -164,6 +169,8 @@ def find_recipients(mail: Mail, report: str) -> list[str]:
             weight += 1
         if line.lstrip().startswith(("<", "*", "-", "\"")) or line.startswith(("  ", "\t")):
             weight += 1
+        if listing:
+            weight += 2
         for address in found:
             if address == sender and weight < 3:
                 continue  # our own address quoted back, unless an error line names it
