@@ -16,7 +16,8 @@ from bouncer.verdict import Verdict
 from . import _smtp
 
 NAME = "ndr"
-BODY_WINDOW = 8000  # bounce wording stands at the top of a report
+BODY_WINDOW = 8000  # where failed recipients are looked for
+WORDING_WINDOW = 2500  # bounce wording stands in the first lines of a report
 
 _DAEMON_RE = re.compile(
     r"^(?:mailer[-_.]?daemon|post[-_.]?master|mail[-_.]?delivery[-_.]?(?:system|subsystem)?|mmdf|smtp[-_.]?gateway"
@@ -88,7 +89,7 @@ def detect(mail: Mail) -> Verdict | None:
     if not (daemon or subject_hit or failed_header or report_sign):
         return None  # nothing could make it strong enough: spare the body scan (most human mail ends here)
     report = report_text(mail)[:BODY_WINDOW]
-    body_hit = _BODY_RE.search(" ".join(report[:BODY_WINDOW].lower().split()))  # reports wrap lines anywhere
+    body_hit = _BODY_RE.search(" ".join(report[:WORDING_WINDOW].lower().split()))  # reports wrap lines anywhere
     if body_hit:
         score += 0.3
         signs.append(f"{NAME}: bounce wording: {body_hit.group(0)!r}")
