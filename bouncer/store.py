@@ -944,3 +944,77 @@ class Store:
             version = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
         return {"verdicts": verdicts, "events": events, "outbox": outbox,
                 "last_event_at": last[0] if last else None, "schema_version": version}
+
+    # --- review and press pages (bouncer/web) ----------------------------------------------------
+
+    def review_queue(
+        self,
+        *,
+        category: str | None = None,
+        review: str | None = None,
+        action: str | None = None,
+        action_state: str | None = None,
+        min_conf: float | None = None,
+        max_conf: float | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        mailing_id: int | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        """The admin's review queue, newest first: `list_verdicts` plus what the admin filters on there,
+        the planned `action` (close, move, tag, restore, none: the plan of our own ticket update, not
+        a later reopen). Each row's `actions` carry kind, planned action, mode, state and last error."""
+        where: list[str] = []
+        params: list[Any] = []
+        for clause, value in (("v.category = ?", category), ("v.review = ?", review),
+                              ("v.mailing_id = ?", mailing_id), ("v.confidence >= ?", min_conf),
+                              ("v.confidence <= ?", max_conf), ("v.created_at >= ?", since and iso(since)),
+                              ("v.created_at < ?", until and iso(until))):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        if action is not None:
+            where.append("EXISTS (SELECT 1 FROM actions a WHERE a.verdict_id = v.id AND a.kind != 'reopen' "
+                         "AND json_extract(a.plan, '$.action') = ?)")
+            params.append(action)
+        if action_state is not None:
+            where.append("EXISTS (SELECT 1 FROM actions a WHERE a.verdict_id = v.id AND a.state = ?)")
+            params.append(action_state)
+        sql = (
+            "SELECT v.*, (SELECT json_group_array(json_object('id', a.id, 'kind', a.kind, "
+            "'action', json_extract(a.plan, '$.action'), 'mode', a.mode, 'state', a.state, "
+            "'last_error', a.last_error)) FROM actions a WHERE a.verdict_id = v.id) AS actions FROM verdicts v"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY v.created_at DESC, v.id DESC LIMIT ? OFFSET ?"
+        )
+        return [_decode(row) for row in self._rows(sql, [*params, limit, offset])]
+
+    def count_dead_addresses(self, *, mailing_id: int | None = None, since: datetime | None = None,
+                             until: datetime | None = None) -> int:
+        """How many addresses `dead_addresses` returns for the same filters, without fetching them."""
+        where = ["a.dead = 1"]
+        params: list[Any] = []
+        for clause, value in (("a.dead_since >= ?", since and iso(since)), ("a.dead_since < ?", until and iso(until))):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        if mailing_id is not None:
+            where[0] = "+a.dead = 1"
+            where.append("a.address IN (SELECT b.address FROM bounces b WHERE b.mailing_id = ?)")
+            params.append(mailing_id)
+        with self._lock:
+            return int(self._conn.execute(f"SELECT count(*) FROM addresses a WHERE {' AND '.join(where)}",
+                                          params).fetchone()[0])
+
+    def revived_addresses(self, *, mailing_id: int | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        """Addresses that bounced, then wrote to us as a person and are no longer dead, latest first:
+        the press officer must not strike them from the distribution list. `mailing_id` keeps those
+        that bounced for that mailing."""
+        sql = "SELECT a.* FROM addresses a WHERE a.dead = 0 AND a.alive_since IS NOT NULL"
+        params: list[Any] = []
+        if mailing_id is not None:
+            sql += " AND a.address IN (SELECT b.address FROM bounces b WHERE b.mailing_id = ?)"
+            params.append(mailing_id)
+        return self._rows(sql + " ORDER BY a.alive_since DESC, a.address LIMIT ?",
+                          [*params, -1 if limit is None else limit])
