@@ -9,7 +9,10 @@ Environment (all optional):
                    in callback mode, its own outbox thread; claims keep them from doubling work.
                    With more than one, set BOUNCER_SECRET_KEY: otherwise each worker draws its
                    own and a page login holds only on the worker that issued it.
-  BOUNCER_THREADS  threads per process (gthread worker); default 4.
+  BOUNCER_THREADS  threads per process; default 1 (the sync worker). Judging a mail is CPU
+                   work and SQLite has one writer, so more threads only add lock waits: on
+                   bench/webhook.py 4 threads gave a p99 a third higher. Raise it (gthread) when
+                   requests wait on I/O, e.g. with BOUNCER_FETCH_RAW=1 (each event asks Znuny).
   BOUNCER_TIMEOUT  seconds a worker may stay silent before it is restarted; default 30.
   PROMETHEUS_MULTIPROC_DIR  where the workers' metric files go, so /metrics adds up all
                    workers; default a fresh temporary directory, removed on exit.
@@ -27,10 +30,10 @@ from typing import Any
 
 bind = os.environ.get("BOUNCER_BIND", "127.0.0.1:8080")
 workers = int(os.environ.get("BOUNCER_WORKERS", "2"))
-threads = int(os.environ.get("BOUNCER_THREADS", "4"))
+threads = int(os.environ.get("BOUNCER_THREADS", "1"))
 timeout = int(os.environ.get("BOUNCER_TIMEOUT", "30"))
 graceful_timeout = 15
-keepalive = 5
+keepalive = 5  # gthread only; Znuny closes its connection after each call anyway
 preload_app = False  # each worker opens its own SQLite connection and starts its own outbox thread
 accesslog = None
 errorlog = "-"
