@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Mapping
@@ -73,6 +74,8 @@ class Service:
                 else:
                     self.store.unspool(row["id"])
                 done += 1
+            except sqlite3.IntegrityError:  # another worker recorded the verdict after we looked; it finishes
+                log.info("spooled event taken by another worker", extra={"event_id": row["id"]})
             except (ValueError, KeyError) as exc:
                 self.store.set_event_status(row["id"], "failed", f"unreadable spooled payload: {exc}")
                 self.store.unspool(row["id"])

@@ -513,6 +513,42 @@ def test_event_accepted_but_not_classified_is_finished_by_recovery(
     assert updates_per_ticket(fake_znuny) == {4: 1}
 
 
+def test_two_workers_recovering_one_event_at_once_act_once_and_neither_fails(
+        serve: Serve, fake_znuny: FakeZnuny, wire_dir: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every gunicorn worker recovers as it starts. The one that looked before the other recorded
+    the verdict must neither act twice nor fail: an exception in create_app stops gunicorn."""
+    first, second = serve("callback"), serve("callback")
+    capture = load_capture(wire_dir, "ooo-vacation-generic-newticket")
+    first.store.accept_event(4, 10, "webhook", payload=capture["body_raw"].encode())
+    clock.advance(seconds=61)
+    second_looked, first_recorded = threading.Event(), threading.Event()
+
+    def look_then_wait(event_id: int, look: Callable[[int], int | None] = second.store.verdict_id_for_event) -> int | None:
+        found = look(event_id)
+        second_looked.set()
+        first_recorded.wait(HTTP_TIMEOUT)
+        return found
+
+    def record_then_signal(*args: Any, record: Callable[..., int] = first.store.record_verdict) -> int:
+        verdict_id = record(*args)
+        first_recorded.set()
+        return verdict_id
+
+    monkeypatch.setattr(second.store, "verdict_id_for_event", look_then_wait)
+    monkeypatch.setattr(first.store, "record_verdict", record_then_signal)
+    recovered: dict[str, int] = {}
+    racer = threading.Thread(target=lambda: recovered.update(second=second.service.recover()))
+    racer.start()
+    second_looked.wait(HTTP_TIMEOUT)
+    recovered["first"] = first.service.recover()
+    racer.join(HTTP_TIMEOUT)
+
+    assert recovered == {"first": 1, "second": 0}
+    assert len(outbox_actions(first.store)) == 1
+    assert first.worker.run_once() == 1
+    assert updates_per_ticket(fake_znuny) == {4: 1}
+
+
 # ---- dry-run --------------------------------------------------------------------------------------
 
 
