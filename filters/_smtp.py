@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import email.header
 import re
-from dataclasses import dataclass
 
 from bouncer.mail import Mail, addresses, first_address
 from bouncer.verdict import Original
@@ -151,10 +150,3 @@ def original_recipients(mail: Mail, report_text: str) -> list[str]:
         return addresses(enclosed.header("To"))
     match = re.search(r"^[ \t>]*to[ \t]*:[ \t]*(.+)$", report_text, re.I | re.M)
     return addresses(match.group(1)) if match else []
-
-
-@dataclass(frozen=True)
-class Recipient:
-    address: str
-    status: str | None
-    diagnostic: str | None

@@ -13,6 +13,7 @@ import pytest
 
 from bouncer.classify import classify
 from bouncer.mime import parse
+from bouncer.verdict import REASONS
 from corpus import FIXTURES, category_of
 
 MAILS = sorted(FIXTURES.glob("*/*.eml"))
@@ -31,6 +32,7 @@ def test_fixture_mail_gets_its_expected_verdict(mail: Path) -> None:
     assert verdict.category == category_of(label), verdict.evidence
     if label.startswith("bounce_"):
         assert verdict.bounce_type == label.split("_")[1], (verdict.status, verdict.reason, verdict.evidence)
+        assert verdict.reason in REASONS
     if "recipients" in expect:
         assert set(expect["recipients"]) <= set(verdict.recipients), verdict.recipients
     for key in ("status", "reason"):
