@@ -196,8 +196,12 @@ def updates_per_ticket(fake: FakeZnuny) -> Counter[int]:
 
 def outbox_actions(store: Store) -> list[dict[str, Any]]:
     """Every planned ticket update with its outbox fields (state, attempts, next_attempt_at, last_error)."""
-    return [action for verdict in store.list_verdicts(limit=1000)
-            for action in (store.get_verdict(verdict["id"]) or {})["actions"] if action["kind"] == "ticket_update"]
+    actions = []
+    for summary in store.list_verdicts(limit=1000):
+        verdict = store.get_verdict(summary["id"])
+        assert verdict is not None
+        actions.extend(action for action in verdict["actions"] if action["kind"] == "ticket_update")
+    return actions
 
 
 def event_count(store: Store) -> int:
