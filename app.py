@@ -17,7 +17,7 @@ from bouncer.outbox import OutboxWorker
 from bouncer.policy import Policy
 from bouncer.service import Service
 from bouncer.store import Store
-from bouncer.web import webhook
+from bouncer.web import pages, webhook
 
 log = logging.getLogger("bouncer.app")
 
@@ -44,6 +44,7 @@ def create_app(config: Config | None = None, *, start_worker: bool = True) -> Fl
     app.cli.add_command(classify_command)
     worker = OutboxWorker(service)
     app.extensions["bouncer_worker"] = worker
+    pages.init_app(app)
     service.recover()
     if start_worker:
         worker.start()

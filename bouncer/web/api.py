@@ -1,0 +1,138 @@
+"""JSON API with the press numbers: mailings, one mailing's counts and timeline, failed and dead addresses.
+
+Authentication: a page user from the users file (role press or admin), either
+- HTTP Basic with that user's name and password (for scripts), or
+- the login session cookie of the pages; then writes also need the form's CSRF token in
+  the `X-CSRFToken` header, as a page form would.
+The webhook's credentials open nothing here. Writes take JSON only (`Content-Type:
+application/json`), which no cross-site HTML form can send.
+
+    GET  /api/v1/mailings?q=&limit=&offset=
+    POST /api/v1/mailings                    {"subject", "sent_at", "message_id"?, "recipient_count"?}
+    GET  /api/v1/mailings/<id>?bucket=hour|day
+    GET  /api/v1/mailings/<id>/failed
+    GET  /api/v1/dead?mailing=&since=&until=&limit=&offset=   (dates YYYY-MM-DD, local, until included)
+    GET  /api/v1/alive-again?mailing=
+
+`sent_at` is ISO 8601; without a UTC offset it is taken as UTC. Times in answers are UTC.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
+from flask.typing import ResponseReturnValue
+
+from ..store import Store
+from . import auth, params, security
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+MAX_LIMIT = 500
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _store() -> Store:
+    return current_app.extensions["bouncer"].store
+
+
+def _error(status: int, message: str) -> Response:
+    response = jsonify({"error": message})
+    response.status_code = status
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Basic realm="otrs-bouncer API", charset="UTF-8"'
+    return response
+
+
+@bp.before_request
+def authenticate() -> ResponseReturnValue | None:
+    """A page user by session (+ CSRF token on writes) or by HTTP Basic; writes must be JSON."""
+    user = auth.current_user()
+    if user is None:
+        basic = request.authorization
+        if basic is not None and basic.type == "basic" and basic.username and basic.password is not None:
+            user = auth.users_file().authenticate(basic.username, basic.password)
+        if user is None:
+            return _error(401, "log in to the pages, or use HTTP Basic with a page user")
+        g.user = user
+    elif request.method not in _SAFE_METHODS:
+        security.csrf.protect()
+    if request.method not in _SAFE_METHODS and not request.is_json:
+        return _error(415, "send JSON (Content-Type: application/json)")
+    return None
+
+
+def _limit() -> tuple[int, int]:
+    limit = params.int_arg("limit") or 50
+    return min(limit, MAX_LIMIT), params.int_arg("offset") or 0
+
+
+@bp.get("/mailings")
+def mailings() -> ResponseReturnValue:
+    limit, offset = _limit()
+    rows = _store().list_mailings(limit=limit, offset=offset, q=request.args.get("q") or None)
+    return jsonify({"mailings": rows, "limit": limit, "offset": offset})
+
+
+@bp.post("/mailings")
+def register() -> ResponseReturnValue:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return _error(400, "body must be a JSON object")
+    problem, values = _mailing(body)
+    if problem:
+        return _error(400, problem)
+    mailing_id = _store().register_mailing(**values, origin="api")
+    response = jsonify({"id": mailing_id, "mailing": _store().get_mailing(mailing_id)})
+    response.status_code = 201
+    response.headers["Location"] = url_for("api.mailing", mailing_id=mailing_id)
+    return response
+
+
+def _mailing(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """('', arguments for Store.register_mailing) or (what is wrong, {})."""
+    subject, sent_at = body.get("subject"), body.get("sent_at")
+    message_id, count = body.get("message_id"), body.get("recipient_count")
+    if not isinstance(subject, str) or not subject.strip() or len(subject) > 500:
+        return "subject: a non-empty string of at most 500 characters is required", {}
+    try:
+        sent = datetime.fromisoformat(sent_at) if isinstance(sent_at, str) else None
+    except ValueError:
+        sent = None
+    if sent is None:
+        return "sent_at: an ISO 8601 date and time is required, e.g. 2026-11-28T09:30:00+01:00", {}
+    if message_id is not None and (not isinstance(message_id, str) or len(message_id) > 998):
+        return "message_id: a string, if given", {}
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
+        return "recipient_count: a whole number from 0, if given", {}
+    return "", {"subject": subject, "sent_at": sent, "message_id": message_id or None, "recipient_count": count}
+
+
+@bp.get("/mailings/<int:mailing_id>")
+def mailing(mailing_id: int) -> ResponseReturnValue:
+    stats = _store().mailing_stats(mailing_id, bucket=params.choice_arg("bucket", ("hour", "day")))
+    if stats is None:
+        return _error(404, "no such mailing")
+    return jsonify(stats)
+
+
+@bp.get("/mailings/<int:mailing_id>/failed")
+def failed(mailing_id: int) -> ResponseReturnValue:
+    if _store().get_mailing(mailing_id) is None:
+        return _error(404, "no such mailing")
+    revived = {row["address"] for row in _store().revived_addresses(mailing_id=mailing_id)}
+    rows = [{**row, "alive_again": row["address"] in revived} for row in _store().failed_addresses(mailing_id)]
+    return jsonify({"mailing_id": mailing_id, "addresses": rows})
+
+
+@bp.get("/dead")
+def dead() -> ResponseReturnValue:
+    limit, offset = _limit()
+    filters = {"mailing_id": params.int_arg("mailing"), **params.date_filters()}
+    return jsonify({"total": _store().count_dead_addresses(**filters), "limit": limit, "offset": offset,
+                    "addresses": _store().dead_addresses(**filters, limit=limit, offset=offset)})
+
+
+@bp.get("/alive-again")
+def alive_again() -> ResponseReturnValue:
+    return jsonify({"addresses": _store().revived_addresses(mailing_id=params.int_arg("mailing"))})

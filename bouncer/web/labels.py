@@ -1,0 +1,92 @@
+"""Words for the codes the store keeps (categories, reasons, action states ...), in the reader's language.
+
+The store and the API speak in codes (`bounce`, `user_unknown`, `dry-run`); the pages show
+these words instead, German first. An unknown code is shown as it is, never hidden.
+"""
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
+
+LABELS: dict[str, dict[str, LazyString]] = {
+    "kind": {  # store.STAT_KINDS: bounces split by type, then the other categories
+        "hard": _l("Hard bounce"),
+        "soft": _l("Soft bounce"),
+        "auto_reply": _l("Auto-reply"),
+        "read_receipt": _l("Read receipt"),
+        "feedback_report": _l("Complaint (ARF)"),
+        "human": _l("Written by a person"),
+    },
+    "category": {
+        "bounce": _l("Bounce"),
+        "auto_reply": _l("Auto-reply"),
+        "read_receipt": _l("Read receipt"),
+        "feedback_report": _l("Complaint (ARF)"),
+        "human": _l("Written by a person"),
+    },
+    "reason": {
+        "user_unknown": _l("Recipient unknown"),
+        "mailbox_full": _l("Mailbox full"),
+        "domain_not_found": _l("Domain does not exist"),
+        "rejected_policy": _l("Rejected by policy"),
+        "spam_blocked": _l("Blocked as spam"),
+        "expired": _l("Delivery expired"),
+        "quota": _l("Sending limit exceeded"),
+        "mailbox_disabled": _l("Mailbox disabled"),
+        "message_too_large": _l("Message too large"),
+        "other": _l("Other"),
+    },
+    "action": {  # the plan's action (policy.Plan.action) and the reopen
+        "close": _l("close"),
+        "move": _l("move"),
+        "tag": _l("tag"),
+        "restore": _l("restore state"),
+        "none": _l("nothing"),
+        "reopen": _l("reopen"),
+    },
+    "state": {  # store.ACTION_STATES
+        "planned": _l("planned"),
+        "pending": _l("pending"),
+        "running": _l("running"),
+        "done": _l("done"),
+        "failed": _l("failed"),
+        "dry-run": _l("dry run"),
+        "skipped": _l("nothing to do"),
+    },
+    "review": {  # store.REVIEWS
+        "pending": _l("not reviewed"),
+        "confirmed": _l("confirmed"),
+        "false_positive": _l("false positive"),
+        "undone": _l("undone"),
+    },
+    "origin": {  # store.MAILING_ORIGINS
+        "auto": _l("found in replies"),
+        "manual": _l("registered by hand"),
+        "api": _l("registered via API"),
+    },
+    "rule": {  # policy.RULE_KEYS
+        "bounce_hard": _l("Hard bounce"),
+        "bounce_soft": _l("Soft bounce"),
+        "auto_reply": _l("Auto-reply"),
+        "read_receipt": _l("Read receipt"),
+        "feedback_report": _l("Complaint (ARF)"),
+        "human": _l("Written by a person"),
+    },
+    "mode": {  # config.MODES: how an action reaches the ticket
+        "dry-run": _l("dry run"),
+        "inline": _l("in the answer to Znuny"),
+        "callback": _l("via REST"),
+    },
+    "allow": {  # store.ALLOW_KINDS
+        "sender": _l("Sender"),
+        "domain": _l("Domain"),
+    },
+}
+
+
+def label(group: str, code: str | None) -> str:
+    """The word for `code` in `group`; the code itself when there is none (or '–' for nothing)."""
+    if code is None or code == "":
+        return "–"
+    word = LABELS.get(group, {}).get(code)
+    return str(word) if word is not None else code
