@@ -7,8 +7,6 @@ Environment (all optional):
   BOUNCER_WORKERS  processes; default 2. Each builds its own app (create_app runs per
                    worker, nothing is preloaded), so each has its own SQLite connection and,
                    in callback mode, its own outbox thread; claims keep them from doubling work.
-                   With more than one, set BOUNCER_SECRET_KEY: otherwise each worker draws its
-                   own and a page login holds only on the worker that issued it.
   BOUNCER_THREADS  threads per process; default 1 (the sync worker). Judging a mail is CPU
                    work and SQLite has one writer, so more threads only add lock waits: on
                    bench/webhook.py 4 threads gave a p99 a third higher. Raise it (gthread) when
