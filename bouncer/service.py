@@ -27,6 +27,8 @@ from .verdict import Verdict
 log = logging.getLogger("bouncer.service")
 
 INTERNAL_CHANNEL_ID = 3  # Znuny's CommunicationChannel "Internal" (notes)
+# What a planned ticket update is, per mode: only recorded, answered inline, or queued in the outbox.
+_ACTION_STATE = {"dry-run": "dry-run", "inline": "done", "callback": "pending"}
 _SNIPPET_WS = re.compile(r"\s+")
 
 
@@ -87,26 +89,15 @@ class Service:
         verdict = classify(mail, allow=self.store.is_allowed)
         context = self.ticket_context(ticket, body.get("Event") or {}, article_id)
         plan = decide(self.policy, verdict, context)
-        verdict_id = self.store.record_verdict(event_id, verdict, _meta(ticket_id, article_id, mail, mail_source,
-                                                                       self.config))
         previous = {"state": context.previous_state or context.state, "queue": context.queue,
                     "classification": ticket.get(f"DynamicField_{self.policy.dynamic_field}")
                     if self.policy.dynamic_field else None}
-        inline: dict[str, Any] = {}
+        kind, mode, state = "ticket_update", self.config.mode, _ACTION_STATE[self.config.mode]
         if plan.is_empty:
-            self.store.plan_action(event_id, verdict_id, ticket_id, "none", plan.as_dict(), previous,
-                                   self.config.mode, "skipped")
-        elif self.config.mode == "dry-run":
-            self.store.plan_action(event_id, verdict_id, ticket_id, "ticket_update", plan.as_dict(), previous,
-                                   "dry-run", "dry-run")
-        elif self.config.mode == "inline":
-            inline = inline_response(plan)
-            self.store.plan_action(event_id, verdict_id, ticket_id, "ticket_update", plan.as_dict(), previous,
-                                   "inline", "done")
-        else:
-            self.store.plan_action(event_id, verdict_id, ticket_id, "ticket_update", plan.as_dict(), previous,
-                                   "callback", "pending")
-        self.store.unspool(event_id)
+            kind, state = "none", "skipped"
+        inline = inline_response(plan) if mode == "inline" else {}
+        self.store.record_outcome(event_id, verdict, _meta(ticket_id, article_id, mail, mail_source, self.config),
+                                  kind, plan.as_dict(), previous, mode, state)
         log.info("classified", extra={"ticket_id": ticket_id, "article_id": article_id, "category": verdict.category,
                                       "confidence": verdict.confidence, "action": plan.action, "mode": self.config.mode,
                                       "mail_source": mail_source})
