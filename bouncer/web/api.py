@@ -10,7 +10,7 @@ application/json`), which no cross-site HTML form can send.
     GET  /api/v1/mailings?q=&limit=&offset=
     POST /api/v1/mailings                    {"subject", "sent_at", "message_id"?, "recipient_count"?}
     GET  /api/v1/mailings/<id>?bucket=hour|day
-    GET  /api/v1/mailings/<id>/failed
+    GET  /api/v1/mailings/<id>/failed?limit=&offset=          (all when no limit)
     GET  /api/v1/dead?mailing=&since=&until=&limit=&offset=   (dates YYYY-MM-DD, local, until included)
     GET  /api/v1/alive-again?mailing=
 
@@ -110,7 +110,7 @@ def _mailing(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 
 @bp.get("/mailings/<int:mailing_id>")
 def mailing(mailing_id: int) -> ResponseReturnValue:
-    stats = _store().mailing_stats(mailing_id, bucket=params.choice_arg("bucket", ("hour", "day")))
+    stats = _store().mailing_overview(mailing_id, bucket=params.choice_arg("bucket", ("hour", "day")))
     if stats is None:
         return _error(404, "no such mailing")
     return jsonify(stats)
@@ -118,11 +118,14 @@ def mailing(mailing_id: int) -> ResponseReturnValue:
 
 @bp.get("/mailings/<int:mailing_id>/failed")
 def failed(mailing_id: int) -> ResponseReturnValue:
+    """All failed addresses of the mailing (or ?limit=&offset=), each flagged dead / alive_again."""
     if _store().get_mailing(mailing_id) is None:
         return _error(404, "no such mailing")
-    revived = {row["address"] for row in _store().revived_addresses(mailing_id=mailing_id)}
-    rows = [{**row, "alive_again": row["address"] in revived} for row in _store().failed_addresses(mailing_id)]
-    return jsonify({"mailing_id": mailing_id, "addresses": rows})
+    rows = _store().failed_list(mailing_id, limit=params.int_arg("limit"), offset=params.int_arg("offset") or 0)
+    total = rows[0]["total"] if rows else 0
+    addresses = [{key: value for key, value in row.items() if key != "total"}
+                 | {"alive_again": not row["dead"] and bool(row["alive_since"])} for row in rows]
+    return jsonify({"mailing_id": mailing_id, "total": total, "addresses": addresses})
 
 
 @bp.get("/dead")

@@ -19,13 +19,18 @@ from pygal.style import Style
 from ..store import STAT_KINDS
 from .labels import label
 
-# One colour per kind, in STAT_KINDS order, the same as the count badges on the page (style.css).
-COLOURS = ("#b3261e", "#e8a33d", "#3f6fb5", "#5a9e6f", "#7b4fa0", "#8a8a8a")
-STYLE = Style(
-    background="#ffffff", plot_background="#ffffff", foreground="#222222", foreground_strong="#222222",
-    foreground_subtle="#d0d0d0", colors=COLOURS, font_family="system-ui, sans-serif",
-    label_font_size=12, major_label_font_size=12, legend_font_size=13, value_font_size=11,
-)
+# One colour per kind, the same as the count badges on the page (style.css).
+COLOURS = dict(zip(STAT_KINDS, ("#b3261e", "#e8a33d", "#3f6fb5", "#5a9e6f", "#7b4fa0", "#8a8a8a")))
+# The hourly plot shows the first three days (when most reactions come); the daily one shows all.
+HOURS_PLOTTED = 72
+
+
+def _style(kinds: Sequence[str]) -> Style:
+    """pygal colours series by position: the colours of the kinds that are drawn, in order."""
+    return Style(background="#ffffff", plot_background="#ffffff", foreground="#222222", foreground_strong="#222222",
+                 foreground_subtle="#d0d0d0", colors=tuple(COLOURS[k] for k in kinds) or ("#8a8a8a",),
+                 font_family="system-ui, sans-serif", label_font_size=12, major_label_font_size=12,
+                 legend_font_size=13, value_font_size=11)
 
 
 def _drop_scripts(root: Element) -> Element:
@@ -71,18 +76,20 @@ def timeline_svg(timeline: Sequence[Mapping[str, Any]], bucket: str, title: str,
     `small` draws for phones: narrower, taller, fewer labels, so the text stays readable.
     """
     width, height, labels = (480, 440, 6) if small else (960, 360, 16)
+    timeline = continuous(timeline, bucket)[:HOURS_PLOTTED if bucket == "hour" else None]
+    # Kinds without any reaction are left out: fewer shapes to draw, a shorter legend.
+    kinds = [kind for kind in STAT_KINDS if any(point.get(kind) for point in timeline)]
     chart = pygal.StackedBar(
-        js=[], style=STYLE, width=width, height=height, title=title, legend_at_bottom=True,
+        js=[], style=_style(kinds), width=width, height=height, title=title, legend_at_bottom=True,
         legend_at_bottom_columns=2 if small else 3, x_label_rotation=35, show_minor_x_labels=False, truncate_label=-1,
         print_values=False, tooltip_border_radius=0, no_data_text=_("No reactions yet"), truncate_legend=-1,
         margin=12, spacing=8, show_y_guides=True, min_scale=2, max_scale=8,
     )
     chart.add_xml_filter(_drop_scripts)
-    timeline = continuous(timeline, bucket)
     chart.x_labels = [x_label(point, bucket) for point in timeline]
     # A few readable labels, however many bars.
     step = max(1, -(-len(timeline) // labels))
     chart.x_labels_major = chart.x_labels[::step]
-    for kind in STAT_KINDS:
+    for kind in kinds:
         chart.add(label("kind", kind), [point.get(kind, 0) or None for point in timeline])
     return bytes(chart.render())

@@ -5,6 +5,7 @@ these words instead, German first. An unknown code is shown as it is, never hidd
 """
 from __future__ import annotations
 
+from flask import g
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 
@@ -85,8 +86,15 @@ LABELS: dict[str, dict[str, LazyString]] = {
 
 
 def label(group: str, code: str | None) -> str:
-    """The word for `code` in `group`; the code itself when there is none (or '–' for nothing)."""
+    """The word for `code` in `group`; the code itself when there is none (or '–' for nothing).
+
+    Translated once per request and kept in `g`: a page of 100 rows asks a few hundred times.
+    """
     if code is None or code == "":
         return "–"
-    word = LABELS.get(group, {}).get(code)
-    return str(word) if word is not None else code
+    words: dict[tuple[str, str], str] = g.setdefault("bouncer_labels", {})
+    key = (group, code)
+    if key not in words:
+        word = LABELS.get(group, {}).get(code)
+        words[key] = str(word) if word is not None else code
+    return words[key]

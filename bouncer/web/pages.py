@@ -14,11 +14,13 @@ import csv
 import io
 from datetime import date
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
-from flask import Blueprint, Flask, Response, current_app, flash, redirect, render_template, request, url_for
+from babel import dates as babel_dates
+from babel import numbers as babel_numbers
+from flask import Blueprint, Flask, Response, current_app, flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import Babel, format_datetime, format_decimal, format_percent, get_locale, to_utc
+from flask_babel import Babel, get_locale, get_timezone, to_utc
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -30,7 +32,7 @@ from ..service import Service
 from ..store import ACTION_STATES, ALLOW_KINDS, REVIEWS, STAT_KINDS, Store, parse_iso
 from ..verdict import CATEGORIES
 from . import api, auth, params, security, webhook
-from .charts import timeline_svg
+from .charts import HOURS_PLOTTED, continuous, timeline_svg
 from .labels import label
 
 TIMEZONE = "Europe/Berlin"
@@ -38,6 +40,7 @@ LANGUAGES = ("de", "en")
 TRANSLATIONS = Path(__file__).resolve().parents[1] / "translations"
 PAGE_SIZE = 50
 DEAD_PAGE_SIZE = 100
+FAILED_PAGE_SIZE = 100
 PLAN_ACTIONS = ("close", "move", "tag", "restore", "none")
 _FOLDER = str(Path(__file__).resolve().parents[1])
 
@@ -64,20 +67,31 @@ def select_locale() -> str:
 
 # --- helpers for the templates ---------------------------------------------------------------
 
+def _locale_tz() -> tuple[Any, Any]:
+    """Locale and time zone, looked up once per request: Babel's formatters called through
+    Flask-Babel cost four times as much, and a page formats a few hundred numbers and times."""
+    if "bouncer_locale_tz" not in g:
+        g.bouncer_locale_tz = (get_locale(), get_timezone())
+    return g.bouncer_locale_tz
+
+
 @assets.app_template_filter("when")
 def when(value: str | None) -> str:
     """A stored UTC time ('2026-11-28T03:14:00Z') as local short date and time."""
-    return format_datetime(parse_iso(value), "short") if value else "–"
+    if not value:
+        return "–"
+    locale, tz = _locale_tz()
+    return babel_dates.format_datetime(parse_iso(value), "short", tzinfo=tz, locale=locale)
 
 
 @assets.app_template_filter("number")
 def number(value: float | int | None) -> str:
-    return format_decimal(value or 0)
+    return babel_numbers.format_decimal(value or 0, locale=_locale_tz()[0])
 
 
 @assets.app_template_filter("percent")
 def percent(value: float | None) -> str:
-    return "–" if value is None else format_percent(value, "#,##0.0 %")
+    return "–" if value is None else babel_numbers.format_percent(value, "#,##0.0 %", locale=_locale_tz()[0])
 
 
 @assets.app_template_global()
@@ -159,24 +173,31 @@ def mailings() -> ResponseReturnValue:
 
 @press.get("/mailings/<int:mailing_id>")
 def mailing(mailing_id: int) -> ResponseReturnValue:
-    stats = _store().mailing_stats(mailing_id, bucket=params.choice_arg("bucket", ("hour", "day")))
+    stats = _store().mailing_overview(mailing_id, bucket=params.choice_arg("bucket", ("hour", "day")))
     if stats is None:
         return _not_found(_("There is no such mailing."))
-    failed = _store().failed_addresses(mailing_id)
-    revived = {row["address"] for row in _store().revived_addresses(mailing_id=mailing_id)}
+    page = params.page()
+    failed = _store().failed_list(mailing_id, limit=FAILED_PAGE_SIZE, offset=(page - 1) * FAILED_PAGE_SIZE)
+    total_failed = failed[0]["total"] if failed else 0
     recipients = stats["mailing"].get("recipient_count")
     bounced = stats["counts"]["hard"] + stats["counts"]["soft"]
     return render_template("mailing.html", stats=stats, mailing=stats["mailing"], counts=stats["counts"],
-                           failed=failed, revived=revived,
+                           failed=failed, total_failed=total_failed, page=page,
+                           has_next=page * FAILED_PAGE_SIZE < total_failed,
                            bounce_rate=bounced / recipients if recipients else None)
 
 
 @press.get("/mailings/<int:mailing_id>/timeline.svg")
 def timeline(mailing_id: int) -> ResponseReturnValue:
-    stats = _store().mailing_stats(mailing_id, bucket=params.choice_arg("bucket", ("hour", "day")))
+    stats = _store().mailing_overview(mailing_id, bucket=params.choice_arg("bucket", ("hour", "day")))
     if stats is None:
         return _not_found(_("There is no such mailing."))
-    title = _("Reactions per hour") if stats["bucket"] == "hour" else _("Reactions per day")
+    if stats["bucket"] == "day":
+        title = _("Reactions per day")
+    elif len(continuous(stats["timeline"], "hour")) > HOURS_PLOTTED:
+        title = _("Reactions per hour (first %(n)s hours)", n=HOURS_PLOTTED)
+    else:
+        title = _("Reactions per hour")
     svg = timeline_svg(stats["timeline"], stats["bucket"], title, small=request.args.get("size") == "small")
     response = Response(svg, mimetype="image/svg+xml")
     response.headers["Content-Security-Policy"] = security.SVG_CSP
@@ -187,12 +208,19 @@ def timeline(mailing_id: int) -> ResponseReturnValue:
 def failed_csv(mailing_id: int) -> ResponseReturnValue:
     if _store().get_mailing(mailing_id) is None:
         return _not_found(_("There is no such mailing."))
-    rows = _store().failed_addresses(mailing_id)
+    rows = _store().failed_list(mailing_id)
     header = [_("Address"), _("Domain"), _("Last bounce"), _("Type"), _("Status"), _("Reason"), _("Bounces"),
-              _("Dead")]
+              _("Address is")]
     return csv_response(f"mailing-{mailing_id}-failed.csv", header, (
         (r["address"], r["domain"], r["at"], r["bounce_type"], r["status"], r["reason"], r["bounces"],
-         _("yes") if r["dead"] else _("no")) for r in rows))
+         address_state(r)) for r in rows))
+
+
+def address_state(row: Mapping[str, Any]) -> str:
+    """dead, alive again (wrote to us as a person since), or not dead yet."""
+    if row["dead"]:
+        return _("dead")
+    return _("alive again") if row.get("alive_since") else _("not dead yet")
 
 
 # --- press: dead addresses -------------------------------------------------------------------
@@ -389,7 +417,7 @@ def _user_name() -> str:
 
 def init_app(app: Flask) -> None:
     """Everything the pages need; the one line create_app calls."""
-    app.jinja_env.globals.update(label=label, STAT_KINDS=STAT_KINDS)
+    app.jinja_env.globals.update(label=label, address_state=address_state, STAT_KINDS=STAT_KINDS)
     Babel(app, locale_selector=select_locale, default_locale="de", default_timezone=TIMEZONE,
           default_translation_directories=str(TRANSLATIONS))
     security.init_app(app, csrf_exempt=(webhook.bp, api.bp))
