@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Mapping
 
-from .article import from_article
+from .article import from_article, request_article
 from .classify import classify
 from .config import Config
 from .mail import Mail
@@ -54,7 +54,7 @@ class Service:
     def process(self, body: Mapping[str, Any], raw_body: bytes, source: str = "webhook") -> Outcome:
         """Classify and act on one invoker event. Raises ValueError for a body that is not one."""
         event = body.get("Event") if isinstance(body.get("Event"), Mapping) else {}
-        ticket, article = _ticket_article(body)
+        ticket, article = request_article(body)
         ticket_id = _int(event.get("TicketID") or ticket.get("TicketID") or article.get("TicketID"), "TicketID")
         article_id = _int(event.get("ArticleID") or article.get("ArticleID"), "ArticleID")
         own = own_article(article)
@@ -84,7 +84,7 @@ class Service:
         return done
 
     def _classify_and_act(self, event_id: int, ticket_id: int, article_id: int, body: Mapping[str, Any]) -> Outcome:
-        ticket, article = _ticket_article(body)
+        ticket, article = request_article(body)
         mail, mail_source = self._mail(ticket_id, article_id, article, ticket)
         verdict = classify(mail, allow=self.store.is_allowed)
         context = self.ticket_context(ticket, body.get("Event") or {}, article_id)
@@ -216,16 +216,6 @@ def own_article(article: Mapping[str, Any]) -> str:
     if MARKER in str(article.get("Subject") or "") or str(article.get("Body") or "").startswith(MARKER):
         return "our own note"
     return ""
-
-
-def _ticket_article(body: Mapping[str, Any]) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
-    ticket = body.get("Ticket")
-    if not isinstance(ticket, Mapping):
-        raise ValueError("missing object 'Ticket'")
-    article = ticket.get("Article")
-    if not isinstance(article, Mapping):
-        raise ValueError("missing object 'Ticket.Article'")
-    return ticket, article
 
 
 def _int(value: Any, name: str) -> int:
