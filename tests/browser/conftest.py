@@ -54,7 +54,8 @@ class Live:
 def live(tmp_path: Path, fake_znuny: FakeZnuny, wire_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Live]:
     """The app in callback mode against the fake Znuny, its database filled the real way: the two
     seeded mailings through the Service, then every captured invoker request over HTTP."""
-    monkeypatch.setenv("BOUNCER_COOKIE_SECURE", "0")  # plain http on 127.0.0.1
+    # The production default, Secure cookies: Chromium treats http://127.0.0.1 as a secure origin.
+    monkeypatch.delenv("BOUNCER_COOKIE_SECURE", raising=False)
     config = page_config(tmp_path, otrs=fake_znuny)
     seed_mailings(config, wire_dir)
     app = create_app(config, start_worker=False)
