@@ -546,14 +546,18 @@ class Store:
         max_conf: float | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        action: str | None = None,
         action_state: str | None = None,
         mailing_id: int | None = None,
         ticket_id: int | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> list[dict[str, Any]]:
-        """The review queue: newest first, `since` inclusive, `until` exclusive, with each
-        verdict's actions summarised (id, kind, mode, state, attempts, last_error) in one statement."""
+        """The review queue: newest first, `since` inclusive, `until` exclusive, with each verdict's
+        actions summarised (id, kind, planned action, mode, state, attempts, last_error) in one statement.
+
+        `action` filters on the plan of our own ticket update (close, move, tag, restore, none),
+        not on a later reopen."""
         where: list[str] = []
         params: list[Any] = []
         for column, value in (("v.category", category), ("v.review", review),
@@ -566,12 +570,17 @@ class Store:
             if value is not None:
                 where.append(clause)
                 params.append(value)
+        if action is not None:
+            where.append("EXISTS (SELECT 1 FROM actions a WHERE a.verdict_id = v.id AND a.kind != 'reopen' "
+                         "AND json_extract(a.plan, '$.action') = ?)")
+            params.append(action)
         if action_state is not None:
             where.append("EXISTS (SELECT 1 FROM actions a WHERE a.verdict_id = v.id AND a.state = ?)")
             params.append(action_state)
         sql = (
-            "SELECT v.*, (SELECT json_group_array(json_object('id', a.id, 'kind', a.kind, 'mode', a.mode, "
-            "'state', a.state, 'attempts', a.attempts, 'last_error', a.last_error)) "
+            "SELECT v.*, (SELECT json_group_array(json_object('id', a.id, 'kind', a.kind, "
+            "'action', json_extract(a.plan, '$.action'), 'mode', a.mode, 'state', a.state, "
+            "'attempts', a.attempts, 'last_error', a.last_error)) "
             "FROM actions a WHERE a.verdict_id = v.id) AS actions FROM verdicts v"
             + (" WHERE " + " AND ".join(where) if where else "")
             + " ORDER BY v.created_at DESC, v.id DESC LIMIT ? OFFSET ?"
@@ -973,49 +982,6 @@ class Store:
                 "last_event_at": last[0] if last else None, "schema_version": version}
 
     # --- review and press pages (bouncer/web) ----------------------------------------------------
-
-    def review_queue(
-        self,
-        *,
-        category: str | None = None,
-        review: str | None = None,
-        action: str | None = None,
-        action_state: str | None = None,
-        min_conf: float | None = None,
-        max_conf: float | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        mailing_id: int | None = None,
-        limit: int = 50,
-        offset: int = 0,
-    ) -> list[dict[str, Any]]:
-        """The admin's review queue, newest first: `list_verdicts` plus what the admin filters on there,
-        the planned `action` (close, move, tag, restore, none: the plan of our own ticket update, not
-        a later reopen). Each row's `actions` carry kind, planned action, mode, state and last error."""
-        where: list[str] = []
-        params: list[Any] = []
-        for clause, value in (("v.category = ?", category), ("v.review = ?", review),
-                              ("v.mailing_id = ?", mailing_id), ("v.confidence >= ?", min_conf),
-                              ("v.confidence <= ?", max_conf), ("v.created_at >= ?", since and iso(since)),
-                              ("v.created_at < ?", until and iso(until))):
-            if value is not None:
-                where.append(clause)
-                params.append(value)
-        if action is not None:
-            where.append("EXISTS (SELECT 1 FROM actions a WHERE a.verdict_id = v.id AND a.kind != 'reopen' "
-                         "AND json_extract(a.plan, '$.action') = ?)")
-            params.append(action)
-        if action_state is not None:
-            where.append("EXISTS (SELECT 1 FROM actions a WHERE a.verdict_id = v.id AND a.state = ?)")
-            params.append(action_state)
-        sql = (
-            "SELECT v.*, (SELECT json_group_array(json_object('id', a.id, 'kind', a.kind, "
-            "'action', json_extract(a.plan, '$.action'), 'mode', a.mode, 'state', a.state, "
-            "'last_error', a.last_error)) FROM actions a WHERE a.verdict_id = v.id) AS actions FROM verdicts v"
-            + (" WHERE " + " AND ".join(where) if where else "")
-            + " ORDER BY v.created_at DESC, v.id DESC LIMIT ? OFFSET ?"
-        )
-        return [_decode(row) for row in self._rows(sql, [*params, limit, offset])]
 
     def count_dead_addresses(self, *, mailing_id: int | None = None, since: datetime | None = None,
                              until: datetime | None = None) -> int:

@@ -405,7 +405,7 @@ def test_bad_filter_values_are_ignored_not_errors(admin: FlaskClient) -> None:
 def test_markup_in_subjects_and_bodies_is_escaped_everywhere(admin: FlaskClient, app: Flask) -> None:
     store = app.extensions["bouncer"].store
     xss_mailing = next(m["id"] for m in store.list_mailings(limit=100) if m["subject"] == XSS_SUBJECT)
-    human = next(v["id"] for v in store.review_queue(limit=500) if v["subject"] == XSS_SUBJECT)
+    human = next(v["id"] for v in store.list_verdicts(limit=500) if v["subject"] == XSS_SUBJECT)
     for path in ("/mailings", f"/mailings/{xss_mailing}", "/admin/review", f"/admin/review/{human}",
                  f"/dead?mailing={xss_mailing}"):
         page = admin.get(path).text
@@ -444,7 +444,7 @@ def test_confirm_from_the_queue_returns_to_the_same_filtered_queue(admin: FlaskC
 def test_false_positive_in_dry_run_is_recorded_reopens_nothing_and_adds_a_sender_rule(
         admin: FlaskClient, app: Flask) -> None:
     store = app.extensions["bouncer"].store
-    target = next(v for v in store.review_queue(category="auto_reply", limit=100)
+    target = next(v for v in store.list_verdicts(category="auto_reply", limit=100)
                   if v["from_addr"] == "h.vogel@mail-example.de")
     page = f"/admin/review/{target['id']}"
     answer = post_form(admin, page, f"{page}/false-positive", {"note": "Frau Vogel antwortet selbst.",

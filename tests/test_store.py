@@ -387,8 +387,8 @@ def test_list_verdicts_newest_first_with_filters_and_action_summary(store: Store
     assert ids(action_state="pending") == [hard]
     assert ids(limit=1, offset=1) == [auto]
     listed = store.list_verdicts(category="bounce")[0]
-    assert listed["actions"] == [{"id": 1, "kind": "ticket_update", "mode": "callback", "state": "pending",
-                                  "attempts": 0, "last_error": None}]
+    assert listed["actions"] == [{"id": 1, "kind": "ticket_update", "action": None, "mode": "callback",
+                                  "state": "pending", "attempts": 0, "last_error": None}]
     assert listed["evidence"] == ["DSN Action: failed", "Status: hard"]
     assert store.list_verdicts(category="human")[0]["actions"] == []
 

@@ -65,14 +65,14 @@ def test_review_queue_filters_by_planned_action_not_by_a_later_reopen(store: Sto
     closed = record(store, hard("a@example.org"), action="close")
     tagged = record(store, hard("b@example.org"), action="tag")
     store.plan_action(1, closed, 7, "reopen", {"action": "reopen"}, None, "callback", "pending")
-    assert [v["id"] for v in store.review_queue(action="close")] == [closed]
-    assert [v["id"] for v in store.review_queue(action="tag")] == [tagged]
-    assert store.review_queue(action="reopen") == []
+    assert [v["id"] for v in store.list_verdicts(action="close")] == [closed]
+    assert [v["id"] for v in store.list_verdicts(action="tag")] == [tagged]
+    assert store.list_verdicts(action="reopen") == []
 
 
 def test_review_queue_lists_each_verdicts_actions_with_planned_action_mode_and_state(store: Store) -> None:
     verdict_id = record(store, hard("a@example.org"), action="close", state="dry-run")
-    [row] = store.review_queue()
+    [row] = store.list_verdicts()
     assert row["id"] == verdict_id and row["evidence"] == ["dsn"] and row["recipients"] == ["a@example.org"]
     assert [(a["kind"], a["action"], a["mode"], a["state"]) for a in row["actions"]] == [
         ("ticket_update", "close", "callback", "dry-run")]
@@ -86,17 +86,17 @@ def test_review_queue_filters_by_category_state_confidence_date_review_and_maili
     reply = record(store, Verdict(category="auto_reply", confidence=0.9, evidence=("ooo",)),
                    from_addr="c@example.org", in_reply_to=PR.message_id, action="tag", state="pending")
     store.set_review(new, "confirmed", "admin")
-    assert [v["id"] for v in store.review_queue()] == [reply, new, old]  # newest first
-    assert [v["id"] for v in store.review_queue(category="bounce")] == [new, old]
-    assert [v["id"] for v in store.review_queue(action_state="failed")] == [old]
-    assert [v["id"] for v in store.review_queue(max_conf=0.8)] == [old]
-    assert [v["id"] for v in store.review_queue(min_conf=0.85, max_conf=0.95)] == [reply]
-    assert [v["id"] for v in store.review_queue(since=T0 + timedelta(days=1))] == [reply, new]
-    assert [v["id"] for v in store.review_queue(until=T0 + timedelta(days=1))] == [old]
-    assert [v["id"] for v in store.review_queue(review="confirmed")] == [new]
+    assert [v["id"] for v in store.list_verdicts()] == [reply, new, old]  # newest first
+    assert [v["id"] for v in store.list_verdicts(category="bounce")] == [new, old]
+    assert [v["id"] for v in store.list_verdicts(action_state="failed")] == [old]
+    assert [v["id"] for v in store.list_verdicts(max_conf=0.8)] == [old]
+    assert [v["id"] for v in store.list_verdicts(min_conf=0.85, max_conf=0.95)] == [reply]
+    assert [v["id"] for v in store.list_verdicts(since=T0 + timedelta(days=1))] == [reply, new]
+    assert [v["id"] for v in store.list_verdicts(until=T0 + timedelta(days=1))] == [old]
+    assert [v["id"] for v in store.list_verdicts(review="confirmed")] == [new]
     pr_mailing = store.get_verdict(old)["mailing_id"]  # type: ignore[index]
-    assert [v["id"] for v in store.review_queue(mailing_id=pr_mailing)] == [reply, old]
-    assert [v["id"] for v in store.review_queue(limit=1, offset=1)] == [new]
+    assert [v["id"] for v in store.list_verdicts(mailing_id=pr_mailing)] == [reply, old]
+    assert [v["id"] for v in store.list_verdicts(limit=1, offset=1)] == [new]
 
 
 def test_count_dead_addresses_matches_dead_addresses_for_every_filter(store: Store, clock: Clock) -> None:

@@ -275,7 +275,7 @@ def _review_filters() -> dict[str, Any]:
 @admin.get("/review")
 def review() -> ResponseReturnValue:
     page = params.page()
-    rows = _store().review_queue(**_review_filters(), limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
+    rows = _store().list_verdicts(**_review_filters(), limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
     return render_template(
         "review.html", verdicts=rows[:PAGE_SIZE], has_next=len(rows) > PAGE_SIZE, page=page,
         args={k: request.args.get(k, "") for k in ("category", "review", "action", "state", "min_conf",

@@ -90,7 +90,7 @@ def test_press_officer_filters_dead_addresses_by_mailing_and_exports_them(page: 
     assert len(rows) == 1 + 6
 
 
-def test_press_officer_cannot_open_the_review_queue(page: Page, live: Live) -> None:
+def test_press_officer_cannot_open_the_list_verdicts(page: Page, live: Live) -> None:
     log_in(page, live, PRESS)
     expect(page.get_by_role("link", name="Prüfliste")).to_have_count(0)
     page.goto(live.url + "/admin/review")
@@ -154,7 +154,7 @@ def test_admin_confirms_a_decision_and_takes_the_review_back(page: Page, live: L
 
 
 def test_admin_downloads_the_raw_mail_from_otrs_as_eml(page: Page, live: Live) -> None:
-    verdict_id = next(v["id"] for v in live.app.extensions["bouncer"].store.review_queue(limit=500)
+    verdict_id = next(v["id"] for v in live.app.extensions["bouncer"].store.list_verdicts(limit=500)
                       if (v["ticket_id"], v["article_id"]) == (2, 6))
     log_in(page, live, ADMIN, f"/admin/review/{verdict_id}")
     with page.expect_download() as download:
@@ -183,7 +183,7 @@ def test_markup_in_subjects_and_bodies_of_strangers_stays_inert_on_every_page(pa
     log_in(page, live, ADMIN)
     store = live.app.extensions["bouncer"].store
     mailing_id = next(m["id"] for m in store.list_mailings(limit=100) if m["subject"] == XSS_SUBJECT)
-    verdicts = [v["id"] for v in store.review_queue(limit=500) if v["subject"] == XSS_SUBJECT]
+    verdicts = [v["id"] for v in store.list_verdicts(limit=500) if v["subject"] == XSS_SUBJECT]
     pages = ["/mailings", f"/mailings/{mailing_id}", f"/dead?mailing={mailing_id}", "/admin/review",
              *[f"/admin/review/{v}" for v in verdicts]]
     for path in pages:
@@ -232,7 +232,7 @@ def test_screenshots_of_every_page_at_desktop_and_phone_width(page: Page, live: 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     store = live.app.extensions["bouncer"].store
     release = next(m["id"] for m in store.list_mailings(limit=100) if m["message_id"] == PRESS_RELEASE[0])
-    bounce = store.review_queue(category="bounce", mailing_id=release, limit=1)[0]["id"]
+    bounce = store.list_verdicts(category="bounce", mailing_id=release, limit=1)[0]["id"]
     paths = {**SHOTS, "mailing": f"/mailings/{release}", "verdict": f"/admin/review/{bounce}"}
     for size, viewport in SIZES.items():
         page.set_viewport_size(viewport)
