@@ -75,7 +75,7 @@ def timeline_svg(timeline: Sequence[Mapping[str, Any]], bucket: str, title: str,
 
     `small` draws for phones: narrower, taller, fewer labels, so the text stays readable.
     """
-    width, height, labels = (480, 440, 6) if small else (960, 360, 16)
+    width, height, labels = (480, 520, 6) if small else (960, 440, 16)
     timeline = continuous(timeline, bucket)[:HOURS_PLOTTED if bucket == "hour" else None]
     # Kinds without any reaction are left out: fewer shapes to draw, a shorter legend.
     kinds = [kind for kind in STAT_KINDS if any(point.get(kind) for point in timeline)]
@@ -83,7 +83,7 @@ def timeline_svg(timeline: Sequence[Mapping[str, Any]], bucket: str, title: str,
         js=[], style=_style(kinds), width=width, height=height, title=title, legend_at_bottom=True,
         legend_at_bottom_columns=2 if small else 3, x_label_rotation=35, show_minor_x_labels=False, truncate_label=-1,
         print_values=False, tooltip_border_radius=0, no_data_text=_("No reactions yet"), truncate_legend=-1,
-        margin=12, spacing=8, show_y_guides=True, min_scale=2, max_scale=8,
+        margin=12, margin_bottom=56 if small else 40, spacing=8, show_y_guides=True, min_scale=2, max_scale=8,
     )
     chart.add_xml_filter(_drop_scripts)
     chart.x_labels = [x_label(point, bucket) for point in timeline]
