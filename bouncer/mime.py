@@ -30,7 +30,7 @@ _ENCODED_CAP = TEXT_CAP * 2  # encoded bytes of a text part worth decoding (base
 
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
 _HEADER_LINE = re.compile(rb"[!-9;-~]+[ \t]*:|[ \t]")
-_NOT_HEADER_LINE = re.compile(rb"^(?![!-9;-~]+[ \t]*:|[ \t])", re.M)
+_HEADER_BLOCK = re.compile(rb"(?:[!-9;-~]+[ \t]*:[^\n]*(?:\n|\Z)|[ \t][^\n]*(?:\n|\Z))*")  # only header lines
 _FIELD = re.compile(r"\r?\n(?![ \t])")  # a header ends where the next line does not start with blanks
 _FOLD = re.compile(r"\r?\n[ \t]+")
 _PARAM = re.compile(r';\s*([^\s=;]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
@@ -85,7 +85,7 @@ def _split(raw: bytes) -> tuple[bytes, bytes]:
     if raw.startswith(b"From "):  # mbox separator line
         raw = raw.split(b"\n", 1)[1] if b"\n" in raw else b""
     blank = _HEAD_END.search(raw)
-    if blank is not None and not _NOT_HEADER_LINE.search(raw, 0, blank.start()):
+    if blank is not None and _HEADER_BLOCK.match(raw, 0, blank.start()).end() == blank.start():
         return raw[: blank.start()], raw[blank.end():]  # the usual case, without a loop
     position, size = 0, len(raw)
     while position < size:
