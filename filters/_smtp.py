@@ -60,10 +60,12 @@ _TEXT_REASONS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 )
 
 
-def statuses(text: str, failures_only: bool = True) -> list[str]:
-    """Enhanced status codes in text; 2.x.x success codes (SMTP transcripts) only when asked for."""
-    found = [".".join(m.groups()) for m in STATUS_RE.finditer(text)]
-    return [s for s in found if s[0] in "45"] if failures_only else found
+def first_status(text: str) -> str | None:
+    """The first failure status code (4.x.x or 5.x.x) in text; 2.x.x success codes in SMTP transcripts are skipped."""
+    for match in STATUS_RE.finditer(text):
+        if match.group(1) != "2":
+            return ".".join(match.groups())
+    return None
 
 
 def reason_for(status: str | None, text: str) -> str:

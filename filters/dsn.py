@@ -48,9 +48,9 @@ def detect(mail: Mail) -> Verdict | None:
     first = chosen[0]
     status = _status(first)
     diagnostic = _diagnostic(first)
-    detail = _smtp.statuses(diagnostic)
-    if detail and (not status or status.endswith(".0.0")) and detail[0][0] == (status or detail[0])[0]:
-        status = detail[0]
+    detail = _smtp.first_status(diagnostic)
+    if detail and (not status or status.endswith(".0.0")) and detail[0] == (status or detail)[0]:
+        status = detail
     action = _action(first) or ("failed" if status.startswith("5") else "delayed")
     report_text = "\n".join([mail.body_text, diagnostic])
     reason = _smtp.reason_for(status or None, diagnostic or mail.body_text)
@@ -124,8 +124,7 @@ def _action(block: dict[str, str]) -> str:
 
 
 def _status(block: dict[str, str]) -> str:
-    found = _smtp.statuses(block.get("status", ""))
-    return found[0] if found else ""
+    return _smtp.first_status(block.get("status", "")) or ""
 
 
 def _diagnostic(block: dict[str, str]) -> str:

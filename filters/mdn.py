@@ -62,7 +62,7 @@ def detect(mail: Mail) -> Verdict | None:
 def _rejected(mail: Mail, evidence: list[str], recipients: tuple[str, ...], original: Original) -> Verdict:
     """A Sieve `reject` (RFC 5429) answers with an MDN whose disposition is 'deleted': a refusal, so a bounce."""
     text = mail.body_text[:2000]
-    status = (_smtp.statuses(text) or [None])[0]
+    status = _smtp.first_status(text)
     reason = _smtp.reason_for(status, text)
     return Verdict(category="bounce", confidence=0.9,
                    evidence=tuple(evidence) + (f"{NAME}: disposition 'deleted' with a rejection notice (Sieve reject)",),

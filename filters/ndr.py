@@ -102,7 +102,7 @@ def detect(mail: Mail) -> Verdict | None:
     if mail.hints.get("znuny_bounce_flag"):
         score += 0.25
         signs.append(f"{NAME}: Znuny's own bounce detection flagged this new ticket (MailFlags=bounce)")
-    if _smtp.statuses(report) or _smtp.SMTP_CODE_RE.search(report):
+    if _smtp.first_status(report) or _smtp.SMTP_CODE_RE.search(report):
         score += 0.1
     specific = bool(subject_hit or body_hit or failed_header or report_sign)
     # postmaster@ is a role people write from: alone with bounce wording it is not enough.
@@ -115,7 +115,7 @@ def detect(mail: Mail) -> Verdict | None:
 
     recipients = failed_header or find_recipients(mail, report)
     diagnostic = _diagnostic_line(report, recipients)
-    status = (_first_status(diagnostic) or _smtp.smtp_status_from_code(diagnostic) or _first_status(report)
+    status = (_smtp.first_status(diagnostic) or _smtp.smtp_status_from_code(diagnostic) or _smtp.first_status(report)
               or _smtp.smtp_status_from_code(report))
     reason = _smtp.reason_for(status, diagnostic or report[:2000])
     delayed = bool(_DELAY_RE.search(mail.subject)) or (
@@ -208,13 +208,8 @@ def _recipient_type(report: str, recipient: str) -> str:
     if at is None:
         return "soft"
     context = " ".join(lines[at:at + 3])
-    status = _first_status(context) or _smtp.smtp_status_from_code(context)
+    status = _smtp.first_status(context) or _smtp.smtp_status_from_code(context)
     return _smtp.bounce_type(status, _smtp.reason_for(status, context))
-
-
-def _first_status(text: str) -> str | None:
-    found = _smtp.statuses(text)
-    return found[0] if found else None
 
 
 def _looks_forwarded(mail: Mail) -> bool:

@@ -35,7 +35,7 @@ def detect(mail: Mail) -> Verdict | None:
         bounce = doc["bounce"]
         people = [r for r in bounce.get("bouncedRecipients") or [] if isinstance(r, dict)]
         first = people[0] if people else {}
-        status = (_smtp.statuses(str(first.get("status") or "")) or [None])[0]
+        status = _smtp.first_status(str(first.get("status") or ""))
         diagnostic = str(first.get("diagnosticCode") or "") or None
         transient = str(bounce.get("bounceType", "")).lower() == "transient"
         reason = _smtp.reason_for(status, diagnostic or str(bounce.get("bounceSubType") or ""))
