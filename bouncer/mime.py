@@ -28,11 +28,10 @@ MAX_NESTING = 16  # multipart inside multipart
 MAX_PARTS = 200
 _ENCODED_CAP = TEXT_CAP * 2  # encoded bytes of a text part worth decoding (base64 grows by 4/3)
 
-_HEAD_END = re.compile(rb"\r?\n\r?\n")
 _HEADER_LINE = re.compile(rb"[!-9;-~]+[ \t]*:|[ \t]")
 _HEADER_BLOCK = re.compile(rb"(?:[!-9;-~]+[ \t]*:[^\n]*(?:\n|\Z)|[ \t][^\n]*(?:\n|\Z))*")  # only header lines
-_FIELD = re.compile(r"\r?\n(?![ \t])")  # a header ends where the next line does not start with blanks
-_FOLD = re.compile(r"\r?\n[ \t]+")
+_FIELD = re.compile(r"\n(?![ \t])")  # a header ends where the next line does not start with blanks
+_FOLD = re.compile(r"\n[ \t]+")
 _PARAM = re.compile(r';\s*([^\s=;]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
 _NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]")
 
@@ -84,9 +83,9 @@ def _split(raw: bytes) -> tuple[bytes, bytes]:
     line that is no header line, as in parts that forget the blank line."""
     if raw.startswith(b"From "):  # mbox separator line
         raw = raw.split(b"\n", 1)[1] if b"\n" in raw else b""
-    blank = _HEAD_END.search(raw)
-    if blank is not None and _HEADER_BLOCK.match(raw, 0, blank.start()).end() == blank.start():
-        return raw[: blank.start()], raw[blank.end():]  # the usual case, without a loop
+    start, end = _blank_line(raw)
+    if start >= 0 and _HEADER_BLOCK.match(raw, 0, start).end() == start:
+        return raw[:start], raw[end:]  # the usual case, without a loop
     position, size = 0, len(raw)
     while position < size:
         end = raw.find(b"\n", position)
@@ -100,9 +99,19 @@ def _split(raw: bytes) -> tuple[bytes, bytes]:
     return raw, b""
 
 
+def _blank_line(raw: bytes) -> tuple[int, int]:
+    """(start, end) of the first blank line (LF or CRLF), or (-1, -1); bytes.find beats a regex here."""
+    lf, crlf = raw.find(b"\n\n"), raw.find(b"\r\n\r\n")
+    if crlf >= 0 and (lf < 0 or crlf < lf):
+        return crlf, crlf + 4
+    if lf >= 0:
+        return (lf - 1, lf + 2) if lf and raw[lf - 1:lf] == b"\r" else (lf, lf + 2)  # "\r\n\n"
+    return -1, -1
+
+
 def _headers(head: bytes) -> Headers:
     items = []
-    for field in _FIELD.split(_text(head)):
+    for field in _FIELD.split(_text(head).replace("\r\n", "\n")):
         key, colon, rest = field.partition(":")
         key = key.strip()
         if not colon or not key or " " in key or "\t" in key:

@@ -18,7 +18,8 @@ from bouncer.verdict import Verdict
 from .human import own_text
 
 NAME = "lexicon"
-TEXT_WINDOW = 6000  # an auto-reply says what it is in its first lines
+TEXT_WINDOW = 6000  # where the text a sender typed (above any quote) is looked for
+WORDING_CHARS = 1500  # an auto-reply says what it is, and until when, in its first lines
 
 # Markers only responders put first in a subject ("Automatische Antwort:", "Out of Office:") ...
 _OOO_SUBJECT = (
@@ -48,55 +49,54 @@ _CHALLENGE_SUBJECT = (
 )
 _SUBJECT_RE = re.compile(rf"^\s*(?:\[[^\]]{{0,60}}\]\s*)?(?P<kind>(?P<ooo>{_OOO_SUBJECT})|(?P<weak>{_WEAK_SUBJECT})|"
                          rf"(?P<ack>{_ACK_SUBJECT})|(?P<chal>{_CHALLENGE_SUBJECT}))", re.I)
-_BODY_RE = re.compile(
-    # German out-of-office
-    r"(?:ich bin|bin ich|wir sind|sind wir)\b.{0,80}?\b(?:nicht im (?:büro|hause|haus)|außer haus|ausser haus|"
-    r"abwesend|im urlaub|in urlaub|nicht erreichbar|nicht am arbeitsplatz|auf dienstreise|unterwegs|in elternzeit|krank)|"
-    r"befinde mich\b.{0,60}?\b(?:im urlaub|außer haus|auf dienstreise|in elternzeit)|"
-    r"(?:büro|praxis|kanzlei|geschäftsstelle|betrieb|firma) (?:ist|bleibt)\b.{0,60}?\bgeschlossen|"
-    r"(?:ihre|deine) (?:e-?mail|nachricht|mail) wird (?:nicht )?(?:weitergeleitet|gelesen)|"
-    r"in dringenden fällen wenden sie sich|ab dem .{0,20} wieder (?:im büro|erreichbar|da)|"
-    r"(?:diese|dies ist eine) (?:e-?mail|nachricht|antwort) (?:wurde |ist )?(?:automatisch|automatische)|"
-    r"automatisch (?:generierte|erstellte|versandte|erzeugte)|in quarantäne (?:gestellt|verschoben)|"
-    r"ihre (?:nachricht|anfrage|e-?mail) (?:ist|wurde) (?:bei uns )?(?:eingegangen|empfangen)|"
-    r"wir haben ihre (?:nachricht|anfrage|e-?mail) erhalten|"
+_DE_AWAY = (r"(?:nicht im (?:büro|hause|haus)|außer haus|ausser haus|abwesend|im urlaub|in urlaub|nicht erreichbar|"
+            r"nicht am arbeitsplatz|auf dienstreise|unterwegs|in elternzeit|krank)")
+_EN_AWAY = (r"(?:out of (?:the )?office|away from (?:the|my) (?:office|desk)|on (?:vacation|holiday|leave|annual leave|"
+            r"parental leave|sick leave)|away until|out until|travel(?:l)?ing)")
+# Auto-reply wording, searched in lower-cased text. One pattern per leading phrase: a pattern that
+# starts with a literal is found by a fast scan, where one big alternation is tried at every position.
+_BODY_PATTERNS = tuple(re.compile(pattern, re.S) for pattern in (
+    # German out-of-office, acknowledgements
+    *(rf"{lead}\b.{{0,80}}?\b{_DE_AWAY}" for lead in ("ich bin", "bin ich", "wir sind", "sind wir")),
+    r"befinde mich\b.{0,60}?\b(?:im urlaub|außer haus|auf dienstreise|in elternzeit)",
+    r"(?:büro|praxis|kanzlei|geschäftsstelle|betrieb|firma) (?:ist|bleibt)\b.{0,60}?\bgeschlossen",
+    r"(?:ihre|deine) (?:e-?mail|nachricht|mail) wird (?:nicht )?(?:weitergeleitet|gelesen)",
+    r"in dringenden fällen wenden sie sich",
+    r"ab dem .{0,20} wieder (?:im büro|erreichbar|da)",
+    r"(?:diese|dies ist eine) (?:e-?mail|nachricht|antwort) (?:wurde |ist )?(?:automatisch|automatische)",
+    r"automatisch (?:generierte|erstellte|versandte|erzeugte)",
+    r"in quarantäne (?:gestellt|verschoben)",
+    r"ihre (?:nachricht|anfrage|e-?mail) (?:ist|wurde) (?:bei uns )?(?:eingegangen|empfangen)",
+    r"wir haben ihre (?:nachricht|anfrage|e-?mail) erhalten",
     # English
-    r"i(?:'m| am| will be)\b.{0,60}?\b(?:out of (?:the )?office|away from (?:the|my) (?:office|desk)|on (?:vacation|holiday|"
-    r"leave|annual leave|parental leave|sick leave)|away until|out until|travel(?:l)?ing)|"
-    r"(?:with )?limited access to (?:e-?mail|my e-?mail)|this is an automat(?:ed|ic) (?:reply|response|message)|"
-    r"auto-?generated (?:reply|response)|(?:we|i) (?:have|'ve) received your (?:message|e-?mail|request)|"
-    r"your (?:message|request|e-?mail) has been received|a ticket has been (?:created|opened)|"
+    *(rf"{lead}\b.{{0,60}}?\b{_EN_AWAY}" for lead in ("i'm", "i am", "i will be")),
+    r"limited access to (?:e-?mail|my e-?mail)",
+    r"this is an automat(?:ed|ic) (?:reply|response|message)",
+    r"auto-?generated (?:reply|response)",
+    r"(?:we|i) (?:have|'ve) received your (?:message|e-?mail|request)",
+    r"your (?:message|request|e-?mail) has been received",
+    r"a ticket has been (?:created|opened)",
     # French, Italian, Dutch, Spanish, Polish, Swedish
-    r"je (?:suis|serai) (?:absent|absente|en congé|en vacances)|réponse automatique|"
-    r"(?:sono|sarò) (?:fuori (?:sede|ufficio)|assente|in ferie)|risposta automatica|"
-    r"ik ben .{0,40}?(?:afwezig|niet aanwezig|met vakantie|niet op kantoor)|"
-    r"(?:estoy|estaré) (?:fuera de la oficina|de vacaciones|ausente)|respuesta automática|"
-    r"jestem .{0,30}?(?:poza biurem|na urlopie|nieobecn)|"
-    r"jag är .{0,30}?(?:ledig|borta|på semester|tjänstledig|frånvarande)|"
+    r"je (?:suis|serai) (?:absent|absente|en congé|en vacances)", r"réponse automatique",
+    r"(?:sono|sarò) (?:fuori (?:sede|ufficio)|assente|in ferie)", r"risposta automatica",
+    r"ik ben .{0,40}?(?:afwezig|niet aanwezig|met vakantie|niet op kantoor)",
+    r"(?:estoy|estaré) (?:fuera de la oficina|de vacaciones|ausente)", r"respuesta automática",
+    r"jestem .{0,30}?(?:poza biurem|na urlopie|nieobecn)",
+    r"jag är .{0,30}?(?:ledig|borta|på semester|tjänstledig|frånvarande)",
     # challenge-response and quarantine notices
-    r"please (?:confirm|verify) (?:that )?you are (?:a )?(?:human|real person)|"
-    r"(?:click|follow) (?:the|this) link (?:below )?to (?:confirm|verify|release)|"
-    r"(?:sender|absender)[- ]?(?:verification|verifizierung|bestätigung)|"
-    r"(?:message|e-?mail|nachricht)s? (?:has been |was |wurde[n]? )?(?:held|quarantined|in quarantäne)|"
+    r"please (?:confirm|verify) (?:that )?you are (?:a )?(?:human|real person)",
+    r"(?:click|follow) (?:the|this) link (?:below )?to (?:confirm|verify|release)",
+    r"(?:sender|absender)[- ]?(?:verification|verifizierung|bestätigung)",
+    r"(?:message|e-?mail|nachricht)s? (?:has been |was |wurde[n]? )?(?:held|quarantined|in quarantäne)",
     r"spam[- ]?(?:quarantine|quarantäne|digest)",
-    re.S)  # searched in lower-cased text: re.I would make it five times slower
-
-
-# Every _BODY_RE alternative contains one of these: a cheap substring test spares the regex on most mail.
-_BODY_ANCHORS = (
-    "ich bin", "bin ich", "wir sind", "sind wir", "befinde mich", "wird", "dringenden", "wieder", "automat",
-    "eingegangen", "erhalten", "i'm", "i am", "i will be", "limited access", "auto-generated", "autogenerated",
-    "received", "ticket", "je suis", "je serai", "réponse", "sono", "sarò", "risposta", "ik ben", "estoy", "estaré",
-    "respuesta", "jestem", "jag är", "confirm", "verify", "link", "verifi", "bestätigung", "held", "quarant", "spam",
-    "geschlossen",
-)
+))
 
 
 def detect(mail: Mail) -> Verdict | None:
     subject = _SUBJECT_RE.match(mail.subject)
-    text = own_text(mail.body_text[:TEXT_WINDOW])[:3000]
+    text = own_text(mail.body_text[:TEXT_WINDOW])[:WORDING_CHARS]
     lowered = text.lower()
-    body = _BODY_RE.search(lowered) if any(anchor in lowered for anchor in _BODY_ANCHORS) else None
+    body = next((m for m in (p.search(lowered) for p in _BODY_PATTERNS) if m), None)
     strong = bool(subject) and not (subject.group("ack") or subject.group("weak"))
     if not body and not strong:
         return None  # "Ticket created ...", "Urlaub ab Montag": people write such subjects too
@@ -147,7 +147,7 @@ _DATE_PATTERNS = (
 
 def mail_return_date(mail: Mail) -> date | None:
     """The return date an out-of-office names in its own text (not in a quote), if any."""
-    return return_date(own_text(mail.body_text[:TEXT_WINDOW])[:3000].lower(), _mail_date(mail))
+    return return_date(own_text(mail.body_text[:TEXT_WINDOW])[:WORDING_CHARS].lower(), _mail_date(mail))
 
 
 def return_date(text: str, sent: date | None) -> date | None:

@@ -51,7 +51,7 @@ _BODY_RE = re.compile(
     r"kon niet worden bezorgd|не может быть доставлено|не доставлено|无法发送|无法送达|退信|"
     r"送信できませんでした|送信に失敗|配送できませんでした|届きませんでした|配信できませんでした")  # on lower-cased text
 _DELAY_RE = re.compile(r"\bdelay(?:ed)?\b|still being retried|will (?:continue|keep) trying|not yet been delivered|"
-                       r"warning: message|could not send mail for past|retry|noch nicht zugestellt|verzögert", re.I)
+                       r"warning: message|could not send mail for past|retry|noch nicht zugestellt|verzögert")  # lower-cased
 _ORIGINAL_MARKER_RE = re.compile(
     r"^.{0,20}(?:original message|message headers follow|header of the original|copy of the message|below this line|"
     r"returned message|unsent message|original (?:mail|e-?mail)|headers of the original|ursprüngliche nachricht|"
@@ -118,8 +118,8 @@ def detect(mail: Mail) -> Verdict | None:
     status = (_smtp.first_status(diagnostic) or _smtp.smtp_status_from_code(diagnostic) or _smtp.first_status(report)
               or _smtp.smtp_status_from_code(report))
     reason = _smtp.reason_for(status, diagnostic or report[:2000])
-    delayed = bool(_DELAY_RE.search(mail.subject)) or (
-        bool(_DELAY_RE.search(report[:600])) and not (status or "").startswith("5"))
+    delayed = bool(_DELAY_RE.search(mail.subject.lower())) or (
+        bool(_DELAY_RE.search(report[:600].lower())) and not (status or "").startswith("5"))
     btype = _smtp.bounce_type(status, reason, delayed=delayed)
     if btype == "soft" and not delayed and any(_recipient_type(report, r) == "hard" for r in recipients[1:]):
         btype = "hard"  # one dead address among several is still a dead address
