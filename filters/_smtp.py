@@ -11,8 +11,10 @@ import re
 from bouncer.mail import Mail, addresses, first_address
 from bouncer.verdict import Original
 
-STATUS_RE = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
-SMTP_CODE_RE = re.compile(r"(?<![\d.])([45][0-5]\d)(?:[ ,;-]|$)", re.M)
+# No look-behind at the start: a pattern that starts with a character class is scanned fast,
+# so "not preceded by a digit or dot" is checked in `_standalone` instead.
+_STATUS_RE = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
+_SMTP_CODE_RE = re.compile(r"([45][0-5]\d)(?:[ ,;-]|$)", re.M)
 
 # Reason by enhanced status code (RFC 3463), most specific first; text can refine below.
 _STATUS_REASONS: tuple[tuple[str, str], ...] = (
@@ -60,12 +62,28 @@ _TEXT_REASONS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 )
 
 
+def _standalone(text: str, match: re.Match[str]) -> bool:
+    return match.start() == 0 or text[match.start() - 1] not in "0123456789."
+
+
 def first_status(text: str) -> str | None:
     """The first failure status code (4.x.x or 5.x.x) in text; 2.x.x success codes in SMTP transcripts are skipped."""
-    for match in STATUS_RE.finditer(text):
-        if match.group(1) != "2":
+    for match in _STATUS_RE.finditer(text):
+        if match.group(1) != "2" and _standalone(text, match):
             return ".".join(match.groups())
     return None
+
+
+def smtp_code(text: str) -> str | None:
+    """The first bare SMTP failure reply code (4xx/5xx) in text."""
+    for match in _SMTP_CODE_RE.finditer(text):
+        if _standalone(text, match):
+            return match.group(1)
+    return None
+
+
+def has_failure_code(text: str) -> bool:
+    return first_status(text) is not None or smtp_code(text) is not None
 
 
 def reason_for(status: str | None, text: str) -> str:
@@ -106,11 +124,8 @@ def bounce_type(status: str | None, reason: str, delayed: bool = False) -> str:
 
 def smtp_status_from_code(text: str) -> str | None:
     """A DSN-like status from a bare SMTP reply code (550 -> 5.0.0) when no enhanced code is given."""
-    match = SMTP_CODE_RE.search(text)
-    if not match:
-        return None
-    code = match.group(1)
-    return f"{code[0]}.0.0"
+    code = smtp_code(text)
+    return f"{code[0]}.0.0" if code else None
 
 
 # ---- the original message -------------------------------------------------------------------

@@ -102,7 +102,7 @@ def detect(mail: Mail) -> Verdict | None:
     if mail.hints.get("znuny_bounce_flag"):
         score += 0.25
         signs.append(f"{NAME}: Znuny's own bounce detection flagged this new ticket (MailFlags=bounce)")
-    if _smtp.first_status(report) or _smtp.SMTP_CODE_RE.search(report):
+    if _smtp.has_failure_code(report):
         score += 0.1
     specific = bool(subject_hit or body_hit or failed_header or report_sign)
     # postmaster@ is a role people write from: alone with bounce wording it is not enough.
@@ -190,13 +190,13 @@ def _is_message_id(line: str, address: str) -> bool:
 def _diagnostic_line(report: str, recipients: list[str]) -> str:
     lines = [ln.strip() for ln in report.splitlines() if ln.strip()]
     for index, line in enumerate(lines):
-        if any(r in line.lower() for r in recipients) and (_smtp.STATUS_RE.search(line) or _smtp.SMTP_CODE_RE.search(line)):
+        if any(r in line.lower() for r in recipients) and _smtp.has_failure_code(line):
             return line[:300]
-        if any(r in line.lower() for r in recipients) and index + 1 < len(lines) and (
-                _smtp.STATUS_RE.search(lines[index + 1]) or _smtp.SMTP_CODE_RE.search(lines[index + 1])):
+        if any(r in line.lower() for r in recipients) and index + 1 < len(lines) and _smtp.has_failure_code(
+                lines[index + 1]):
             return lines[index + 1][:300]
     for line in lines:
-        if _smtp.STATUS_RE.search(line) or _smtp.SMTP_CODE_RE.match(line):
+        if _smtp.first_status(line) or _smtp.smtp_code(line[:4]):
             return line[:300]
     return ""
 
