@@ -11,26 +11,14 @@ import pytest
 
 from bouncer.store import MIGRATIONS, MailMeta, NotFoundError, Store, iso, subject_key
 from bouncer.verdict import Original, Verdict
+from clock import Clock
 
 T0 = datetime(2026, 11, 28, 3, 14, tzinfo=timezone.utc)
 
 
-class Clock:
-    """A settable clock, so windows and leases are tested without sleeping."""
-
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(T0)
 
 
 @pytest.fixture

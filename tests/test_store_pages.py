@@ -10,23 +10,16 @@ import pytest
 
 from bouncer.store import MailMeta, Store
 from bouncer.verdict import Original, Verdict
+from clock import Clock
 
 T0 = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)
 PR = Original(message_id="<pm-1@presse.example.de>", subject="Pressemitteilung Klimaplan")
 OTHER = Original(message_id="<mb-1@mitglieder.example.de>", subject="Mitgliederbrief")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(T0)
 
 
 @pytest.fixture

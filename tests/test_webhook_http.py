@@ -30,6 +30,7 @@ from bouncer.outbox import OutboxWorker
 from bouncer.policy import MARKER
 from bouncer.service import Service
 from bouncer.store import Store, parse_iso
+from clock import Clock
 
 PREFIX = "invoker-articlecreate-"
 ALL_ATTACHMENTS = "-with-all-attachments"
@@ -98,19 +99,6 @@ def post_capture(url: str, capture: dict[str, Any], *, data: Any = None, path: s
     sent.update(headers or {})
     body = capture["body_raw"].encode("utf-8") if data is None else data
     return requests.post(url + (path or capture["path"]), data=body, headers=sent, auth=auth, timeout=HTTP_TIMEOUT)
-
-
-class Clock:
-    """The store's clock, so backoff and the crash-recovery delay pass without sleeping."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(timezone.utc)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 @dataclass

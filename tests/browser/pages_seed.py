@@ -31,6 +31,7 @@ from bouncer.policy import Policy
 from bouncer.service import Service
 from bouncer.store import Store
 from bouncer.web.auth import User, write_users
+from clock import Clock
 
 # What the wire captures carry where our variants put their own values.
 EXIM_RECIPIENT = "nobody@example.net"
@@ -182,14 +183,6 @@ def member_mailing_reactions(mails: Mails) -> list[tuple[timedelta, dict[str, An
         (4 * hour, mails.bounce("xss@mail-example.de", ("<xss-mailing@gruene-example.de>", XSS_SUBJECT))),
         (5 * hour, mails.human("Neugier <neugier@mail-example.de>", None, subject=XSS_SUBJECT, text=XSS_BODY)),
     ]
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def seed_history(config: Config, reactions: Iterable[tuple[timedelta, dict[str, Any]]], start: datetime = T0) -> int:
