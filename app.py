@@ -47,6 +47,7 @@ def create_app(config: Config | None = None, *, start_worker: bool = True) -> Fl
     pages.init_app(app)
     service.recover()
     if start_worker:
+        store.start_checkpointer()  # WAL checkpoints off the request path
         worker.start()
     log.info("otrs-bouncer ready", extra={"mode": config.mode, "db": config.db_path, "policy": policy.source,
                                           "otrs": bool(otrs)})
