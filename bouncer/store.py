@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from sqlite_utils import Database
 from sqlite_utils.db import NotFoundError
+from sqlite_utils.utils import dedupe_keys as _dedupe_keys
 
 from .config import MODES
 from .subjects import subject_key
@@ -296,6 +297,7 @@ class Store:
         # handler sleeps 1, 2, 5, 10 ... ms between tries, so two gunicorn workers colliding on the
         # write lock lost milliseconds per event; the file lock hands over within a fraction of one.
         self._writer_fd = os.open(f"{self.path}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        self._flat = False  # nested writes join the open transaction without a savepoint (record_outcome)
         self._checkpointer: threading.Thread | None = None
         self._checkpoint_stop = threading.Event()
         self._migrate()
@@ -376,6 +378,9 @@ class Store:
         """One IMMEDIATE transaction (a savepoint when nested): all or nothing, write lock taken up front."""
         with self._lock:
             if self._conn.in_transaction:
+                if self._flat:  # inside record_outcome: one all-or-nothing transaction, see there
+                    yield self._db
+                    return
                 with self._db.atomic():
                     yield self._db
                 return
@@ -407,14 +412,24 @@ class Store:
         per event and a crash leaves either all of it or none (then `spooled` redoes the event).
         """
         with self._write() as db:
-            verdict_id = self.record_verdict(event_id, verdict, meta)
-            action_id = self.plan_action(event_id, verdict_id, meta.ticket_id, kind, plan, previous, mode, state)
-            db.execute("DELETE FROM inbox WHERE event_id = ?", [event_id])
+            # The steps inside join this transaction without savepoints of their own (3 SAVEPOINT/RELEASE
+            # pairs per event): nothing here catches a step's error, so any error undoes all of it anyway.
+            self._flat = True
+            try:
+                verdict_id = self.record_verdict(event_id, verdict, meta)
+                action_id = self.plan_action(event_id, verdict_id, meta.ticket_id, kind, plan, previous, mode, state)
+                db.execute("DELETE FROM inbox WHERE event_id = ?", [event_id])
+            finally:
+                self._flat = False
         return verdict_id, action_id
 
     def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
+        """Rows of a SELECT as dicts. Straight on the connection: sqlite-utils' `query` wraps each one
+        in SAVEPOINT/RELEASE (two more statements, in case it is no SELECT), and ours all are."""
         with self._lock:
-            return list(self._db.query(sql, params))
+            cursor = self._conn.execute(sql, params)
+            keys = _dedupe_keys(d[0] for d in cursor.description)
+            return [dict(zip(keys, row)) for row in cursor]
 
     def _one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> dict[str, Any] | None:
         rows = self._rows(sql, params)
@@ -527,7 +542,7 @@ class Store:
         does an unknown event id, and then nothing is stored.
         """
         _check(meta.mail_source, MAIL_SOURCES, "mail_source")
-        data = verdict.to_dict()
+        original = verdict.original  # the fields of Verdict.to_dict, without its deep copy (dataclasses.asdict)
         now_dt = self._clock()
         now = iso(now_dt)
         from_addr = _address(meta.from_addr)
@@ -539,11 +554,12 @@ class Store:
             verdict_id = self._insert("verdicts", {
                 "event_id": event_id, "created_at": now, "category": verdict.category,
                 "bounce_type": verdict.bounce_type, "reason": verdict.reason, "status": verdict.status,
-                "diagnostic": verdict.diagnostic, "confidence": data["confidence"],
-                "evidence": _json(data["evidence"]), "recipients": _json(data["recipients"]),
-                "original_message_id": data["original_message_id"], "original_subject": data["original_subject"],
-                "original_date": data["original_date"], "original_from": data["original_from"],
-                "return_date": data["return_date"], "from_addr": from_addr or meta.from_addr,
+                "diagnostic": verdict.diagnostic, "confidence": round(verdict.confidence, 3),
+                "evidence": _json(list(verdict.evidence)), "recipients": _json(list(verdict.recipients)),
+                "original_message_id": original.message_id, "original_subject": original.subject,
+                "original_date": original.date, "original_from": original.from_,
+                "return_date": verdict.return_date.isoformat() if verdict.return_date else None,
+                "from_addr": from_addr or meta.from_addr,
                 "from_domain": from_addr.rpartition("@")[2] if from_addr else None,
                 "subject": meta.subject, "snippet": meta.snippet, "message_id": meta.message_id,
                 "in_reply_to": meta.in_reply_to, "refs": _json(list(meta.references)),
