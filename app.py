@@ -10,7 +10,6 @@ import logging
 from flask import Flask
 
 from bouncer import logs
-from bouncer.cli import classify_command
 from bouncer.config import Config
 from bouncer.otrs import OtrsClient
 from bouncer.outbox import OutboxWorker
@@ -41,7 +40,6 @@ def create_app(config: Config | None = None, *, start_worker: bool = True) -> Fl
     app.config.update(BOUNCER=config, SECRET_KEY=config.secret_key, MAX_CONTENT_LENGTH=config.max_body_bytes)
     app.extensions["bouncer"] = service
     app.register_blueprint(webhook.bp)
-    app.cli.add_command(classify_command)
     worker = OutboxWorker(service)
     app.extensions["bouncer_worker"] = worker
     pages.init_app(app)
