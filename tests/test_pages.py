@@ -26,7 +26,7 @@ from app import create_app
 from bouncer.config import Config
 from bouncer.store import MailMeta, Store
 from bouncer.verdict import Original, Verdict
-from bouncer.web.auth import read_users
+from bouncer.web.auth import Throttle, read_users
 
 from browser.pages_seed import (ADMIN, PRESS, PRESS_RELEASE, PRESS_RELEASE_RECIPIENTS, WEBHOOK, XSS_BODY, XSS_SUBJECT,
                                 csrf_token, https_client, log_in, page_config, seed_mailings, wire_captures)
@@ -110,6 +110,26 @@ def test_login_with_wrong_credentials_is_refused(app: Flask, user: tuple[str, st
                                          "username": user[0], "password": user[1]})
     assert answer.status_code == 401 and "Benutzername oder Passwort ist falsch." in answer.text
     assert client.get("/mailings").status_code == 302
+
+
+def test_too_many_failed_logins_are_throttled_even_for_the_right_password(app: Flask) -> None:
+    client = https_client(app)
+    for _ in range(10):
+        client.post("/login", data={"csrf_token": csrf_token(client.get("/login").text),
+                                    "username": ADMIN[0], "password": "guess"})
+    answer = client.post("/login", data={"csrf_token": csrf_token(client.get("/login").text),
+                                         "username": ADMIN[0], "password": ADMIN[1]})
+    assert answer.status_code == 429 and int(answer.headers["Retry-After"]) > 0
+    assert "Zu viele fehlgeschlagene Anmeldungen" in answer.text
+    assert client.get("/mailings").status_code == 302
+
+
+def test_api_basic_auth_is_throttled_after_too_many_failures(app: Flask) -> None:
+    client = https_client(app)
+    for _ in range(10):
+        assert client.get("/api/v1/mailings", auth=(PRESS[0], "guess")).status_code == 401
+    answer = client.get("/api/v1/mailings", auth=PRESS)
+    assert answer.status_code == 429 and answer.headers["Retry-After"]
 
 
 def test_webhook_basic_credentials_open_no_page(app: Flask) -> None:
@@ -488,3 +508,18 @@ def test_times_are_shown_in_berlin_time(press: FlaskClient, app: Flask) -> None:
         mailing_id(app, PRESS_RELEASE[0]))["sent_at"].replace("Z", "+00:00"))
     assert sent == datetime(2026, 11, 24, 9, 26, tzinfo=timezone.utc)
     assert "24.11.26, 10:26" in press.get(f"/mailings/{mailing_id(app, PRESS_RELEASE[0])}").text
+
+
+def test_login_throttle_forgets_failures_after_its_window() -> None:
+    now = [1000.0]
+    throttle = Throttle(limit=3, window=60.0, clock=lambda: now[0])
+    throttle.failed("addr:a", "name:x")
+    throttle.failed("addr:a", "name:y")
+    throttle.failed("addr:a", "name:z")
+    assert throttle.retry_after("addr:a") == 61 and throttle.retry_after("name:x") == 0
+    now[0] += 61
+    assert throttle.retry_after("addr:a") == 0
+    for _ in range(3):
+        throttle.failed("addr:b")
+    throttle.succeeded("addr:b")
+    assert throttle.retry_after("addr:b") == 0

@@ -51,7 +51,11 @@ def authenticate() -> ResponseReturnValue | None:
     if user is None:
         basic = request.authorization
         if basic is not None and basic.type == "basic" and basic.username and basic.password is not None:
-            user = auth.users_file().authenticate(basic.username, basic.password)
+            user, wait = auth.check_password(basic.username, basic.password)
+            if wait:
+                response = _error(429, f"too many failed logins: try again in {wait} seconds")
+                response.headers["Retry-After"] = str(wait)
+                return response
         if user is None:
             return _error(401, "log in to the pages, or use HTTP Basic with a page user")
         g.user = user

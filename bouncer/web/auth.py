@@ -20,6 +20,7 @@ import os
 import re
 import secrets
 import threading
+import time
 import tomllib
 from dataclasses import dataclass
 from datetime import timedelta
@@ -93,6 +94,57 @@ class UsersFile:
         if not check_password_hash(user.password_hash if user else _DUMMY_HASH, password) or user is None:
             return None
         return user
+
+
+class Throttle:
+    """Refuses further password checks for a while after too many failures from one address or for one name.
+
+    Per process (each gunicorn worker keeps its own), so the bound is `limit` times the worker
+    count: enough to stop a password guesser, with no state to clean up.
+    """
+
+    def __init__(self, limit: int = 10, window: float = 900.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit, self.window, self.clock = limit, window, clock
+        self._failures: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def retry_after(self, *keys: str) -> int:
+        """Seconds until these keys may try again (0: now)."""
+        now = self.clock()
+        with self._lock:
+            waits = [self.window - (now - times[-self.limit]) for key in keys
+                     if len(times := self._recent(key, now)) >= self.limit]
+        return int(max(waits)) + 1 if waits else 0
+
+    def failed(self, *keys: str) -> None:
+        now = self.clock()
+        with self._lock:
+            for key in keys:
+                self._failures[key] = self._recent(key, now) + [now]
+
+    def succeeded(self, *keys: str) -> None:
+        with self._lock:
+            for key in keys:
+                self._failures.pop(key, None)
+
+    def _recent(self, key: str, now: float) -> list[float]:
+        return [t for t in self._failures.get(key, ()) if now - t < self.window][-self.limit:]
+
+
+def check_password(name: str, password: str) -> tuple[User | None, int]:
+    """(the user or None, seconds to wait): the one place pages and API check a password, throttled."""
+    throttle: Throttle = current_app.extensions["bouncer_throttle"]
+    keys = (f"addr:{request.remote_addr}", f"name:{name.lower()}")
+    wait = throttle.retry_after(*keys)
+    if wait:
+        log.warning("password check throttled", extra={"remote": request.remote_addr, "retry_after": wait})
+        return None, wait
+    user = users_file().authenticate(name, password)
+    if user is None:
+        throttle.failed(*keys)
+    else:
+        throttle.succeeded(*keys)
+    return user, 0
 
 
 def read_users(path: Path) -> dict[str, User]:
@@ -203,7 +255,10 @@ class LoginForm(FlaskForm):
 def login() -> ResponseReturnValue:
     form = LoginForm()
     if form.validate_on_submit():
-        user = users_file().authenticate(form.username.data or "", form.password.data or "")
+        user, wait = check_password(form.username.data or "", form.password.data or "")
+        if wait:
+            flash(_("Too many failed logins. Please try again in %(minutes)d minutes.", minutes=wait // 60 + 1), "error")
+            return render_template("login.html", form=form), 429, {"Retry-After": str(wait)}
         if user is not None:
             login_user(user)
             log.info("page login", extra={"user": user.name, "role": user.role, "remote": request.remote_addr})
@@ -271,6 +326,7 @@ def init_app(app: Flask) -> None:
             "flask --app app user add admin --role admin",
             extra={"users_file": str(path)})
     app.extensions["bouncer_users"] = UsersFile(path)
+    app.extensions["bouncer_throttle"] = Throttle()
     app.config["PERMANENT_SESSION_LIFETIME"] = SESSION_LIFETIME
     app.register_blueprint(bp)
     app.cli.add_command(user_cli)
