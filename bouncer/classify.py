@@ -54,8 +54,8 @@ def classify(mail: Mail, allow: Allow | None = None) -> Verdict:
     verdict = _combine(findings, mail)
     if verdict.category in ("auto_reply", "read_receipt") and not verdict.original.message_id:
         verdict = verdict.with_(original=_replied_to(mail, verdict.original))
-    if verdict.category == "auto_reply" and verdict.return_date is None:
-        verdict = verdict.with_(return_date=lexicon.mail_return_date(mail))
+    if verdict.category == "auto_reply" and verdict.return_date is None and all(n != lexicon.NAME for n, _ in findings):
+        verdict = verdict.with_(return_date=lexicon.mail_return_date(mail))  # header-only verdicts: look once
     if failures:
         verdict = verdict.with_(evidence=verdict.evidence + tuple(failures))
     return _with_parse_error(verdict, mail)

@@ -137,11 +137,11 @@ _UNTIL = (r"(?:bis(?:\s+(?:einschließlich|einschl\.|inkl\.|zum|am|voraussichtli
           r"through|to|back on|return(?:ing)? on|wieder (?:ab|am)|zurück am|jusqu'au|fino al|tot en met|t\.o\.m\.|"
           r"hasta el|do)")
 _DATE_PATTERNS = (
-    re.compile(rf"{_UNTIL}\s+(?:\w+,?\s+)?(?:dem\s+|den\s+)?(\d{{1,2}})\.\s?(\d{{1,2}})\.(?:\s?(\d{{2,4}}))?", re.I),
+    re.compile(rf"{_UNTIL}\s+(?:\w+,?\s+)?(?:dem\s+|den\s+)?(\d{{1,2}})\.\s?(\d{{1,2}})\.(?:\s?(\d{{2,4}}))?"),
     re.compile(rf"{_UNTIL}\s+(?:\w+,?\s+)?(?:dem\s+|den\s+|the\s+)?(\d{{1,2}})(?:\.|st|nd|rd|th)?\s+(?:de\s+)?"
-               rf"({_MONTH_NAMES})\.?(?:\s+(?:de\s+)?(\d{{4}}))?", re.I),
-    re.compile(rf"{_UNTIL}\s+(?:\w+,?\s+)?({_MONTH_NAMES})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(\d{{4}}))?", re.I),
-    re.compile(rf"{_UNTIL}\s+(?:\w+,?\s+)?(\d{{4}})-(\d{{2}})-(\d{{2}})", re.I),
+               rf"({_MONTH_NAMES})\.?(?:\s+(?:de\s+)?(\d{{4}}))?"),
+    re.compile(rf"{_UNTIL}\s+(?:\w+,?\s+)?({_MONTH_NAMES})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(\d{{4}}))?"),
+    re.compile(rf"{_UNTIL}\s+(?:\w+,?\s+)?(\d{{4}})-(\d{{2}})-(\d{{2}})"),
 )
 
 
@@ -151,7 +151,9 @@ def mail_return_date(mail: Mail) -> date | None:
 
 
 def return_date(text: str, sent: date | None) -> date | None:
-    """The first 'until <date>' in the text; a year-less date is the next such day after the mail was sent."""
+    """The first 'until <date>' in lower-cased text; a year-less date is the next such day after the mail was sent."""
+    if not any(ch.isdigit() for ch in text):
+        return None  # every date form has a day number
     for index, pattern in enumerate(_DATE_PATTERNS):
         match = pattern.search(text)
         if not match:
