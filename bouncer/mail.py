@@ -82,9 +82,6 @@ class Part:
     def main(self) -> str:
         return self.content_type.split("/", 1)[0]
 
-    @property
-    def is_attachment(self) -> bool:
-        return (self.disposition or "").lower() == "attachment" or bool(self.filename)
 
 
 @dataclass
@@ -154,10 +151,6 @@ class Mail:
         if html:
             return html_to_text("\n".join(html))[:TEXT_CAP]
         return ""
-
-    @cached_property
-    def body_lower(self) -> str:
-        return self.body_text.lower()
 
 
 def _is_file(part: Part) -> bool:
