@@ -6,6 +6,7 @@ this one model, so a rule written once holds on both paths.
 """
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -21,6 +22,7 @@ Source = Literal["raw", "znuny"]
 _ADDR_RE = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 _PREFIX_RE = re.compile(r"^(?:smtp|rfc822|x400|ex)[=:]")
 _TAG_RE = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.S | re.I)
+_BREAK_RE = re.compile(r"<br\s*/?>|</p>|</div>|</tr>", re.I)
 _WS_RE = re.compile(r"[ \t\r\f\v]+")
 
 
@@ -157,12 +159,9 @@ def _is_file(part: Part) -> bool:
     return (part.disposition or "").lower() == "attachment" and bool(part.filename)
 
 
-def html_to_text(html: str) -> str:
+def html_to_text(markup: str) -> str:
     """Good-enough tag stripping for detection (not for display: pages escape the raw text)."""
-    import html as htmlmod
-
-    text = re.sub(r"<br\s*/?>|</p>|</div>|</tr>", "\n", html, flags=re.I)
-    return htmlmod.unescape(_TAG_RE.sub(" ", text))
+    return html.unescape(_TAG_RE.sub(" ", _BREAK_RE.sub("\n", markup)))
 
 
 def first_address(value: str) -> str:

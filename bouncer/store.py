@@ -255,12 +255,10 @@ def m003_lighter_writes(db: Database) -> None:
     """Fewer index pages written per webhook event (each is a WAL page per commit).
 
     The (status, received_at) index moved every event from 'accepted' to 'classified' on its
-    second commit (3.2 WAL pages per event); only `unfinished_events` asks it, and only for
-    'accepted' events, which a partial index holds (a handful of rows, one page). No query
-    looks actions up by event_id (the review pages go by verdict_id).
+    second commit (3.2 WAL pages per event), and no query asks it: crash recovery goes by the
+    spool (`spooled`). No query looks actions up by event_id (the review pages go by verdict_id).
     """
     db.execute("DROP INDEX IF EXISTS idx_events_status_received_at")
-    db.execute("CREATE INDEX idx_events_accepted ON events (received_at) WHERE status = 'accepted'")
     db.execute("DROP INDEX IF EXISTS idx_actions_event_id")
 
 
@@ -521,16 +519,6 @@ class Store:
     def get_event(self, event_id: int) -> dict[str, Any] | None:
         """One event, e.g. to see whether a repeated delivery was already finished."""
         return self._one("SELECT * FROM events WHERE id = ?", [event_id])
-
-    def unfinished_events(self, older_than: timedelta = timedelta(minutes=5), limit: int = 100) -> list[dict[str, Any]]:
-        """Events still 'accepted' after `older_than`: the process died mid-way; redo them, oldest first."""
-        cutoff = iso(self._clock() - older_than)
-        return self._rows(
-            "SELECT * FROM events WHERE status = 'accepted' AND received_at <= ? ORDER BY received_at, id LIMIT ?",
-            [cutoff, limit],
-        )
-
-    # --- verdicts ------------------------------------------------------------------------------
 
     def record_verdict(self, event_id: int, verdict: Verdict, meta: MailMeta) -> int:
         """Store a verdict and everything derived from it in ONE transaction; returns the verdict id.
@@ -830,57 +818,6 @@ class Store:
     def get_mailing(self, mailing_id: int) -> dict[str, Any] | None:
         return self._one("SELECT * FROM mailings WHERE id = ?", [mailing_id])
 
-    def mailing_stats(self, mailing_id: int, bucket: str | None = None) -> dict[str, Any] | None:
-        """The press page for one mailing; None if there is no such mailing.
-
-        `counts` per STAT_KINDS plus total; `timeline` as [{"t", <kind>: n...}] by hour, or by
-        day when replies span more than three days (or as `bucket` says); `top_reasons` and
-        `top_domains` of the bounced recipients. Rejected verdicts are not counted.
-        """
-        mailing = self.get_mailing(mailing_id)
-        if mailing is None:
-            return None
-        if bucket is None:
-            span = parse_iso(mailing["last_seen"]) - parse_iso(mailing["first_seen"])
-            bucket = "hour" if span <= timedelta(days=3) else "day"
-        width, suffix = {"hour": (13, ":00:00Z"), "day": (10, "")}[_check(bucket, ("hour", "day"), "bucket")]
-        rows = self._rows(
-            f"SELECT substr(v.created_at, 1, ?) AS t, {_KIND_SQL} AS kind, count(*) AS n FROM verdicts v "
-            f"WHERE v.mailing_id = ? AND v.review NOT IN {_REJECTED_SQL} GROUP BY t, kind ORDER BY t",
-            [width, mailing_id],
-        )
-        timeline: dict[str, dict[str, Any]] = {}
-        counts = dict.fromkeys(STAT_KINDS, 0)
-        for row in rows:
-            point = timeline.setdefault(row["t"], {"t": row["t"] + suffix, **dict.fromkeys(STAT_KINDS, 0)})
-            point[row["kind"]] += row["n"]
-            counts[row["kind"]] += row["n"]
-        counts["total"] = sum(counts.values())
-        bounced = (f"FROM bounces b JOIN verdicts v ON v.id = b.verdict_id "
-                   f"WHERE b.mailing_id = ? AND v.review NOT IN {_REJECTED_SQL}")
-        return {
-            "mailing": mailing,
-            "counts": counts,
-            "bucket": bucket,
-            "timeline": list(timeline.values()),
-            "top_reasons": self._rows(
-                f"SELECT coalesce(b.reason, 'other') AS reason, b.bounce_type, count(*) AS n {bounced} "
-                "GROUP BY 1, 2 ORDER BY n DESC, reason LIMIT 10", [mailing_id]),
-            "top_domains": self._rows(
-                f"SELECT b.domain, count(*) AS n, count(CASE WHEN b.bounce_type = 'hard' THEN 1 END) AS hard "
-                f"{bounced} GROUP BY b.domain ORDER BY n DESC, b.domain LIMIT 10", [mailing_id]),
-        }
-
-    def failed_addresses(self, mailing_id: int) -> list[dict[str, Any]]:
-        """Addresses that bounced for this mailing (latest bounce per address) and whether they are dead; for CSV."""
-        return self._rows(
-            "SELECT b.address, b.domain, max(b.at) AS at, b.bounce_type, b.status, b.reason, b.diagnostic, "
-            "count(*) AS bounces, coalesce(a.dead, 0) AS dead, a.dead_since "
-            "FROM bounces b JOIN verdicts v ON v.id = b.verdict_id LEFT JOIN addresses a ON a.address = b.address "
-            f"WHERE b.mailing_id = ? AND v.review NOT IN {_REJECTED_SQL} GROUP BY b.address ORDER BY b.domain, b.address",
-            [mailing_id],
-        )
-
     def dead_addresses(
         self,
         *,
@@ -1114,11 +1051,14 @@ class Store:
     # The mailing's verdicts an admin rejected, from the covering (mailing_id, ..., review) index.
     _REJECTED_OF_MAILING = f"rejected AS (SELECT id FROM verdicts WHERE mailing_id = :mailing AND review IN {_REJECTED_SQL})"
 
-    def mailing_overview(self, mailing_id: int, bucket: str | None = None) -> dict[str, Any] | None:
-        """`mailing_stats` in the same shape, cheaper for big mailings (a member mailing can bring back
-        thousands of bounces, and the page and its plot both ask): top reasons and top domains come
-        from one pass over the mailing's bounces instead of two, and the few rejected verdicts are
-        looked up once in the covering index instead of joining every bounce to its verdict."""
+    def mailing_stats(self, mailing_id: int, bucket: str | None = None) -> dict[str, Any] | None:
+        """The press page for one mailing; None if there is no such mailing.
+
+        `counts` per STAT_KINDS plus total; `timeline` as [{"t", <kind>: n...}] by hour, or by day
+        when replies span more than three days (or as `bucket` says); `top_reasons` and `top_domains`
+        of the bounced recipients; rejected verdicts are not counted. Cheap for big mailings (a member
+        mailing can bring back thousands of bounces): reasons and domains come from one pass over the
+        mailing's bounces, and the few rejected verdicts are looked up once in the covering index."""
         mailing = self.get_mailing(mailing_id)
         if mailing is None:
             return None
@@ -1155,10 +1095,10 @@ class Store:
             "top_domains": [{"domain": d, "n": n, "hard": hard} for d, (n, hard) in top_domains],
         }
 
-    def failed_list(self, mailing_id: int, limit: int | None = None, offset: int = 0) -> list[dict[str, Any]]:
-        """`failed_addresses` a page at a time, each row also with the address's `alive_since` and the
-        number of failed addresses in all (`total`), so a big mailing's page stays fast (rejected
-        verdicts excluded as in `mailing_overview`)."""
+    def failed_addresses(self, mailing_id: int, limit: int | None = None, offset: int = 0) -> list[dict[str, Any]]:
+        """Addresses that bounced for this mailing (latest bounce per address), whether they are dead or
+        alive again, and how many failed in all (`total`); a page at a time (no limit: the CSV export).
+        Rejected verdicts are excluded as in `mailing_stats`."""
         return self._rows(
             f"WITH {self._REJECTED_OF_MAILING}, failed AS (SELECT b.address, b.domain, max(b.at) AS at, b.bounce_type, "
             "b.status, b.reason, b.diagnostic, count(*) AS bounces, count(*) OVER () AS total FROM bounces b "

@@ -30,10 +30,9 @@ _BODY_RE = re.compile(
 def detect(mail: Mail) -> Verdict | None:
     part = mail.first("message/disposition-notification", "message/global-disposition-notification")
     if part is not None or mail.report_type == "disposition-notification":
-        fields = parse_blocks(part.text)[1] if part is not None and len(parse_blocks(part.text)) > 1 else {}
-        if part is not None and not fields:
-            blocks = parse_blocks(part.text)
-            fields = next((b for b in blocks if b), {})
+        fields: dict[str, str] = {}
+        for block in parse_blocks(part.text) if part is not None else ():
+            fields.update(block)  # an MDN is one block of fields; merge in case a sender splits it
         disposition = fields.get("disposition", "")
         evidence = [f"{NAME}: message/disposition-notification part" if part is not None
                     else f"{NAME}: multipart/report; report-type=disposition-notification"]

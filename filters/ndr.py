@@ -14,6 +14,7 @@ from bouncer.mail import Mail, addresses, first_address
 from bouncer.verdict import Verdict
 
 from . import _smtp
+from .human import FORWARD_PREFIX_RE
 
 NAME = "ndr"
 BODY_WINDOW = 8000  # where failed recipients are looked for
@@ -113,7 +114,8 @@ def detect(mail: Mail) -> Verdict | None:
     if _looks_forwarded(mail):
         return None
 
-    recipients = failed_header or find_recipients(mail, report)
+    original = _smtp.original_of(mail, mail.body_text)
+    recipients = failed_header or find_recipients(mail, report, original.from_)
     diagnostic = _diagnostic_line(report, recipients)
     status = (_smtp.first_status(diagnostic) or _smtp.smtp_status_from_code(diagnostic) or _smtp.first_status(report)
               or _smtp.smtp_status_from_code(report))
@@ -130,7 +132,7 @@ def detect(mail: Mail) -> Verdict | None:
     return Verdict(
         category="bounce", confidence=round(min(0.95, score), 2), evidence=tuple(signs), bounce_type=btype,
         reason=reason, recipients=tuple(recipients), status=status, diagnostic=diagnostic or None,
-        original=_smtp.original_of(mail, mail.body_text),
+        original=original,
     )
 
 
@@ -147,10 +149,10 @@ def report_text(mail: Mail) -> str:
     return text[: marker.start()] if marker else text
 
 
-def find_recipients(mail: Mail, report: str) -> list[str]:
-    """Failed addresses named in the report, ranked by how error-like their lines are."""
+def find_recipients(mail: Mail, report: str, sender: str | None) -> list[str]:
+    """Failed addresses named in the report, ranked by how error-like their lines are (`sender`:
+    the original's From, quoted back, which counts only on an error line)."""
     own = {mail.from_address, *addresses(mail.header("To")), *addresses(mail.header("Return-Path"))}
-    sender = _smtp.original_of(mail, mail.body_text).from_
     scored: dict[str, int] = {}
     lines = report[:BODY_WINDOW].splitlines()
     listing = False  # below "the following addresses had permanent errors" the failures are listed
@@ -214,5 +216,5 @@ def _recipient_type(report: str, recipient: str) -> str:
 
 def _looks_forwarded(mail: Mail) -> bool:
     """A person forwarding a bounce to us ("Fwd: Undelivered ...") is a person."""
-    return bool(re.match(r"^\s*(?:fwd?|wg|tr|rv|i)\s*:", mail.subject, re.I)) and not first_address(
-        mail.from_header).startswith(("mailer-daemon", "postmaster"))
+    return bool(FORWARD_PREFIX_RE.match(mail.subject)) and not mail.from_address.startswith(
+        ("mailer-daemon", "postmaster"))

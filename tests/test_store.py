@@ -158,17 +158,6 @@ def test_set_event_status_and_unknown_event(store: Store) -> None:
         store.set_event_status(event_id, "done")
 
 
-def test_unfinished_events_lists_events_left_accepted_by_a_crash(store: Store, clock: Clock) -> None:
-    stuck, _ = store.accept_event(1, 1, "webhook")
-    finished, _ = store.accept_event(1, 2, "webhook")
-    store.set_event_status(finished, "ignored")
-    clock.advance(minutes=10)
-    in_flight, _ = store.accept_event(1, 3, "webhook")
-    assert [e["id"] for e in store.unfinished_events(timedelta(minutes=5))] == [stuck]
-
-
-# --- verdicts and addresses ------------------------------------------------------------------
-
 def test_record_verdict_stores_verdict_marks_event_classified_and_decodes_json(store: Store) -> None:
     verdict_id = record(store, bounce("Anna@Example.org"), in_reply_to="<x@y>", references=("<r1@y>",))
     got = store.get_verdict(verdict_id)

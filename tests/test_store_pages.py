@@ -123,30 +123,16 @@ def test_revived_addresses_are_those_that_wrote_as_a_person_after_dying(store: S
     assert len(store.revived_addresses(limit=1)) == 1
 
 
-def test_mailing_overview_gives_the_same_numbers_as_mailing_stats(store: Store, clock: Clock) -> None:
-    for i in range(12):
-        clock.now += timedelta(hours=i % 5)
-        record(store, hard(f"h{i}@d{i % 3}.example.org") if i % 3 else soft(f"s{i}@d{i % 4}.example.org"))
-    record(store, Verdict(category="auto_reply", confidence=0.9), from_addr="x@example.org",
-           in_reply_to=PR.message_id)
-    rejected = record(store, hard("wrong@example.org"))
-    store.set_review(rejected, "false_positive", "admin")
-    mailing = store.get_verdict(1)["mailing_id"]  # type: ignore[index]
-    for bucket in (None, "hour", "day"):
-        assert store.mailing_overview(mailing, bucket) == store.mailing_stats(mailing, bucket)
-    assert store.mailing_overview(9999) is None
-
-
-def test_failed_list_pages_the_failed_addresses_with_total_and_alive_since(store: Store, clock: Clock) -> None:
+def test_failed_addresses_come_a_page_at_a_time_with_total_and_alive_since(store: Store, clock: Clock) -> None:
     for address in ("c@b.example.org", "a@b.example.org", "z@a.example.org", "b@b.example.org"):
         record(store, hard(address))
     clock.now += timedelta(days=1)
     record(store, Verdict(category="human", confidence=0.9), from_addr="a@b.example.org", action=None)
     mailing = store.get_verdict(1)["mailing_id"]  # type: ignore[index]
-    everything = store.failed_list(mailing)
+    everything = store.failed_addresses(mailing)
     assert [r["address"] for r in everything] == [r["address"] for r in store.failed_addresses(mailing)] == [
         "z@a.example.org", "a@b.example.org", "b@b.example.org", "c@b.example.org"]
-    page = store.failed_list(mailing, limit=2, offset=1)
+    page = store.failed_addresses(mailing, limit=2, offset=1)
     assert [(r["address"], r["total"], r["dead"], r["alive_since"]) for r in page] == [
         ("a@b.example.org", 4, 0, "2026-11-29T09:00:00Z"), ("b@b.example.org", 4, 1, None)]
-    assert store.failed_list(9999) == []
+    assert store.failed_addresses(9999) == []

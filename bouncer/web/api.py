@@ -114,7 +114,7 @@ def _mailing(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 
 @bp.get("/mailings/<int:mailing_id>")
 def mailing(mailing_id: int) -> ResponseReturnValue:
-    stats = _store().mailing_overview(mailing_id, bucket=params.choice_arg("bucket", ("hour", "day")))
+    stats = _store().mailing_stats(mailing_id, bucket=params.choice_arg("bucket", ("hour", "day")))
     if stats is None:
         return _error(404, "no such mailing")
     return jsonify(stats)
@@ -125,7 +125,7 @@ def failed(mailing_id: int) -> ResponseReturnValue:
     """All failed addresses of the mailing (or ?limit=&offset=), each flagged dead / alive_again."""
     if _store().get_mailing(mailing_id) is None:
         return _error(404, "no such mailing")
-    rows = _store().failed_list(mailing_id, limit=params.int_arg("limit"), offset=params.int_arg("offset") or 0)
+    rows = _store().failed_addresses(mailing_id, limit=params.int_arg("limit"), offset=params.int_arg("offset") or 0)
     total = rows[0]["total"] if rows else 0
     addresses = [{key: value for key, value in row.items() if key != "total"}
                  | {"alive_again": not row["dead"] and bool(row["alive_since"])} for row in rows]

@@ -173,11 +173,11 @@ def mailings() -> ResponseReturnValue:
 
 @press.get("/mailings/<int:mailing_id>")
 def mailing(mailing_id: int) -> ResponseReturnValue:
-    stats = _store().mailing_overview(mailing_id, bucket=params.choice_arg("bucket", ("hour", "day")))
+    stats = _store().mailing_stats(mailing_id, bucket=params.choice_arg("bucket", ("hour", "day")))
     if stats is None:
         return _not_found(_("There is no such mailing."))
     page = params.page()
-    failed = _store().failed_list(mailing_id, limit=FAILED_PAGE_SIZE, offset=(page - 1) * FAILED_PAGE_SIZE)
+    failed = _store().failed_addresses(mailing_id, limit=FAILED_PAGE_SIZE, offset=(page - 1) * FAILED_PAGE_SIZE)
     total_failed = failed[0]["total"] if failed else 0
     recipients = stats["mailing"].get("recipient_count")
     bounced = stats["counts"]["hard"] + stats["counts"]["soft"]
@@ -189,7 +189,7 @@ def mailing(mailing_id: int) -> ResponseReturnValue:
 
 @press.get("/mailings/<int:mailing_id>/timeline.svg")
 def timeline(mailing_id: int) -> ResponseReturnValue:
-    stats = _store().mailing_overview(mailing_id, bucket=params.choice_arg("bucket", ("hour", "day")))
+    stats = _store().mailing_stats(mailing_id, bucket=params.choice_arg("bucket", ("hour", "day")))
     if stats is None:
         return _not_found(_("There is no such mailing."))
     if stats["bucket"] == "day":
@@ -208,7 +208,7 @@ def timeline(mailing_id: int) -> ResponseReturnValue:
 def failed_csv(mailing_id: int) -> ResponseReturnValue:
     if _store().get_mailing(mailing_id) is None:
         return _not_found(_("There is no such mailing."))
-    rows = _store().failed_list(mailing_id)
+    rows = _store().failed_addresses(mailing_id)
     header = [_("Address"), _("Domain"), _("Last bounce"), _("Type"), _("Status"), _("Reason"), _("Bounces"),
               _("Address is")]
     return csv_response(f"mailing-{mailing_id}-failed.csv", header, (
