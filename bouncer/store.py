@@ -288,13 +288,17 @@ class Store:
         self._conn = sqlite3.connect(str(self.path), timeout=5.0, check_same_thread=False, isolation_level=None)
         self._db = Database(self._conn)
         self._db.execute("PRAGMA busy_timeout = 5000")
-        self._db.enable_wal()
         self._db.execute("PRAGMA foreign_keys = ON")
         self._db.execute("PRAGMA synchronous = NORMAL")
         # Writers of all processes queue on a lock file first (see _writer_lock): SQLite's own busy
         # handler sleeps 1, 2, 5, 10 ... ms between tries, so two gunicorn workers colliding on the
         # write lock lost milliseconds per event; the file lock hands over within a fraction of one.
         self._writer_fd = os.open(f"{self.path}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        # Switching a fresh file to WAL needs an exclusive lock, and SQLite answered "database is locked"
+        # at once, busy_timeout or not, when two gunicorn workers booted on one new file and a worker
+        # failed to boot: so the switch waits for the writer lock like every other write.
+        with self._writer_lock():
+            self._db.enable_wal()
         self._flat = False  # nested writes join the open transaction without a savepoint (record_outcome)
         self._checkpointer: threading.Thread | None = None
         self._checkpoint_stop = threading.Event()
