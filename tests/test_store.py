@@ -4,6 +4,7 @@ from __future__ import annotations
 import multiprocessing
 import sqlite3
 import threading
+import zlib
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator
@@ -585,6 +586,14 @@ def test_accepted_payload_stays_spooled_until_unspooled(store: Store, clock: Clo
     assert (row["id"], row["payload"]) == (event_id, b'{"Event": {}}')
     store.unspool(event_id)
     assert store.spooled() == []
+
+
+def test_payload_spooled_compressed_by_an_earlier_version_is_read_back(store: Store, clock: Clock) -> None:
+    event_id, _ = store.accept_event(7, 72, "webhook")
+    store._conn.execute("INSERT INTO inbox (event_id, payload, received_at) VALUES (?, ?, ?)",
+                        [event_id, zlib.compress(b'{"Event": {"TicketID": 7}}', 1), iso(clock.now)])
+    clock.advance(minutes=2)
+    assert [r["payload"] for r in store.spooled()] == [b'{"Event": {"TicketID": 7}}']
 
 
 def test_duplicate_delivery_spools_nothing_twice(store: Store, clock: Clock) -> None:
