@@ -43,6 +43,7 @@ def create_app(config: Config | None = None, *, start_worker: bool = True) -> Fl
     worker = OutboxWorker(service)
     app.extensions["bouncer_worker"] = worker
     pages.init_app(app)
+    app.wsgi_app = webhook.WebhookEndpoint(app.wsgi_app, service)  # type: ignore[method-assign]
     service.recover()
     if start_worker:
         store.start_checkpointer()  # WAL checkpoints off the request path

@@ -309,6 +309,37 @@ def test_body_over_the_size_limit_gets_413(serve: Serve, wire_dir: Path, chunked
     assert event_count(live.store) == 0
 
 
+def test_webhook_path_answers_405_to_other_methods_and_unknown_subpaths_reach_the_pages_404(
+        serve: Serve, wire_dir: Path) -> None:
+    live = serve("inline")
+
+    got = requests.get(live.url + "/otrs/article-created/4/10", auth=(WEBHOOK_USER, WEBHOOK_PASSWORD),
+                       timeout=HTTP_TIMEOUT)
+    assert (got.status_code, got.headers["Allow"], got.json()["error"]) == (405, "POST", "method not allowed: POST only")
+    other = live.post(load_capture(wire_dir, "ooo-vacation-generic-newticket"), path="/otrs/article-created/4/x")
+    assert other.status_code == 404
+    assert event_count(live.store) == 0
+
+
+def test_unexpected_error_answers_500_json_and_leaves_the_event_to_recovery(
+        serve: Serve, wire_dir: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    live = serve("inline")
+
+    def broken(*args: Any) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(live.service, "ticket_context", broken)
+    response = live.post(load_capture(wire_dir, "ooo-vacation-generic-newticket"))
+
+    assert (response.status_code, response.json()) == (500, {"error": "internal error"})
+    assert response.headers["Cache-Control"] == "no-store"
+    assert any(r.getMessage() == "webhook request failed" and r.exc_info for r in caplog.records)
+    assert sum(live.store.stats()["verdicts"].values()) == 0
+    clock.advance(seconds=61)
+    assert [(row["ticket_id"], row["article_id"]) for row in live.store.spooled()] == [(4, 10)]
+
+
 # ---- loop guard and duplicates --------------------------------------------------------------------
 
 
