@@ -161,6 +161,44 @@ class MailMeta:
     mail_source: str = "payload"
 
 
+@dataclass(frozen=True)
+class _MailingKeys:
+    """What identifies the mailing a mail refers to, worked out before the write lock."""
+
+    own_ids: list[str]
+    candidates: list[str]
+    subject: str | None
+    subject_key: str
+    sent: datetime
+    sent_at: str
+    now: datetime
+
+
+def _mailing_keys(original_message_id: str | None, original_subject: str | None, original_date: str | None,
+                  in_reply_to: str | None, references: Sequence[str], now: datetime) -> _MailingKeys | None:
+    own_ids = _message_ids(original_message_id)
+    candidates = list(dict.fromkeys(
+        own_ids + _message_ids(in_reply_to) + [m for ref in references for m in _message_ids(ref)]))
+    key = subject_key(original_subject)
+    if not candidates and not key:
+        return None
+    sent = _mail_date(original_date) or now
+    return _MailingKeys(own_ids, candidates, original_subject.strip() if original_subject else None, key,
+                        sent, iso(sent), now)
+
+
+@dataclass(frozen=True)
+class _PreparedVerdict:
+    """A verdict's rows, built before the write lock (see Store.record_outcome)."""
+
+    row: dict[str, Any]
+    mail_source: str
+    bounced: list[str]  # bare addresses, each once
+    revive: str | None  # a person's address that proves it alive
+    mailing: _MailingKeys | None
+    now: str
+
+
 # --- migrations: append only; each runs once, in its own transaction -------------------------
 
 def m001_initial(db: Database) -> None:
@@ -304,7 +342,6 @@ class Store:
         # failed to boot: so the switch waits for the writer lock like every other write.
         with self._writer_lock():
             self._db.enable_wal()
-        self._flat = False  # nested writes join the open transaction without a savepoint (record_outcome)
         self._checkpointer: threading.Thread | None = None
         self._checkpoint_stop = threading.Event()
         self._migrate()
@@ -385,9 +422,6 @@ class Store:
         """One IMMEDIATE transaction (a savepoint when nested): all or nothing, write lock taken up front."""
         with self._lock:
             if self._conn.in_transaction:
-                if self._flat:  # inside record_outcome: one all-or-nothing transaction, see there
-                    yield self._db
-                    return
                 with self._db.atomic():
                     yield self._db
                 return
@@ -417,17 +451,14 @@ class Store:
 
         The webhook's whole write after classification, so a worker takes the write lock once
         per event and a crash leaves either all of it or none (then `spooled` redoes the event).
+        Rows are built before the lock is taken: the other workers wait only for the SQL.
         """
+        prepared = self._prepare_verdict(event_id, verdict, meta)
+        action = self._action_row(event_id, meta.ticket_id, kind, plan, previous, mode, state)
         with self._write() as db:
-            # The steps inside join this transaction without savepoints of their own (3 SAVEPOINT/RELEASE
-            # pairs per event): nothing here catches a step's error, so any error undoes all of it anyway.
-            self._flat = True
-            try:
-                verdict_id = self.record_verdict(event_id, verdict, meta)
-                action_id = self.plan_action(event_id, verdict_id, meta.ticket_id, kind, plan, previous, mode, state)
-                db.execute("DELETE FROM inbox WHERE event_id = ?", [event_id])
-            finally:
-                self._flat = False
+            verdict_id = self._record_prepared(db, prepared)
+            action_id = self._insert("actions", dict(action, verdict_id=verdict_id))
+            db.execute("DELETE FROM inbox WHERE event_id = ?", [event_id])
         return verdict_id, action_id
 
     def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
@@ -541,45 +572,55 @@ class Store:
         'classified'. One verdict per event: a second call raises sqlite3.IntegrityError, as
         does an unknown event id, and then nothing is stored.
         """
+        prepared = self._prepare_verdict(event_id, verdict, meta)
+        with self._write() as db:
+            return self._record_prepared(db, prepared)
+
+    def _prepare_verdict(self, event_id: int, verdict: Verdict, meta: MailMeta) -> _PreparedVerdict:
+        """Everything of `record_verdict` that needs no database, done before the write lock."""
         _check(meta.mail_source, MAIL_SOURCES, "mail_source")
         original = verdict.original  # the fields of Verdict.to_dict, without its deep copy (dataclasses.asdict)
         now_dt = self._clock()
         now = iso(now_dt)
         from_addr = _address(meta.from_addr)
-        with self._write() as db:
-            mailing_id = self.link_mailing(
-                verdict.original.message_id, verdict.original.subject, verdict.original.date,
-                meta.in_reply_to, meta.references, at=now_dt,
-            )
-            verdict_id = self._insert("verdicts", {
-                "event_id": event_id, "created_at": now, "category": verdict.category,
-                "bounce_type": verdict.bounce_type, "reason": verdict.reason, "status": verdict.status,
-                "diagnostic": verdict.diagnostic, "confidence": round(verdict.confidence, 3),
-                "evidence": _json(list(verdict.evidence)), "recipients": _json(list(verdict.recipients)),
-                "original_message_id": original.message_id, "original_subject": original.subject,
-                "original_date": original.date, "original_from": original.from_,
-                "return_date": verdict.return_date.isoformat() if verdict.return_date else None,
-                "from_addr": from_addr or meta.from_addr,
-                "from_domain": from_addr.rpartition("@")[2] if from_addr else None,
-                "subject": meta.subject, "snippet": meta.snippet, "message_id": meta.message_id,
-                "in_reply_to": meta.in_reply_to, "refs": _json(list(meta.references)),
-                "mailing_id": mailing_id, "ticket_id": meta.ticket_id, "article_id": meta.article_id,
-                "source": verdict.source, "review": "pending", "error": verdict.error,
-            })
-            db.execute("UPDATE events SET status = 'classified', mail_source = ?, updated_at = ? WHERE id = ?",
-                       [meta.mail_source, now, event_id])
-            if verdict.category == "bounce":
-                recipients = list(dict.fromkeys(a for a in map(_address, verdict.recipients) if a))
-                for address in recipients:
-                    self._insert("bounces", {
-                        "verdict_id": verdict_id, "address": address, "domain": address.rpartition("@")[2],
-                        "bounce_type": verdict.bounce_type, "status": verdict.status, "reason": verdict.reason,
-                        "diagnostic": verdict.diagnostic, "mailing_id": mailing_id, "at": now})
-                for address in recipients:
-                    self._refresh_address(address)
-            elif verdict.category == "human" and from_addr:
-                db.execute("UPDATE addresses SET dead = 0, alive_since = ? WHERE address = ? AND dead = 1",
-                           [now, from_addr])
+        row = {
+            "event_id": event_id, "created_at": now, "category": verdict.category,
+            "bounce_type": verdict.bounce_type, "reason": verdict.reason, "status": verdict.status,
+            "diagnostic": verdict.diagnostic, "confidence": round(verdict.confidence, 3),
+            "evidence": _json(list(verdict.evidence)), "recipients": _json(list(verdict.recipients)),
+            "original_message_id": original.message_id, "original_subject": original.subject,
+            "original_date": original.date, "original_from": original.from_,
+            "return_date": verdict.return_date.isoformat() if verdict.return_date else None,
+            "from_addr": from_addr or meta.from_addr,
+            "from_domain": from_addr.rpartition("@")[2] if from_addr else None,
+            "subject": meta.subject, "snippet": meta.snippet, "message_id": meta.message_id,
+            "in_reply_to": meta.in_reply_to, "refs": _json(list(meta.references)),
+            "ticket_id": meta.ticket_id, "article_id": meta.article_id,
+            "source": verdict.source, "review": "pending", "error": verdict.error,
+        }
+        bounced = (list(dict.fromkeys(a for a in map(_address, verdict.recipients) if a))
+                   if verdict.category == "bounce" else [])
+        revive = from_addr if verdict.category == "human" else None
+        mailing = _mailing_keys(original.message_id, original.subject, original.date, meta.in_reply_to,
+                                meta.references, now_dt)
+        return _PreparedVerdict(row, meta.mail_source, bounced, revive, mailing, now)
+
+    def _record_prepared(self, db: Database, p: _PreparedVerdict) -> int:
+        """The SQL of `record_verdict`, inside the caller's write transaction."""
+        mailing_id = self._link_mailing(db, p.mailing) if p.mailing else None
+        verdict_id = self._insert("verdicts", dict(p.row, mailing_id=mailing_id))
+        db.execute("UPDATE events SET status = 'classified', mail_source = ?, updated_at = ? WHERE id = ?",
+                   [p.mail_source, p.now, p.row["event_id"]])
+        for address in p.bounced:
+            self._insert("bounces", {
+                "verdict_id": verdict_id, "address": address, "domain": address.rpartition("@")[2],
+                "bounce_type": p.row["bounce_type"], "status": p.row["status"], "reason": p.row["reason"],
+                "diagnostic": p.row["diagnostic"], "mailing_id": mailing_id, "at": p.now})
+        for address in p.bounced:
+            self._refresh_address(address)
+        if p.revive:
+            db.execute("UPDATE addresses SET dead = 0, alive_since = ? WHERE address = ? AND dead = 1",
+                       [p.now, p.revive])
         return verdict_id
 
     def _refresh_address(self, address: str) -> None:
@@ -717,42 +758,39 @@ class Store:
         References only ever match: a person's reply to an agent must not create a mailing.
         None when there is no original id or subject at all.
         """
-        now = at or self._clock()
-        own_ids = _message_ids(original_message_id)
-        candidates = list(dict.fromkeys(
-            own_ids + _message_ids(in_reply_to) + [m for ref in references for m in _message_ids(ref)]
-        ))
-        key = subject_key(original_subject)
-        if not candidates and not key:
+        keys = _mailing_keys(original_message_id, original_subject, original_date, in_reply_to, references,
+                             at or self._clock())
+        if keys is None:
             return None
-        sent = _mail_date(original_date)
-        sent_at = iso(sent or now)
         with self._write() as db:
-            mailing_id = None
-            if candidates:
-                found = dict(db.execute(
-                    f"SELECT message_id, id FROM mailings WHERE message_id IN ({', '.join('?' * len(candidates))})",
-                    candidates,
-                ).fetchall())
-                mailing_id = next((found[m] for m in candidates if m in found), None)
-            if mailing_id is None and key:
-                mailing_id = self._mailing_by_subject(key, sent or now)
-            if mailing_id is not None:
-                # An auto mailing learns an earlier send date from a later reply that carries one. Two
-                # statements: naming sent_at in SET rewrote its two index entries on every reply.
-                db.execute("UPDATE mailings SET last_seen = ? WHERE id = ? AND last_seen < ?",
-                           [iso(now), mailing_id, iso(now)])
-                db.execute("UPDATE mailings SET sent_at = ? WHERE id = ? AND origin = 'auto' AND sent_at > ?",
-                           [sent_at, mailing_id, sent_at])
-                return mailing_id
-            if not own_ids and not key:
-                return None
-            return self._insert("mailings", {
-                "message_id": own_ids[0] if own_ids else None,
-                "subject": original_subject.strip() if original_subject else None,
-                "subject_key": key or None, "sent_at": sent_at, "first_seen": iso(now),
-                "last_seen": iso(now), "origin": "auto",
-            })
+            return self._link_mailing(db, keys)
+
+    def _link_mailing(self, db: Database, keys: _MailingKeys) -> int | None:
+        """The SQL of `link_mailing`, inside the caller's write transaction."""
+        mailing_id = None
+        if keys.candidates:
+            found = dict(db.execute(
+                f"SELECT message_id, id FROM mailings WHERE message_id IN ({', '.join('?' * len(keys.candidates))})",
+                keys.candidates,
+            ).fetchall())
+            mailing_id = next((found[m] for m in keys.candidates if m in found), None)
+        if mailing_id is None and keys.subject_key:
+            mailing_id = self._mailing_by_subject(keys.subject_key, keys.sent)
+        now = iso(keys.now)
+        if mailing_id is not None:
+            # An auto mailing learns an earlier send date from a later reply that carries one. Two
+            # statements: naming sent_at in SET rewrote its two index entries on every reply.
+            db.execute("UPDATE mailings SET last_seen = ? WHERE id = ? AND last_seen < ?", [now, mailing_id, now])
+            db.execute("UPDATE mailings SET sent_at = ? WHERE id = ? AND origin = 'auto' AND sent_at > ?",
+                       [keys.sent_at, mailing_id, keys.sent_at])
+            return mailing_id
+        if not keys.own_ids and not keys.subject_key:
+            return None
+        return self._insert("mailings", {
+            "message_id": keys.own_ids[0] if keys.own_ids else None, "subject": keys.subject,
+            "subject_key": keys.subject_key or None, "sent_at": keys.sent_at, "first_seen": now,
+            "last_seen": now, "origin": "auto",
+        })
 
     def _mailing_by_subject(self, key: str, sent: datetime, *, auto_only: bool = False,
                             message_id: str | None = None) -> int | None:
@@ -876,18 +914,24 @@ class Store:
 
         A 'pending' action is in the outbox, due at `next_attempt_at` (default: now).
         """
+        row = self._action_row(event_id, ticket_id, kind, plan, previous, mode, state, next_attempt_at)
+        with self._write():
+            return self._insert("actions", dict(row, verdict_id=verdict_id))
+
+    def _action_row(self, event_id: int, ticket_id: int, kind: str, plan: dict[str, Any],
+                    previous: dict[str, Any] | None, mode: str, state: str,
+                    next_attempt_at: datetime | None = None) -> dict[str, Any]:
         _check(kind, ACTION_KINDS, "kind")
         _check(mode, MODES, "mode")
         _check(state, ACTION_STATES, "state")
         now = self._now()
         due = iso(next_attempt_at) if next_attempt_at else now
-        with self._write():
-            return self._insert("actions", {
-                "event_id": event_id, "verdict_id": verdict_id, "ticket_id": ticket_id, "kind": kind,
-                "plan": _json(plan), "previous": _json(previous), "mode": mode, "state": state,
-                "attempts": 0, "next_attempt_at": due if state == "pending" else None,
-                "created_at": now, "updated_at": now,
-            })
+        return {
+            "event_id": event_id, "ticket_id": ticket_id, "kind": kind,
+            "plan": _json(plan), "previous": _json(previous), "mode": mode, "state": state,
+            "attempts": 0, "next_attempt_at": due if state == "pending" else None,
+            "created_at": now, "updated_at": now,
+        }
 
     def claim_action(self, action_id: int) -> bool:
         """Take a due action for this worker (pending → running, attempts + 1); False if another has it.

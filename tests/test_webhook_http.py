@@ -552,13 +552,13 @@ def test_two_workers_recovering_one_event_at_once_act_once_and_neither_fails(
         first_recorded.wait(HTTP_TIMEOUT)
         return found
 
-    def record_then_signal(*args: Any, record: Callable[..., int] = first.store.record_verdict) -> int:
+    def record_then_signal(*args: Any, record: Callable[..., int] = first.store._record_prepared) -> int:
         verdict_id = record(*args)
         first_recorded.set()
         return verdict_id
 
     monkeypatch.setattr(second.store, "verdict_id_for_event", look_then_wait)
-    monkeypatch.setattr(first.store, "record_verdict", record_then_signal)
+    monkeypatch.setattr(first.store, "_record_prepared", record_then_signal)
     recovered: dict[str, int] = {}
     racer = threading.Thread(target=lambda: recovered.update(second=second.service.recover()))
     racer.start()
