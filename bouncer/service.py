@@ -72,7 +72,7 @@ class Service:
             try:
                 body = json.loads(row["payload"])
                 if self.store.verdict_id_for_event(row["id"]) is None:
-                    self._classify_and_act(row["id"], row["ticket_id"], row["article_id"], body)
+                    self._classify_and_act(row["id"], row["ticket_id"], row["article_id"], body, recovered=True)
                 else:
                     self.store.unspool(row["id"])
                 done += 1
@@ -83,7 +83,8 @@ class Service:
                 self.store.unspool(row["id"])
         return done
 
-    def _classify_and_act(self, event_id: int, ticket_id: int, article_id: int, body: Mapping[str, Any]) -> Outcome:
+    def _classify_and_act(self, event_id: int, ticket_id: int, article_id: int, body: Mapping[str, Any],
+                          recovered: bool = False) -> Outcome:
         ticket, article = request_article(body)
         mail, mail_source = self._mail(ticket_id, article_id, article, ticket)
         verdict = classify(mail, allow=self.store.is_allowed)
@@ -93,9 +94,13 @@ class Service:
                     "classification": ticket.get(f"DynamicField_{self.policy.dynamic_field}")
                     if self.policy.dynamic_field else None}
         kind, mode, state = "ticket_update", self.config.mode, _ACTION_STATE[self.config.mode]
+        if recovered and mode == "inline":
+            # The request that would have carried the inline answer died with the crash: the update
+            # goes through the outbox when we can call Znuny, else it is recorded as not done.
+            mode, state = ("callback", "pending") if self.otrs is not None else ("inline", "skipped")
         if plan.is_empty:
             kind, state = "none", "skipped"
-        inline = inline_response(plan) if mode == "inline" else {}
+        inline = inline_response(plan) if mode == "inline" and not recovered else {}
         self.store.record_outcome(event_id, verdict, _meta(ticket_id, article_id, mail, mail_source, self.config),
                                   kind, plan.as_dict(), previous, mode, state)
         log.info("classified", extra={"ticket_id": ticket_id, "article_id": article_id, "category": verdict.category,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -338,6 +339,8 @@ def test_unexpected_error_answers_500_json_and_leaves_the_event_to_recovery(
         raise RuntimeError("a bug")
 
     monkeypatch.setattr(live.service, "ticket_context", broken)
+    # The "bouncer" logger does not propagate to the root, where caplog listens.
+    monkeypatch.setattr(logging.getLogger("bouncer.webhook"), "handlers", [caplog.handler])
     response = live.post(load_capture(wire_dir, "ooo-vacation-generic-newticket"))
 
     assert (response.status_code, response.json()) == (500, {"error": "internal error"})
@@ -542,6 +545,23 @@ def test_event_accepted_but_not_classified_is_finished_by_recovery(
     assert live.service.recover() == 0
     assert live.worker.run_once() == 1
     assert updates_per_ticket(fake_znuny) == {4: 1}
+
+
+@pytest.mark.parametrize("with_otrs", [True, False], ids=["otrs-credentials", "no-credentials"])
+def test_event_recovered_in_inline_mode_is_acted_on_through_the_outbox_or_recorded_as_not_done(
+        serve: Serve, fake_znuny: FakeZnuny, wire_dir: Path, clock: Clock, with_otrs: bool) -> None:
+    """The crash took the request that would have carried the inline answer: a recovered
+    event must not be recorded as done inline."""
+    live = serve("inline", **({} if with_otrs else {"otrs_url": None}))
+    capture = load_capture(wire_dir, "ooo-vacation-generic-newticket")
+    event_id, _ = live.store.accept_event(4, 10, "webhook", payload=capture["body_raw"].encode())
+    clock.advance(seconds=61)
+    assert live.service.recover() == 1
+
+    (action,) = live.store.get_verdict(live.store.verdict_id_for_event(event_id))["actions"]
+    assert (action["mode"], action["state"]) == (("callback", "pending") if with_otrs else ("inline", "skipped"))
+    assert live.worker.run_once() == int(with_otrs)
+    assert updates_per_ticket(fake_znuny) == ({4: 1} if with_otrs else {})
 
 
 def test_two_workers_recovering_one_event_at_once_act_once_and_neither_fails(
