@@ -227,17 +227,16 @@ def post_all(port: int, events: list[Event], headers: dict[str, str], clients: i
     waiting = iter(zip(events, requests))
     selector = selectors.DefaultSelector()
 
-    def start() -> bool:
-        """Open the next request's connection; False when none is left."""
+    def start() -> None:
+        """Open the next request's connection, if any is left."""
         item = next(waiting, None)
         if item is None:
-            return False
+            return
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setblocking(False)
         sock.connect_ex(("127.0.0.1", port))  # EINPROGRESS: writable once connected
         selector.register(sock, selectors.EVENT_WRITE,
                           _Exchange(item[0], sock, memoryview(item[1]), time.perf_counter()))
-        return True
 
     def finish(exchange: _Exchange) -> None:
         nonlocal errors

@@ -171,7 +171,7 @@ class _MailingKeys:
     subject_key: str
     sent: datetime
     sent_at: str
-    now: datetime
+    now: str  # the stamp for first_seen/last_seen
 
 
 def _mailing_keys(original_message_id: str | None, original_subject: str | None, original_date: str | None,
@@ -184,7 +184,7 @@ def _mailing_keys(original_message_id: str | None, original_subject: str | None,
         return None
     sent = _mail_date(original_date) or now
     return _MailingKeys(own_ids, candidates, original_subject.strip() if original_subject else None, key,
-                        sent, iso(sent), now)
+                        sent, iso(sent), iso(now))
 
 
 @dataclass(frozen=True)
@@ -776,7 +776,7 @@ class Store:
             mailing_id = next((found[m] for m in keys.candidates if m in found), None)
         if mailing_id is None and keys.subject_key:
             mailing_id = self._mailing_by_subject(keys.subject_key, keys.sent)
-        now = iso(keys.now)
+        now = keys.now
         if mailing_id is not None:
             # An auto mailing learns an earlier send date from a later reply that carries one. Two
             # statements: naming sent_at in SET rewrote its two index entries on every reply.

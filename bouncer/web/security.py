@@ -19,12 +19,9 @@ from pathlib import Path
 from typing import Iterable
 
 from flask import Blueprint, Flask, Response, jsonify, render_template, request
-from flask.sessions import SecureCookieSessionInterface
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, CSRFProtect
-
-from itsdangerous import URLSafeTimedSerializer
 
 from ..config import Config, ConfigError
 
@@ -88,24 +85,6 @@ def csrf_failed(error: CSRFError) -> ResponseReturnValue:
     return render_template("error.html", code=400, message=message), 400
 
 
-class SessionInterface(SecureCookieSessionInterface):
-    """Flask's signed-cookie session, with the signing serializer built once per key set.
-
-    Flask builds it anew for every request, cookie or not: a tenth of a millisecond that
-    each webhook call paid, though Znuny sends no cookie. The key is fixed for the life of
-    the app, so one serializer per (key, fallbacks) serves every request.
-    """
-
-    def __init__(self) -> None:
-        self._serializers: dict[tuple[object, ...], URLSafeTimedSerializer | None] = {}
-
-    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
-        keys = (app.secret_key, *(app.config["SECRET_KEY_FALLBACKS"] or ()))
-        if keys not in self._serializers:
-            self._serializers[keys] = super().get_signing_serializer(app)
-        return self._serializers[keys]
-
-
 def init_app(app: Flask, csrf_exempt: Iterable[Blueprint]) -> None:
     """Cookie flags, session key, CSRF (except for `csrf_exempt`: machine clients) and headers."""
     config: Config = app.config["BOUNCER"]
@@ -118,7 +97,6 @@ def init_app(app: Flask, csrf_exempt: Iterable[Blueprint]) -> None:
         SESSION_COOKIE_SECURE=cookie_secure(app),
         WTF_CSRF_TIME_LIMIT=None,  # valid as long as the session: a review can take a while
     )
-    app.session_interface = SessionInterface()
     csrf.init_app(app)
     for blueprint in csrf_exempt:
         csrf.exempt(blueprint)
