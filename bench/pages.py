@@ -1,9 +1,9 @@
 """Page render times with a year of data: 100,000 recorded verdicts over 500 mailings in SQLite.
 
 The database is built by the Store's own migrations, then filled in bulk with rows shaped as
-`Store.record_verdict` writes them (events, verdicts, bounces, actions, mailings, and the
+`Store.record_event` writes them (events, verdicts, bounces, actions, mailings, and the
 addresses derived with the same dead rule: one hard bounce, or N soft ones within the
-window). Filling it through record_verdict one by one would take minutes and measure the
+window). Filling it through record_event one by one would take minutes and measure the
 webhook, not the pages. Each page is then requested through the whole Flask app (login,
 CSRF, templates, plots) as an admin: once to warm up, then `--runs` times.
 

@@ -21,7 +21,7 @@ from .mail import Mail
 from .mime import parse
 from .otrs import Note, OtrsClient, OtrsError
 from .policy import MARKER, Plan, Policy, TicketContext, decide
-from .store import MailMeta, Store
+from .store import MailMeta, PlannedAction, Store
 from .verdict import Verdict
 
 log = logging.getLogger("bouncer.service")
@@ -30,6 +30,7 @@ INTERNAL_CHANNEL_ID = 3  # Znuny's CommunicationChannel "Internal" (notes)
 # What a planned ticket update is, per mode: only recorded, answered inline, or queued in the outbox.
 _ACTION_STATE = {"dry-run": "dry-run", "inline": "done", "callback": "pending"}
 _SNIPPET_WS = re.compile(r"\s+")
+_DUPLICATE = "this article was already processed"
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,12 @@ class Service:
 
     # ---- the webhook path ------------------------------------------------------------------
     def process(self, body: Mapping[str, Any], raw_body: bytes, source: str = "webhook") -> Outcome:
-        """Classify and act on one invoker event. Raises ValueError for a body that is not one."""
+        """Classify and act on one invoker event. Raises ValueError for a body that is not one.
+
+        The payload is spooled from before classification until the event's record is committed,
+        so a worker dying in between loses nothing (`recover` finishes it). If this raises after
+        spooling, the payload stays for `recover` too.
+        """
         event = body.get("Event") if isinstance(body.get("Event"), Mapping) else {}
         ticket, article = request_article(body)
         ticket_id = _int(event.get("TicketID") or ticket.get("TicketID") or article.get("TicketID"), "TicketID")
@@ -60,30 +66,41 @@ class Service:
         own = own_article(article)
         if own:
             return Outcome(event_id=None, status="ignored", why=own)
-        event_id, created = self.store.accept_event(ticket_id, article_id, source, payload=raw_body)
-        if not created:
-            return Outcome(event_id=event_id, status="duplicate", why="this article was already processed")
-        return self._classify_and_act(event_id, ticket_id, article_id, body)
+        known = self.store.event_id(ticket_id, article_id)
+        if known is not None:
+            return Outcome(event_id=known, status="duplicate", why=_DUPLICATE)
+        spooled = self.store.spool.put(ticket_id, article_id, source, raw_body)
+        outcome = self._classify_and_act(ticket_id, article_id, body, source)
+        self.store.spool.drop(spooled)
+        return outcome
 
     def recover(self) -> int:
-        """Finish events a crash interrupted (payload still spooled); returns how many."""
-        done = 0
-        for row in self.store.spooled():
-            try:
-                body = json.loads(row["payload"])
-                if self.store.verdict_id_for_event(row["id"]) is None:
-                    self._classify_and_act(row["id"], row["ticket_id"], row["article_id"], body, recovered=True)
-                else:
-                    self.store.unspool(row["id"])
-                done += 1
-            except sqlite3.IntegrityError:  # another worker recorded the verdict after we looked; it finishes
-                log.info("spooled event taken by another worker", extra={"event_id": row["id"]})
-            except (ValueError, KeyError) as exc:
-                self.store.set_event_status(row["id"], "failed", f"unreadable spooled payload: {exc}")
-                self.store.unspool(row["id"])
+        """Finish events whose request died (payload still spooled after a minute); returns how many.
+
+        Each worker's thread runs this; a file lock on the payload keeps two from doing one event,
+        and the article's unique event row keeps a late original request from doing it again.
+        """
+        done, spool = 0, self.store.spool
+        for item in spool.stale():
+            with spool.claim(item) as payload:
+                if payload is None:  # another worker is on it, or it was finished meanwhile
+                    continue
+                ids = {"ticket_id": item.ticket_id, "article_id": item.article_id}
+                try:
+                    if self.store.event_id(item.ticket_id, item.article_id) is None:
+                        outcome = self._classify_and_act(item.ticket_id, item.article_id, json.loads(payload),
+                                                         item.source, recovered=True)
+                        done += outcome.status == "processed"
+                except sqlite3.OperationalError as exc:  # the database is busy or gone: next round
+                    log.warning("recovery postponed", extra={**ids, "error": str(exc)})
+                    continue
+                except Exception as exc:  # unreadable, or a bug: recorded as failed, not retried forever
+                    log.exception("spooled event failed", extra=ids)
+                    self.store.record_failed(item, f"recovery failed: {type(exc).__name__}: {exc}")
+                spool.drop(item)
         return done
 
-    def _classify_and_act(self, event_id: int, ticket_id: int, article_id: int, body: Mapping[str, Any],
+    def _classify_and_act(self, ticket_id: int, article_id: int, body: Mapping[str, Any], source: str,
                           recovered: bool = False) -> Outcome:
         ticket, article = request_article(body)
         mail, mail_source = self._mail(ticket_id, article_id, article, ticket)
@@ -100,13 +117,15 @@ class Service:
             mode, state = ("callback", "pending") if self.otrs is not None else ("inline", "skipped")
         if plan.is_empty:
             kind, state = "none", "skipped"
-        inline = inline_response(plan) if mode == "inline" and not recovered else {}
-        self.store.record_outcome(event_id, verdict, _meta(ticket_id, article_id, mail, mail_source, self.config),
-                                  kind, plan.as_dict(), previous, mode, state)
+        recorded = self.store.record_event(source, verdict, _meta(ticket_id, article_id, mail, mail_source, self.config),
+                                           PlannedAction(kind, plan.as_dict(), previous, mode, state))
+        if recorded is None:  # another delivery of this article was recorded while we classified
+            return Outcome(event_id=self.store.event_id(ticket_id, article_id), status="duplicate", why=_DUPLICATE)
         log.info("classified", extra={"ticket_id": ticket_id, "article_id": article_id, "category": verdict.category,
                                       "confidence": verdict.confidence, "action": plan.action, "mode": self.config.mode,
                                       "mail_source": mail_source})
-        return Outcome(event_id=event_id, status="processed", verdict=verdict, plan=plan, inline=inline)
+        inline = inline_response(plan) if mode == "inline" and not recovered else {}
+        return Outcome(event_id=recorded.event_id, status="processed", verdict=verdict, plan=plan, inline=inline)
 
     def _mail(self, ticket_id: int, article_id: int, article: Mapping[str, Any],
               ticket: Mapping[str, Any]) -> tuple[Mail, str]:

@@ -30,12 +30,13 @@ from sqlite_utils.db import NotFoundError
 from sqlite_utils.utils import dedupe_keys as _dedupe_keys
 
 from .config import MODES
+from .spool import Spool, Spooled
 from .subjects import subject_key
 from .verdict import CATEGORIES, Verdict
 
 __all__ = [
-    "MIGRATIONS", "MailMeta", "NotFoundError", "STAT_KINDS", "Store", "iso", "parse_iso",
-    "subject_key", "utcnow",
+    "MIGRATIONS", "MailMeta", "NotFoundError", "PlannedAction", "Recorded", "STAT_KINDS", "Store", "iso",
+    "parse_iso", "subject_key", "utcnow",
 ]
 
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -162,6 +163,26 @@ class MailMeta:
 
 
 @dataclass(frozen=True)
+class PlannedAction:
+    """What we decided to do to the ticket, recorded with the verdict (see Store.record_event)."""
+
+    kind: str  # ACTION_KINDS
+    plan: dict[str, Any]
+    previous: dict[str, Any] | None  # the ticket's state, queue and tag before, for a reopen
+    mode: str
+    state: str  # ACTION_STATES
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """The rows one event left: its id, its verdict's and its action's (None when none was planned)."""
+
+    event_id: int
+    verdict_id: int
+    action_id: int | None
+
+
+@dataclass(frozen=True)
 class _MailingKeys:
     """What identifies the mailing a mail refers to, worked out before the write lock."""
 
@@ -192,7 +213,6 @@ class _PreparedVerdict:
     """A verdict's rows, built before the write lock (see Store.record_outcome)."""
 
     row: dict[str, Any]
-    mail_source: str
     bounced: list[str]  # bare addresses, each once
     revive: str | None  # a person's address that proves it alive
     mailing: _MailingKeys | None
@@ -305,7 +325,32 @@ def m003_lighter_writes(db: Database) -> None:
     db.execute("DROP INDEX IF EXISTS idx_actions_event_id")
 
 
-MIGRATIONS: list[Callable[[Database], None]] = [m001_initial, m002_inbox, m003_lighter_writes]
+def m004_spool_to_files(db: Database) -> None:
+    """The payload spool moved from the inbox table to files (bouncer/spool.py): one write
+    transaction per event instead of two. Payloads still in the table (a crash before the
+    upgrade) are written out as spool files, and their events, accepted but never recorded,
+    are removed, so the worker's recovery records them as it does any spooled event."""
+    (path,) = [row[2] for row in db.execute("PRAGMA database_list").fetchall() if row[1] == "main"]
+    spool = Spool(spool_directory(path), utcnow)
+    leftovers = db.execute(
+        "SELECT e.id, e.ticket_id, e.article_id, e.source, i.payload FROM inbox i JOIN events e ON e.id = i.event_id "
+        "WHERE NOT EXISTS (SELECT 1 FROM verdicts v WHERE v.event_id = e.id)").fetchall()
+    db.execute("DROP TABLE inbox")
+    for event_id, ticket_id, article_id, source, payload in leftovers:
+        if payload[:1] == b"x":  # zlib-compressed by versions before 2026-11-28 (JSON starts "{")
+            payload = zlib.decompress(payload)
+        spool.put(ticket_id, article_id, source, payload)
+        db.execute("DELETE FROM events WHERE id = ?", [event_id])
+        log.warning("spooled payload moved from the inbox table to a file",
+                    extra={"ticket_id": ticket_id, "article_id": article_id})
+
+
+MIGRATIONS: list[Callable[[Database], None]] = [m001_initial, m002_inbox, m003_lighter_writes, m004_spool_to_files]
+
+
+def spool_directory(db_path: str | Path) -> Path:
+    """Where a database's payload spool lives: beside it (same file system, same volume)."""
+    return Path(f"{db_path}-spool")
 
 
 class Store:
@@ -345,6 +390,8 @@ class Store:
         self._checkpointer: threading.Thread | None = None
         self._checkpoint_stop = threading.Event()
         self._migrate()
+        # Payloads of events in progress: files, so an event costs one write transaction (bouncer/spool.py).
+        self.spool = Spool(spool_directory(self.path), clock)
 
     # --- plumbing ------------------------------------------------------------------------------
 
@@ -445,22 +492,6 @@ class Store:
             f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
         return int(cursor.lastrowid)
 
-    def record_outcome(self, event_id: int, verdict: Verdict, meta: MailMeta, kind: str, plan: dict[str, Any],
-                       previous: dict[str, Any] | None, mode: str, state: str) -> tuple[int, int]:
-        """Verdict, planned action and the end of the payload spool in ONE transaction: (verdict, action) ids.
-
-        The webhook's whole write after classification, so a worker takes the write lock once
-        per event and a crash leaves either all of it or none (then `spooled` redoes the event).
-        Rows are built before the lock is taken: the other workers wait only for the SQL.
-        """
-        prepared = self._prepare_verdict(event_id, verdict, meta)
-        action = self._action_row(event_id, meta.ticket_id, kind, plan, previous, mode, state)
-        with self._write() as db:
-            verdict_id = self._record_prepared(db, prepared)
-            action_id = self._insert("actions", dict(action, verdict_id=verdict_id))
-            db.execute("DELETE FROM inbox WHERE event_id = ?", [event_id])
-        return verdict_id, action_id
-
     def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
         """Rows of a SELECT as dicts. Straight on the connection: sqlite-utils' `query` wraps each one
         in SAVEPOINT/RELEASE (two more statements, in case it is no SELECT), and ours all are."""
@@ -495,40 +526,54 @@ class Store:
 
     # --- events --------------------------------------------------------------------------------
 
-    def accept_event(self, ticket_id: int, article_id: int, source: str,
-                     payload: bytes | None = None) -> tuple[int, bool]:
-        """Record that we took responsibility for an article; (event_id, created).
+    def event_id(self, ticket_id: int, article_id: int) -> int | None:
+        """The event already recorded for an article, if any: a repeated delivery stops here,
+        before any work (a read, no write lock)."""
+        with self._lock:
+            row = self._conn.execute("SELECT id FROM events WHERE ticket_id = ? AND article_id = ?",
+                                     [ticket_id, article_id]).fetchone()
+        return None if row is None else int(row[0])
 
-        INSERT ... ON CONFLICT DO NOTHING makes this atomic across processes: of two
-        deliveries of the same article exactly one gets created=True and does the work.
-        `payload` is spooled in the same transaction (see m002_inbox) until `unspool`.
+    def record_event(self, source: str, verdict: Verdict, meta: MailMeta,
+                     action: PlannedAction | None = None) -> Recorded | None:
+        """An article's event, its verdict and the planned action in ONE transaction; None (and
+        nothing written) when the article was recorded before, by whatever path saw it first.
+
+        INSERT ... ON CONFLICT DO NOTHING on the unique (ticket_id, article_id) makes this atomic
+        across processes: of two deliveries of one article exactly one is recorded and acts. The
+        webhook's only write per event, so a worker takes the write lock once per event; rows are
+        built before it is taken, so the other workers wait only for the SQL.
         """
         _check(source, EVENT_SOURCES, "source")
+        prepared = self._prepare_verdict(verdict, meta)
+        action_row = None if action is None else self._action_row(
+            meta.ticket_id, action.kind, action.plan, action.previous, action.mode, action.state)
         with self._write() as db:
-            now = self._now()
             cursor = db.execute(
-                "INSERT INTO events (ticket_id, article_id, source, received_at, status, updated_at) "
-                "VALUES (?, ?, ?, ?, 'accepted', ?) ON CONFLICT (ticket_id, article_id) DO NOTHING",
-                [ticket_id, article_id, source, now, now],
-            )
-            if cursor.rowcount == 1:
-                if payload is not None:
-                    # As received, not compressed: it lives for milliseconds, and zlib cost 0.12 ms
-                    # of CPU per event, more than writing the two or three WAL pages it saved.
-                    db.execute("INSERT INTO inbox (event_id, payload, received_at) VALUES (?, ?, ?)",
-                               [cursor.lastrowid, payload, now])
-                return int(cursor.lastrowid), True
-            row = db.execute("SELECT id FROM events WHERE ticket_id = ? AND article_id = ?",
-                             [ticket_id, article_id]).fetchone()
-            return int(row[0]), False
+                "INSERT INTO events (ticket_id, article_id, source, received_at, status, mail_source, updated_at) "
+                "VALUES (?, ?, ?, ?, 'classified', ?, ?) ON CONFLICT (ticket_id, article_id) DO NOTHING",
+                [meta.ticket_id, meta.article_id, source, prepared.now, meta.mail_source, prepared.now])
+            if cursor.rowcount != 1:
+                return None
+            event_id = int(cursor.lastrowid)
+            verdict_id = self._record_prepared(db, prepared, event_id)
+            action_id = self._insert("actions", dict(action_row, event_id=event_id, verdict_id=verdict_id)) \
+                if action_row else None
+        return Recorded(event_id, verdict_id, action_id)
+
+    def record_failed(self, item: Spooled, note: str) -> bool:
+        """A spooled event that cannot be processed: kept as a failed event (no verdict), so a repeated
+        delivery is not retried forever and the admin sees it; False when the article was recorded."""
+        now = self._now()
+        with self._write() as db:
+            return db.execute(
+                "INSERT INTO events (ticket_id, article_id, source, received_at, status, status_note, updated_at) "
+                "VALUES (?, ?, ?, ?, 'failed', ?, ?) ON CONFLICT (ticket_id, article_id) DO NOTHING",
+                [item.ticket_id, item.article_id, item.source, now, note[:ERROR_CHARS], now]).rowcount == 1
 
     def clock(self) -> datetime:
         """The store's notion of now (injectable in tests), for callers computing due times."""
         return self._clock()
-
-    def verdict_id_for_event(self, event_id: int) -> int | None:
-        row = self._one("SELECT id FROM verdicts WHERE event_id = ?", [event_id])
-        return int(row["id"]) if row else None
 
     def machine_articles(self, ticket_id: int) -> set[int]:
         """Articles of a ticket we judged machine mail (and nobody marked false positive)."""
@@ -536,22 +581,6 @@ class Store:
             f"SELECT article_id FROM verdicts WHERE ticket_id = ? AND category != 'human' "
             f"AND review NOT IN {_REJECTED_SQL}", [ticket_id])
         return {int(r["article_id"]) for r in rows}
-
-    def unspool(self, event_id: int) -> None:
-        """Forget an event's payload once its verdict is recorded."""
-        with self._write() as db:
-            db.execute("DELETE FROM inbox WHERE event_id = ?", [event_id])
-
-    def spooled(self, older_than: timedelta = timedelta(seconds=60), limit: int = 100) -> list[dict[str, Any]]:
-        """Accepted events whose payload is still spooled after `older_than`: a crash interrupted them."""
-        cutoff = iso(self._clock() - older_than)
-        rows = self._rows(
-            "SELECT e.*, i.payload FROM inbox i JOIN events e ON e.id = i.event_id "
-            "WHERE i.received_at <= ? ORDER BY i.received_at, i.event_id LIMIT ?", [cutoff, limit])
-        for row in rows:
-            if row["payload"][:1] == b"x":  # zlib-compressed by versions before 2026-11-28 (JSON starts "{")
-                row["payload"] = zlib.decompress(row["payload"])
-        return rows
 
     def set_event_status(self, event_id: int, status: str, note: str | None = None) -> None:
         """Move an event along its life; raises NotFoundError for an unknown id."""
@@ -563,28 +592,20 @@ class Store:
         """One event, e.g. to see whether a repeated delivery was already finished."""
         return self._one("SELECT * FROM events WHERE id = ?", [event_id])
 
-    def record_verdict(self, event_id: int, verdict: Verdict, meta: MailMeta) -> int:
-        """Store a verdict and everything derived from it in ONE transaction; returns the verdict id.
+    def _prepare_verdict(self, verdict: Verdict, meta: MailMeta) -> _PreparedVerdict:
+        """The verdict's rows and what it means for addresses and mailings, built before the write lock.
 
-        Links the mailing, writes one `bounces` row per bounced recipient and refreshes those
-        addresses (dead at once on a hard bounce, or after `soft_threshold` soft bounces within
-        `soft_window_days`); a person writing from a dead address revives it. Marks the event
-        'classified'. One verdict per event: a second call raises sqlite3.IntegrityError, as
-        does an unknown event id, and then nothing is stored.
+        A bounce writes one `bounces` row per bounced recipient and refreshes those addresses
+        (dead at once on a hard bounce, or after `soft_threshold` soft bounces within
+        `soft_window_days`); a person writing from a dead address revives it.
         """
-        prepared = self._prepare_verdict(event_id, verdict, meta)
-        with self._write() as db:
-            return self._record_prepared(db, prepared)
-
-    def _prepare_verdict(self, event_id: int, verdict: Verdict, meta: MailMeta) -> _PreparedVerdict:
-        """Everything of `record_verdict` that needs no database, done before the write lock."""
         _check(meta.mail_source, MAIL_SOURCES, "mail_source")
         original = verdict.original  # the fields of Verdict.to_dict, without its deep copy (dataclasses.asdict)
         now_dt = self._clock()
         now = iso(now_dt)
         from_addr = _address(meta.from_addr)
         row = {
-            "event_id": event_id, "created_at": now, "category": verdict.category,
+            "created_at": now, "category": verdict.category,
             "bounce_type": verdict.bounce_type, "reason": verdict.reason, "status": verdict.status,
             "diagnostic": verdict.diagnostic, "confidence": round(verdict.confidence, 3),
             "evidence": _json(list(verdict.evidence)), "recipients": _json(list(verdict.recipients)),
@@ -603,14 +624,12 @@ class Store:
         revive = from_addr if verdict.category == "human" else None
         mailing = _mailing_keys(original.message_id, original.subject, original.date, meta.in_reply_to,
                                 meta.references, now_dt)
-        return _PreparedVerdict(row, meta.mail_source, bounced, revive, mailing, now)
+        return _PreparedVerdict(row, bounced, revive, mailing, now)
 
-    def _record_prepared(self, db: Database, p: _PreparedVerdict) -> int:
-        """The SQL of `record_verdict`, inside the caller's write transaction."""
+    def _record_prepared(self, db: Database, p: _PreparedVerdict, event_id: int) -> int:
+        """The verdict's SQL, inside the caller's write transaction."""
         mailing_id = self._link_mailing(db, p.mailing) if p.mailing else None
-        verdict_id = self._insert("verdicts", dict(p.row, mailing_id=mailing_id))
-        db.execute("UPDATE events SET status = 'classified', mail_source = ?, updated_at = ? WHERE id = ?",
-                   [p.mail_source, p.now, p.row["event_id"]])
+        verdict_id = self._insert("verdicts", dict(p.row, event_id=event_id, mailing_id=mailing_id))
         for address in p.bounced:
             self._insert("bounces", {
                 "verdict_id": verdict_id, "address": address, "domain": address.rpartition("@")[2],
@@ -914,11 +933,11 @@ class Store:
 
         A 'pending' action is in the outbox, due at `next_attempt_at` (default: now).
         """
-        row = self._action_row(event_id, ticket_id, kind, plan, previous, mode, state, next_attempt_at)
+        row = self._action_row(ticket_id, kind, plan, previous, mode, state, next_attempt_at)
         with self._write():
-            return self._insert("actions", dict(row, verdict_id=verdict_id))
+            return self._insert("actions", dict(row, event_id=event_id, verdict_id=verdict_id))
 
-    def _action_row(self, event_id: int, ticket_id: int, kind: str, plan: dict[str, Any],
+    def _action_row(self, ticket_id: int, kind: str, plan: dict[str, Any],
                     previous: dict[str, Any] | None, mode: str, state: str,
                     next_attempt_at: datetime | None = None) -> dict[str, Any]:
         _check(kind, ACTION_KINDS, "kind")
@@ -927,7 +946,7 @@ class Store:
         now = self._now()
         due = iso(next_attempt_at) if next_attempt_at else now
         return {
-            "event_id": event_id, "ticket_id": ticket_id, "kind": kind,
+            "ticket_id": ticket_id, "kind": kind,
             "plan": _json(plan), "previous": _json(previous), "mode": mode, "state": state,
             "attempts": 0, "next_attempt_at": due if state == "pending" else None,
             "created_at": now, "updated_at": now,

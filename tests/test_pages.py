@@ -394,8 +394,7 @@ def test_dead_csv_is_for_german_excel_and_follows_the_filter(press: FlaskClient,
 def test_csv_cells_that_a_spreadsheet_would_run_as_formulas_are_defused(press: FlaskClient, app: Flask,
                                                                        config: Config) -> None:
     with Store(config.db_path) as store:
-        event_id, _ = store.accept_event(99, 99, "webhook")
-        store.record_verdict(event_id, Verdict(
+        store.record_event("webhook", Verdict(
             category="bounce", confidence=0.98, bounce_type="hard", reason="user_unknown",
             recipients=("=1+2@evil.example",), original=Original(message_id=PRESS_RELEASE[0])),
             MailMeta(ticket_id=99, article_id=99))

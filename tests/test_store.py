@@ -11,7 +11,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from bouncer.store import MIGRATIONS, MailMeta, NotFoundError, Store, iso, subject_key
+from bouncer import store as store_module
+from bouncer.store import MIGRATIONS, MailMeta, NotFoundError, PlannedAction, Recorded, Store, iso, subject_key
 from bouncer.verdict import Original, Verdict
 from clock import Clock
 
@@ -41,11 +42,12 @@ def record(store: Store, verdict: Verdict, *, from_addr: str = "MAILER-DAEMON@mx
            subject: str = "Undelivered Mail Returned to Sender", snippet: str | None = "The mail could not be delivered",
            in_reply_to: str | None = None, references: tuple[str, ...] = (), ticket_id: int = 100) -> int:
     article_id = next(_article)
-    event_id, _ = store.accept_event(ticket_id, article_id, "webhook")
     meta = MailMeta(ticket_id=ticket_id, article_id=article_id, from_addr=from_addr, subject=subject,
                     snippet=snippet, message_id=f"<a{article_id}@mx>", in_reply_to=in_reply_to,
                     references=references)
-    return store.record_verdict(event_id, verdict, meta)
+    recorded = store.record_event("webhook", verdict, meta)
+    assert recorded is not None
+    return recorded.verdict_id
 
 
 def bounce(*recipients: str, kind: str = "hard", message_id: str | None = "<nl-1@partei.de>",
@@ -86,7 +88,8 @@ def test_open_creates_parent_folder_and_runs_migrations_once_on_reopen(db_path: 
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     con.close()
     assert applied == [(version, iso(T0)) for version in range(1, len(MIGRATIONS) + 1)]
-    assert {"events", "verdicts", "actions", "mailings", "bounces", "addresses", "allowlist", "inbox"} <= tables
+    assert {"events", "verdicts", "actions", "mailings", "bounces", "addresses", "allowlist"} <= tables
+    assert "inbox" not in tables  # the payload spool is files since m004
 
 
 def test_connection_uses_wal_foreign_keys_busy_timeout_and_normal_sync(store: Store) -> None:
@@ -128,61 +131,66 @@ def test_ping_is_false_after_close(db_path: Path) -> None:
 
 # --- events --------------------------------------------------------------------------------------
 
-def test_accept_event_is_idempotent_per_ticket_and_article_whatever_the_source(store: Store) -> None:
-    first = store.accept_event(1, 10, "webhook")
-    assert first[1] is True
-    assert store.accept_event(1, 10, "webhook") == (first[0], False)
-    assert store.accept_event(1, 10, "sweep") == (first[0], False)
-    assert store.accept_event(1, 11, "sweep")[1] is True
-    assert store.get_event(first[0])["status"] == "accepted"
+def test_an_article_is_recorded_once_whatever_the_source(store: Store) -> None:
+    first = store.record_event("webhook", bounce("a@example.org"), MailMeta(ticket_id=1, article_id=10))
+    assert first is not None and store.event_id(1, 10) == first.event_id
+    assert store.record_event("webhook", bounce("a@example.org"), MailMeta(ticket_id=1, article_id=10)) is None
+    assert store.record_event("sweep", other("human"), MailMeta(ticket_id=1, article_id=10)) is None
+    assert store.record_event("sweep", other("human"), MailMeta(ticket_id=1, article_id=11)) is not None
+    assert store.event_id(1, 12) is None
+    assert store.get_event(first.event_id)["status"] == "classified"
+    assert address(store, "a@example.org")["hard_count"] == 1  # the repeated bounce counted nothing
 
 
-def test_accept_event_rejects_unknown_source(store: Store) -> None:
+def test_record_event_rejects_unknown_source(store: Store) -> None:
     with pytest.raises(ValueError, match="source"):
-        store.accept_event(1, 1, "mail")
+        store.record_event("mail", other("human"), MailMeta(ticket_id=1, article_id=1))
 
 
-def test_accept_event_is_idempotent_across_two_stores_on_one_file(db_path: Path) -> None:
+def test_an_article_is_recorded_once_across_two_stores_on_one_file(db_path: Path) -> None:
     with Store(db_path) as one, Store(db_path) as two:
-        event_id, created = one.accept_event(5, 50, "webhook")
-        assert created
-        assert two.accept_event(5, 50, "webhook") == (event_id, False)
+        recorded = one.record_event("webhook", other("human"), MailMeta(ticket_id=5, article_id=50))
+        assert recorded is not None
+        assert two.record_event("webhook", other("human"), MailMeta(ticket_id=5, article_id=50)) is None
+        assert two.event_id(5, 50) == recorded.event_id
 
 
 @pytest.mark.parametrize("shared", [True, False], ids=["one-store", "store-per-thread"])
-def test_accept_event_from_two_threads_creates_each_event_exactly_once(db_path: Path, shared: bool) -> None:
+def test_two_threads_recording_the_same_articles_record_each_exactly_once(db_path: Path, shared: bool) -> None:
     stores = [Store(db_path)] * 2 if shared else [Store(db_path), Store(db_path)]
     barrier = threading.Barrier(2)
-    results: list[list[tuple[int, bool]]] = [[], []]
+    results: list[list[Recorded | None]] = [[], []]
 
     def worker(n: int) -> None:
         barrier.wait()
-        results[n] = [stores[n].accept_event(7, article, "webhook") for article in range(200)]
+        results[n] = [stores[n].record_event("webhook", bounce(f"r{article}@example.org"),
+                                             MailMeta(ticket_id=7, article_id=article)) for article in range(200)]
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in (0, 1)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    for article in range(200):
+        assert (results[0][article] is None) + (results[1][article] is None) == 1
+    assert stores[0].stats()["verdicts"]["bounce"] == 200
+    assert address(stores[0], "r7@example.org")["hard_count"] == 1
     for s in set(stores):
         s.close()
-    for article in range(200):
-        (id_a, created_a), (id_b, created_b) = results[0][article], results[1][article]
-        assert id_a == id_b
-        assert created_a + created_b == 1
 
 
 def test_set_event_status_and_unknown_event(store: Store) -> None:
-    event_id, _ = store.accept_event(1, 1, "cli")
-    store.set_event_status(event_id, "failed", "OTRS timeout")
-    assert store.get_event(event_id)["status_note"] == "OTRS timeout"
+    recorded = store.record_event("cli", other("human"), MailMeta(ticket_id=1, article_id=1))
+    assert recorded is not None
+    store.set_event_status(recorded.event_id, "failed", "OTRS timeout")
+    assert store.get_event(recorded.event_id)["status_note"] == "OTRS timeout"
     with pytest.raises(NotFoundError):
         store.set_event_status(999, "acted")
     with pytest.raises(ValueError):
-        store.set_event_status(event_id, "done")
+        store.set_event_status(recorded.event_id, "done")
 
 
-def test_record_verdict_stores_verdict_marks_event_classified_and_decodes_json(store: Store) -> None:
+def test_record_event_stores_verdict_marks_event_classified_and_decodes_json(store: Store) -> None:
     verdict_id = record(store, bounce("Anna@Example.org"), in_reply_to="<x@y>", references=("<r1@y>",))
     got = store.get_verdict(verdict_id)
     assert got["category"] == "bounce" and got["bounce_type"] == "hard" and got["confidence"] == 0.97
@@ -191,25 +199,42 @@ def test_record_verdict_stores_verdict_marks_event_classified_and_decodes_json(s
     assert got["refs"] == ["<r1@y>"]
     assert got["from_addr"] == "mailer-daemon@mx.example.net" and got["from_domain"] == "mx.example.net"
     assert got["review"] == "pending"
-    assert got["event"]["status"] == "classified"
+    assert (got["event"]["status"], got["event"]["mail_source"]) == ("classified", "payload")
     assert [b["address"] for b in got["bounces"]] == ["anna@example.org"]
+    assert got["actions"] == []  # none planned
 
 
-def test_record_verdict_twice_for_one_event_fails_and_stores_nothing_more(store: Store) -> None:
-    event_id, _ = store.accept_event(1, 1, "webhook")
-    meta = MailMeta(ticket_id=1, article_id=1)
-    store.record_verdict(event_id, bounce("a@example.org"), meta)
-    with pytest.raises(sqlite3.IntegrityError):
-        store.record_verdict(event_id, bounce("b@example.org", subject="Other"), meta)
-    assert address(store, "b@example.org") is None
-    assert len(store.list_mailings()) == 1
+def test_record_event_stores_the_planned_action_with_the_verdict(store: Store, clock: Clock) -> None:
+    planned = PlannedAction("ticket_update", {"action": "close", "state": "closed successful"},
+                            {"state": "new", "queue": "Presse"}, "callback", "pending")
+    recorded = store.record_event("webhook", bounce("a@example.org"), MailMeta(ticket_id=3, article_id=30), planned)
+    assert recorded is not None and recorded.action_id is not None
+    (action,) = store.get_verdict(recorded.verdict_id)["actions"]
+    assert (action["id"], action["event_id"], action["ticket_id"]) == (recorded.action_id, recorded.event_id, 3)
+    assert (action["plan"], action["previous"]) == (planned.plan, planned.previous)
+    assert (action["mode"], action["state"], action["next_attempt_at"]) == ("callback", "pending", iso(clock.now))
+    assert [a["id"] for a in store.due_actions()] == [recorded.action_id]
 
 
-def test_record_verdict_for_unknown_event_rolls_back_the_mailing_too(store: Store) -> None:
-    with pytest.raises(sqlite3.IntegrityError):
-        store.record_verdict(4242, bounce("a@example.org"), MailMeta(ticket_id=1, article_id=1))
-    assert store.list_mailings() == []
+def test_a_failure_inside_the_transaction_leaves_no_event_verdict_or_mailing(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """All or nothing: a half-recorded event would block its own recovery as a 'duplicate'."""
+    real_insert = store._insert
+
+    def insert(table: str, row: dict[str, Any]) -> int:
+        if table == "actions":
+            raise sqlite3.OperationalError("disk I/O error")
+        return real_insert(table, row)
+
+    monkeypatch.setattr(store, "_insert", insert)
+    planned = PlannedAction("ticket_update", {"action": "close"}, None, "inline", "done")
+    with pytest.raises(sqlite3.OperationalError):
+        store.record_event("webhook", bounce("a@example.org"), MailMeta(ticket_id=1, article_id=1), planned)
+    assert store.event_id(1, 1) is None
+    assert store.list_mailings() == [] and store.list_verdicts() == []
     assert address(store, "a@example.org") is None
+    monkeypatch.undo()
+    assert store.record_event("webhook", bounce("a@example.org"), MailMeta(ticket_id=1, article_id=1), planned)
 
 
 def test_hard_bounce_marks_address_dead_at_once(store: Store) -> None:
@@ -577,40 +602,43 @@ def test_stats_counts_categories_events_outbox_and_last_event(store: Store, cloc
     assert stats["last_event_at"] == iso(clock.now)
 
 
-def test_accepted_payload_stays_spooled_until_unspooled(store: Store, clock: Clock) -> None:
-    event_id, created = store.accept_event(7, 70, "webhook", payload=b'{"Event": {}}')
-    assert created
-    assert store.spooled() == []  # younger than the grace period: its request is still running
-    clock.advance(minutes=2)
-    (row,) = store.spooled()
-    assert (row["id"], row["payload"]) == (event_id, b'{"Event": {}}')
-    store.unspool(event_id)
-    assert store.spooled() == []
+def test_failed_event_is_recorded_once_and_blocks_nothing_already_recorded(store: Store) -> None:
+    item = store.spool.put(7, 70, "webhook", b"{not json")
+    assert store.record_failed(item, "recovery failed: JSONDecodeError") is True
+    event = store.get_event(store.event_id(7, 70))
+    assert (event["status"], event["status_note"], event["source"]) == ("failed", "recovery failed: JSONDecodeError", "webhook")
+    assert store.record_failed(item, "again") is False
+    assert store.record_event("webhook", other("human"), MailMeta(ticket_id=7, article_id=70)) is None
 
 
-def test_payload_spooled_compressed_by_an_earlier_version_is_read_back(store: Store, clock: Clock) -> None:
-    event_id, _ = store.accept_event(7, 72, "webhook")
-    store._conn.execute("INSERT INTO inbox (event_id, payload, received_at) VALUES (?, ?, ?)",
-                        [event_id, zlib.compress(b'{"Event": {"TicketID": 7}}', 1), iso(clock.now)])
-    clock.advance(minutes=2)
-    assert [r["payload"] for r in store.spooled()] == [b'{"Event": {"TicketID": 7}}']
-
-
-def test_duplicate_delivery_spools_nothing_twice(store: Store, clock: Clock) -> None:
-    store.accept_event(7, 71, "webhook", payload=b"first")
-    _, created = store.accept_event(7, 71, "webhook", payload=b"second")
-    clock.advance(minutes=2)
-    assert not created
-    assert [r["payload"] for r in store.spooled()] == [b"first"]
+def test_payloads_left_in_the_inbox_table_by_an_earlier_version_move_to_spool_files(
+        db_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An upgrade right after a crash: the interrupted events must still be finished, none lost."""
+    monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS[:3])
+    with Store(db_path, clock=clock) as old:
+        for article, payload in ((1, b'{"Event": {"ArticleID": 1}}'), (2, zlib.compress(b'{"Event": {"ArticleID": 2}}', 1))):
+            event_id = old._conn.execute(
+                "INSERT INTO events (ticket_id, article_id, source, received_at, status) "
+                "VALUES (7, ?, 'webhook', ?, 'accepted')", [article, iso(clock.now)]).lastrowid
+            old._conn.execute("INSERT INTO inbox (event_id, payload, received_at) VALUES (?, ?, ?)",
+                              [event_id, payload, iso(clock.now)])
+        assert old.record_event("webhook", other("human"), MailMeta(ticket_id=7, article_id=3)) is not None
+    monkeypatch.undo()
+    # The spool files are stamped with the real time: the new store's clock is two minutes past it.
+    with Store(db_path, clock=Clock(datetime.now(timezone.utc) + timedelta(minutes=2))) as new:
+        assert new.stats()["schema_version"] == len(MIGRATIONS)
+        assert (new.event_id(7, 1), new.event_id(7, 2)) == (None, None)  # to be recorded by recovery
+        assert new.event_id(7, 3) is not None
+        spooled = sorted(new.spool.stale(), key=lambda item: item.article_id)
+        assert [(i.ticket_id, i.article_id, i.source) for i in spooled] == [(7, 1, "webhook"), (7, 2, "webhook")]
+        assert [i.path.read_bytes() for i in spooled] == [b'{"Event": {"ArticleID": 1}}', b'{"Event": {"ArticleID": 2}}']
 
 
 def test_hard_bounce_about_our_ip_does_not_kill_the_address_at_once(store: Store) -> None:
     blocked = Verdict(category="bounce", confidence=0.98, bounce_type="hard", reason="spam_blocked",
                       recipients=("clara@outlook.example",), status="5.7.1")
     for article in (1, 2):
-        event_id, _ = store.accept_event(40, article, "webhook")
-        store.record_verdict(event_id, blocked, MailMeta(ticket_id=40, article_id=article))
+        store.record_event("webhook", blocked, MailMeta(ticket_id=40, article_id=article))
     assert store.dead_addresses() == []
-    event_id, _ = store.accept_event(40, 3, "webhook")
-    store.record_verdict(event_id, blocked, MailMeta(ticket_id=40, article_id=3))
+    store.record_event("webhook", blocked, MailMeta(ticket_id=40, article_id=3))
     assert [a["address"] for a in store.dead_addresses()] == ["clara@outlook.example"]

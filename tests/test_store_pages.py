@@ -8,7 +8,7 @@ from typing import Iterator
 
 import pytest
 
-from bouncer.store import MailMeta, Store
+from bouncer.store import MailMeta, PlannedAction, Store
 from bouncer.verdict import Original, Verdict
 from clock import Clock
 
@@ -35,13 +35,13 @@ def record(store: Store, verdict: Verdict, *, from_addr: str = "MAILER-DAEMON@mx
            action: str | None = "close", state: str = "done", in_reply_to: str | None = None) -> int:
     """A verdict the way the service records it, with one ticket update planned as `action`."""
     article_id = next(_articles)
-    event_id, _ = store.accept_event(7, article_id, "webhook")
-    verdict_id = store.record_verdict(event_id, verdict, MailMeta(
-        ticket_id=7, article_id=article_id, from_addr=from_addr, subject="Undelivered", in_reply_to=in_reply_to))
-    if action is not None:
-        store.plan_action(event_id, verdict_id, 7, "ticket_update", {"action": action}, {"state": "open"},
-                          "callback", state)
-    return verdict_id
+    planned = None if action is None else PlannedAction(
+        "ticket_update", {"action": action}, {"state": "open"}, "callback", state)
+    recorded = store.record_event("webhook", verdict, MailMeta(
+        ticket_id=7, article_id=article_id, from_addr=from_addr, subject="Undelivered", in_reply_to=in_reply_to),
+        planned)
+    assert recorded is not None
+    return recorded.verdict_id
 
 
 def hard(address: str, original: Original = PR, confidence: float = 0.98) -> Verdict:

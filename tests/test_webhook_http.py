@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -194,6 +195,19 @@ def outbox_actions(store: Store) -> list[dict[str, Any]]:
     return actions
 
 
+def verdict_for(store: Store, ticket_id: int, article_id: int) -> dict[str, Any]:
+    """The one verdict recorded for an article, with its actions."""
+    (summary,) = [v for v in store.list_verdicts(ticket_id=ticket_id, limit=1000) if v["article_id"] == article_id]
+    verdict = store.get_verdict(summary["id"])
+    assert verdict is not None
+    return verdict
+
+
+def spooled(store: Store) -> list[tuple[int, int]]:
+    """(TicketID, ArticleID) of every payload in the spool, however young."""
+    return sorted((item.ticket_id, item.article_id) for item in store.spool.stale(older_than=-3600))
+
+
 def event_count(store: Store) -> int:
     return sum(store.stats()["events"].values())
 
@@ -224,8 +238,10 @@ def test_captured_invoker_request_gets_the_expected_answer(serve: Serve, capture
         assert event_count(live.store) == 0
         return
     assert answer["Category"] == expected.category
-    verdict = live.store.get_verdict(live.store.verdict_id_for_event(answer["EventID"]))
-    assert verdict is not None and verdict["category"] == expected.category
+    event = live.store.get_event(answer["EventID"])
+    assert event is not None
+    verdict = verdict_for(live.store, event["ticket_id"], event["article_id"])
+    assert verdict["category"] == expected.category
     if expected.category == "human":
         assert answer["Action"] == "none" and response_keys == set()
         assert [(a["kind"], a["state"]) for a in verdict["actions"]] == [("none", "skipped")]
@@ -347,8 +363,13 @@ def test_unexpected_error_answers_500_json_and_leaves_the_event_to_recovery(
     assert response.headers["Cache-Control"] == "no-store"
     assert any(r.getMessage() == "webhook request failed" and r.exc_info for r in caplog.records)
     assert sum(live.store.stats()["verdicts"].values()) == 0
+    assert spooled(live.store) == [(4, 10)]
+    assert requests.get(live.url + "/readyz", timeout=HTTP_TIMEOUT).json()["spooled"] == 1
+    monkeypatch.undo()  # the bug is fixed, the worker restarted
     clock.advance(seconds=61)
-    assert [(row["ticket_id"], row["article_id"]) for row in live.store.spooled()] == [(4, 10)]
+    assert live.service.recover() == 1
+    assert verdict_for(live.store, 4, 10)["category"] == "auto_reply"
+    assert spooled(live.store) == []
 
 
 # ---- loop guard and duplicates --------------------------------------------------------------------
@@ -527,22 +548,40 @@ def test_pending_outbox_survives_a_restart(serve: Serve, fake_znuny: FakeZnuny, 
     assert second.store.pending_count() == 0
 
 
-def test_event_accepted_but_not_classified_is_finished_by_recovery(
+def crash_after_spooling(live: LiveApp, capture: dict[str, Any]) -> None:
+    """What a worker killed mid-request leaves behind: the payload in the spool, nothing recorded."""
+    event = json.loads(capture["body_raw"])["Event"]
+    live.store.spool.put(int(event["TicketID"]), int(event["ArticleID"]), "webhook", capture["body_raw"].encode())
+
+
+def test_event_whose_request_died_is_finished_by_recovery(
         serve: Serve, fake_znuny: FakeZnuny, wire_dir: Path, clock: Clock) -> None:
-    """A crash between accepting and classifying leaves the spooled payload; recovery finishes it."""
     live = serve("callback")
-    capture = load_capture(wire_dir, "ooo-vacation-generic-newticket")
-    event_id, created = live.store.accept_event(4, 10, "webhook", payload=capture["body_raw"].encode())
-    assert created
-    assert live.post(capture).json()["Result"] == "duplicate"  # a redelivery does not do it twice
+    crash_after_spooling(live, load_capture(wire_dir, "ooo-vacation-generic-newticket"))
 
     assert live.service.recover() == 0  # too young: a worker may still be on it
     clock.advance(seconds=61)
     assert live.service.recover() == 1
 
-    verdict = live.store.get_verdict(live.store.verdict_id_for_event(event_id))
-    assert verdict is not None and verdict["category"] == "auto_reply"
+    assert verdict_for(live.store, 4, 10)["category"] == "auto_reply"
+    assert spooled(live.store) == []
     assert live.service.recover() == 0
+    assert live.worker.run_once() == 1
+    assert updates_per_ticket(fake_znuny) == {4: 1}
+
+
+def test_redelivery_of_an_event_whose_request_died_is_done_once(
+        serve: Serve, fake_znuny: FakeZnuny, wire_dir: Path, clock: Clock) -> None:
+    """The redelivery is recorded; recovery then finds the article recorded and only drops the payload."""
+    live = serve("callback")
+    capture = load_capture(wire_dir, "ooo-vacation-generic-newticket")
+    crash_after_spooling(live, capture)
+    assert live.post(capture).json()["Result"] == "processed"
+    assert live.post(capture).json()["Result"] == "duplicate"
+
+    clock.advance(seconds=61)
+    assert live.service.recover() == 0
+    assert spooled(live.store) == []
     assert live.worker.run_once() == 1
     assert updates_per_ticket(fake_znuny) == {4: 1}
 
@@ -553,12 +592,11 @@ def test_event_recovered_in_inline_mode_is_acted_on_through_the_outbox_or_record
     """The crash took the request that would have carried the inline answer: a recovered
     event must not be recorded as done inline."""
     live = serve("inline", **({} if with_otrs else {"otrs_url": None}))
-    capture = load_capture(wire_dir, "ooo-vacation-generic-newticket")
-    event_id, _ = live.store.accept_event(4, 10, "webhook", payload=capture["body_raw"].encode())
+    crash_after_spooling(live, load_capture(wire_dir, "ooo-vacation-generic-newticket"))
     clock.advance(seconds=61)
     assert live.service.recover() == 1
 
-    (action,) = live.store.get_verdict(live.store.verdict_id_for_event(event_id))["actions"]
+    (action,) = verdict_for(live.store, 4, 10)["actions"]
     assert (action["mode"], action["state"]) == (("callback", "pending") if with_otrs else ("inline", "skipped"))
     assert live.worker.run_once() == int(with_otrs)
     assert updates_per_ticket(fake_znuny) == ({4: 1} if with_otrs else {})
@@ -566,38 +604,76 @@ def test_event_recovered_in_inline_mode_is_acted_on_through_the_outbox_or_record
 
 def test_two_workers_recovering_one_event_at_once_act_once_and_neither_fails(
         serve: Serve, fake_znuny: FakeZnuny, wire_dir: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every gunicorn worker recovers as it starts. The one that looked before the other recorded
-    the verdict must neither act twice nor fail: an exception in create_app stops gunicorn."""
+    """Every gunicorn worker recovers as it starts and in its worker thread. While one works on a
+    payload the other must skip it, neither act twice nor fail: an exception in create_app stops gunicorn."""
     first, second = serve("callback"), serve("callback")
-    capture = load_capture(wire_dir, "ooo-vacation-generic-newticket")
-    first.store.accept_event(4, 10, "webhook", payload=capture["body_raw"].encode())
+    crash_after_spooling(first, load_capture(wire_dir, "ooo-vacation-generic-newticket"))
     clock.advance(seconds=61)
-    second_looked, first_recorded = threading.Event(), threading.Event()
-
-    def look_then_wait(event_id: int, look: Callable[[int], int | None] = second.store.verdict_id_for_event) -> int | None:
-        found = look(event_id)
-        second_looked.set()
-        first_recorded.wait(HTTP_TIMEOUT)
-        return found
-
-    def record_then_signal(*args: Any, record: Callable[..., int] = first.store._record_prepared) -> int:
-        verdict_id = record(*args)
-        first_recorded.set()
-        return verdict_id
-
-    monkeypatch.setattr(second.store, "verdict_id_for_event", look_then_wait)
-    monkeypatch.setattr(first.store, "_record_prepared", record_then_signal)
     recovered: dict[str, int] = {}
-    racer = threading.Thread(target=lambda: recovered.update(second=second.service.recover()))
-    racer.start()
-    second_looked.wait(HTTP_TIMEOUT)
+
+    def second_recovers_meanwhile(*args: Any, real: Callable[..., Any] = first.service._classify_and_act,
+                                  **options: Any) -> Any:
+        recovered["second"] = second.service.recover()
+        return real(*args, **options)
+
+    monkeypatch.setattr(first.service, "_classify_and_act", second_recovers_meanwhile)
     recovered["first"] = first.service.recover()
-    racer.join(HTTP_TIMEOUT)
 
     assert recovered == {"first": 1, "second": 0}
     assert len(outbox_actions(first.store)) == 1
     assert first.worker.run_once() == 1
     assert updates_per_ticket(fake_znuny) == {4: 1}
+
+
+def test_delivery_recorded_by_another_worker_while_classifying_answers_duplicate_without_keys(
+        serve: Serve, wire_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two deliveries of one article at once both pass the duplicate check; the unique event row
+    lets exactly one of them record and answer with the ticket update."""
+    first, second = serve("inline"), serve("inline")
+    capture = load_capture(wire_dir, "ooo-vacation-generic-newticket")
+    answers: list[dict[str, Any]] = []
+
+    def other_delivery_first(*args: Any, real: Callable[..., Any] = first.service.ticket_context) -> Any:
+        answers.append(second.post(capture).json())
+        return real(*args)
+
+    monkeypatch.setattr(first.service, "ticket_context", other_delivery_first)
+    answers.append(first.post(capture).json())
+
+    assert [a["Result"] for a in answers] == ["processed", "duplicate"]
+    assert "OTRS_TicketStateSet" in answers[0] and not any(k.startswith("OTRS_") for k in answers[1])
+    assert event_count(first.store) == 1 and spooled(first.store) == []
+
+
+def test_spooled_payload_that_cannot_be_processed_is_recorded_as_failed_and_not_retried(
+        serve: Serve, clock: Clock, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    live = serve("callback")
+    live.store.spool.put(4, 11, "webhook", b'{"Event": {"TicketID": 4, "ArticleID"')  # cut off mid-write
+    monkeypatch.setattr(logging.getLogger("bouncer.service"), "handlers", [caplog.handler])
+    clock.advance(seconds=61)
+
+    assert live.service.recover() == 0
+    event = live.store.get_event(live.store.event_id(4, 11))
+    assert event["status"] == "failed" and event["status_note"].startswith("recovery failed: JSONDecodeError")
+    assert any(r.getMessage() == "spooled event failed" and r.exc_info for r in caplog.records)
+    assert spooled(live.store) == []
+    assert live.service.recover() == 0
+
+
+def test_recovery_leaves_the_payload_for_the_next_round_when_the_database_is_busy(
+        serve: Serve, wire_dir: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    live = serve("callback")
+    crash_after_spooling(live, load_capture(wire_dir, "ooo-vacation-generic-newticket"))
+    clock.advance(seconds=61)
+
+    def locked(*args: Any) -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(live.store, "record_event", locked)
+    assert live.service.recover() == 0
+    assert spooled(live.store) == [(4, 10)] and event_count(live.store) == 0
+    monkeypatch.undo()
+    assert live.service.recover() == 1
 
 
 # ---- dry-run --------------------------------------------------------------------------------------

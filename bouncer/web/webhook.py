@@ -157,13 +157,15 @@ def livez() -> FlaskResponse:
 
 @bp.get("/readyz")
 def readyz() -> FlaskResponse:
-    """Ready when the database answers; reports the outbox backlog for the operator."""
+    """Ready when the database answers; reports the outbox backlog and the events in progress
+    (`spooled`: more than a few, or any for minutes, means requests are dying) for the operator."""
     service = _service()
     if not service.store.ping():
         response = jsonify({"status": "database unavailable"})
         response.status_code = 503
         return response
-    return jsonify({"status": "ready", "mode": _config().mode, "outbox_pending": service.store.pending_count()})
+    return jsonify({"status": "ready", "mode": _config().mode, "outbox_pending": service.store.pending_count(),
+                    "spooled": service.store.spool.count()})
 
 
 @bp.get("/metrics")
