@@ -1,10 +1,11 @@
 """Structured JSON logs: one object per line, with ticket/article ids as fields, never mail content."""
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from datetime import datetime, timezone
+
+from . import fastjson
 
 _STANDARD = set(vars(logging.makeLogRecord({})))
 
@@ -16,7 +17,7 @@ class JsonFormatter(logging.Formatter):
         data.update({k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")})
         if record.exc_info:
             data["exc"] = self.formatException(record.exc_info)
-        return json.dumps(data, default=str, ensure_ascii=False)
+        return fastjson.dumps(data, default=str)
 
 
 def setup(json_logs: bool, level: int = logging.INFO) -> None:

@@ -13,8 +13,9 @@ end up in proxy access logs or in the URL a transport exception prints.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 from urllib.parse import quote
 
 import requests

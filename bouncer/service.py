@@ -10,9 +10,10 @@ import json
 import logging
 import re
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Mapping
+from typing import Any
 
 from .article import from_article, request_article
 from .classify import classify

@@ -7,8 +7,9 @@ time labels go into it, never mail data.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Mapping, Sequence
+from typing import Any
 from xml.etree.ElementTree import Element
 
 import pygal

@@ -1,0 +1,46 @@
+"""JSON on the webhook's path reads and writes what the standard json module does, only faster."""
+from __future__ import annotations
+
+import json
+import pytest
+
+from bouncer import fastjson
+
+
+@pytest.mark.parametrize("raw", [b'{"Subject": "\\ud83d broken"}', b'{"Confidence": NaN}', b'{"a": [1, {"b": null}]}'],
+                         ids=["lone-surrogate", "nan", "plain"])
+def test_body_is_read_as_the_standard_json_module_reads_it(raw: bytes) -> None:
+    parsed = fastjson.loads(raw)
+    assert json.dumps(parsed) == json.dumps(json.loads(raw))
+
+
+def test_integer_beyond_64_bits_is_read_as_a_float_so_no_id_check_takes_it() -> None:
+    assert isinstance(fastjson.loads(b'{"TicketID": 123456789012345678901234567890}')["TicketID"], float)
+
+
+def test_invalid_json_raises_value_error_like_the_standard_module() -> None:
+    with pytest.raises(ValueError):
+        fastjson.loads(b'{"Event": ')
+
+
+@pytest.mark.parametrize("value", [
+    {"b": "Abwesenheitsnotiz – außer Haus", "a": [1, 2.5, None, True]},
+    {"huge": 2 ** 70, "z": 1},
+    {"lone": "\ud83d", "a": 1},
+], ids=["umlauts", "big-int", "lone-surrogate"])
+def test_written_json_reads_back_to_the_same_value_with_keys_sorted_when_asked(value: dict) -> None:
+    text = fastjson.dumps(value, sort_keys=True)
+    assert json.loads(text) == value
+    assert list(json.loads(text)) == sorted(value)
+    assert "\\u00df" not in text and ", " not in text  # UTF-8, compact
+
+
+class Opaque:
+    def __str__(self) -> str:
+        return "opaque"
+
+
+def test_default_converts_what_json_has_no_type_for() -> None:
+    assert fastjson.dumps({"thing": Opaque()}, default=str) == '{"thing":"opaque"}'
+    with pytest.raises(TypeError):
+        fastjson.dumps({"thing": Opaque()})
