@@ -7,7 +7,7 @@ import threading
 import zlib
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -642,3 +642,48 @@ def test_hard_bounce_about_our_ip_does_not_kill_the_address_at_once(store: Store
     assert store.dead_addresses() == []
     store.record_event("webhook", blocked, MailMeta(ticket_id=40, article_id=3))
     assert [a["address"] for a in store.dead_addresses()] == ["clara@outlook.example"]
+
+
+# --- query plans: the per-event and outbox queries must not scan tables that grow with every event ---
+
+BIG_TABLES = ("events", "verdicts", "actions", "bounces", "e", "v", "a", "b")  # and the aliases the store uses
+
+
+def _statements(store: Store, work: Callable[[], object]) -> list[str]:
+    """Every statement `work` runs on the store's connection, with its parameters filled in."""
+    seen: list[str] = []
+    store._conn.set_trace_callback(seen.append)
+    try:
+        work()
+    finally:
+        store._conn.set_trace_callback(None)
+    return [s for s in seen if s.lstrip().upper().startswith(("SELECT", "UPDATE", "INSERT", "DELETE", "WITH"))]
+
+
+def _scans(store: Store, statement: str) -> list[str]:
+    """The steps of a statement's plan that read a big table (or one of its indexes) from end to end."""
+    plan = [row[3] for row in store._conn.execute(f"EXPLAIN QUERY PLAN {statement}")]
+    return [step for step in plan if step.startswith("SCAN ") and step.split()[1] in BIG_TABLES]
+
+
+def test_per_event_and_outbox_queries_use_indexes_not_table_scans(store: Store, clock: Clock) -> None:
+    for n in range(30):
+        record(store, bounce(f"r{n}@example.org", message_id=f"<nl-{n % 3}@partei.de>"), ticket_id=100 + n % 4)
+    planned = PlannedAction("ticket_update", {"action": "close"}, None, "callback", "pending")
+    work = {
+        "record_event": lambda: store.record_event("webhook", bounce("x@example.org"),
+                                                   MailMeta(ticket_id=7, article_id=999_001), planned),
+        "event_id": lambda: store.event_id(7, 999_001),
+        "machine_articles": lambda: store.machine_articles(101),
+        "is_allowed": lambda: store.is_allowed("anna@mail.example.org"),
+        "due_actions": lambda: store.due_actions(),
+        "claim_action": lambda: store.claim_action(store.due_actions()[0]["id"]),
+        "pending_count": store.pending_count,
+        "review queue by ticket": lambda: store.list_verdicts(ticket_id=101),
+        "mailing page": lambda: store.mailing_stats(store.list_mailings()[0]["id"]),
+    }
+    for name, call in work.items():
+        statements = _statements(store, call)
+        assert statements, name
+        for statement in statements:
+            assert _scans(store, statement) == [], f"{name}: {statement}"
