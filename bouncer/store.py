@@ -1058,15 +1058,17 @@ class Store:
             return None
         labels = address.rpartition("@")[2].split(".")
         domains = [".".join(labels[i:]) for i in range(len(labels))]
-        row = self._one(
-            "SELECT kind, value, note FROM allowlist WHERE (kind = 'sender' AND value = ?) "
-            f"OR (kind = 'domain' AND value IN ({', '.join('?' * len(domains))})) "
-            "ORDER BY kind = 'sender' DESC, length(value) DESC LIMIT 1",
-            [address, *domains],
-        )
-        if row is None:
+        # Asked for every event: one plain statement on the connection (a few rules, no ORDER BY to sort).
+        with self._lock:
+            rules = self._conn.execute(
+                f"SELECT kind, value, note FROM allowlist WHERE value IN ({', '.join('?' * (len(domains) + 1))})",
+                [address, *domains]).fetchall()
+        matching = [(kind == "sender", len(value), kind, value, note) for kind, value, note in rules
+                    if (kind == "sender") == (value == address)]
+        if not matching:
             return None
-        return f"{row['kind']} {row['value']}" + (f" ({row['note']})" if row["note"] else "")
+        *_, kind, value, note = max(matching)
+        return f"{kind} {value}" + (f" ({note})" if note else "")
 
     # --- retention and health --------------------------------------------------------------------
 

@@ -553,6 +553,11 @@ def test_allowlist_matches_sender_and_domain_case_insensitively(store: Store) ->
     assert store.is_allowed(None) is None
     assert [(r["kind"], r["value"]) for r in store.allowlist()] == [
         ("domain", "landesverband.example"), ("sender", "vorstand@partei.de")]
+    store.add_allow("domain", "partei.de", None, "admin")
+    store.add_allow("domain", "ortsverein.landesverband.example", None, "admin")
+    assert store.is_allowed("VORSTAND@partei.de") == "sender vorstand@partei.de (board)"  # the sender rule wins
+    assert store.is_allowed("someone@partei.de") == "domain partei.de"
+    assert store.is_allowed("kv@ortsverein.landesverband.example") == "domain ortsverein.landesverband.example"
     assert store.remove_allow(domain) is True and store.remove_allow(domain) is False
     assert store.is_allowed("kv@landesverband.example") is None
 
