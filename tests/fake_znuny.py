@@ -15,6 +15,7 @@ import os
 import re
 import secrets
 import string
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -27,6 +28,7 @@ from werkzeug import Request, Response
 WIRE_DIR_ENV = "OTRS_WIRE_DIR"
 AGENT_SESSION_COOKIE = "OTRSAgentInterface"
 JSON_TYPE = "application/json; charset=UTF-8"  # what the captured REST answers carry
+HOLD_SECONDS = 30.0  # longest a held download waits (hold_downloads)
 
 # The richest TicketGet per ticket (AllArticles, Attachments, DynamicFields all on).
 TICKET_CAPTURES = (
@@ -180,6 +182,7 @@ class FakeZnuny:
         self._login_page = self.wire.http("web-agentticketplain-download-nosession.http")
         self._note_template = self.wire.note_template()
         self._outage: Literal["503", "refuse"] | None = None
+        self._downloads_held: threading.Event | None = None
         self.server = _QuickStopServer(host="127.0.0.1", port=0)
         self.server.expect_request(re.compile(".*")).respond_with_handler(self._handle)
 
@@ -224,6 +227,12 @@ class FakeZnuny:
         if self._outage == "refuse":
             self.server.start()
         self._outage = None
+
+    def hold_downloads(self) -> threading.Event:
+        """Keep AgentTicketPlain downloads waiting (at most HOLD_SECONDS) until the returned event is
+        set: the worker that asked stays inside its request, e.g. to be killed there."""
+        self._downloads_held = threading.Event()
+        return self._downloads_held
 
     def expire_sessions(self) -> None:
         """Forget every issued session, as Znuny does after SessionMaxIdleTime."""
@@ -350,6 +359,8 @@ class FakeZnuny:
         return answer
 
     def _agent_ticket_plain(self, params: dict[str, Any], cookie: str | None) -> Response:
+        if self._downloads_held is not None:
+            self._downloads_held.wait(HOLD_SECONDS)
         if cookie not in self.sessions:
             return self._login_page.response()
         capture = self._downloads.get((int(params.get("TicketID", 0)), int(params.get("ArticleID", 0))))

@@ -1,16 +1,19 @@
 """Real gunicorn with gunicorn.conf.py and 2 workers on 127.0.0.1, configured by BOUNCER_* variables.
 
 What only a real server shows: create_app per worker on one SQLite file, metrics added up
-across workers, the outbox threads of two workers delivering each update once, and a clean
-stop on SIGTERM. Every wait is bounded.
+across workers, the outbox threads of two workers delivering each update once, workers killed
+in the middle of a request losing nothing, and a clean stop on SIGTERM. Every wait is bounded.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -144,3 +147,64 @@ def test_gunicorn_outbox_threads_of_two_workers_deliver_each_update_once(
              DELIVERY_SECONDS, "the outbox to record the deliveries")
     assert server.stop() == 0
     assert updates_per_ticket(fake_znuny) == OUTBOX_UPDATES
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (gunicorn's workers), from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_workers_killed_mid_request_lose_nothing_the_new_workers_finish_and_act_once(
+        start_gunicorn: StartGunicorn, fake_znuny: FakeZnuny, wire_dir: Path, tmp_path: Path) -> None:
+    """The rule for the invoker: an event we started on is never lost. Both workers are killed
+    (SIGKILL, as the kernel's OOM killer or a node failure would) while one of them waits for the
+    raw mail inside the request; the master starts new ones, and they finish the event from the
+    spool: recorded once, its ticket update delivered once through the outbox."""
+    released = fake_znuny.hold_downloads()
+    server = start_gunicorn("inline", BOUNCER_OTRS_URL=fake_znuny.base_url, BOUNCER_OTRS_USER=fake_znuny.user,
+                            BOUNCER_OTRS_PASSWORD=fake_znuny.password, BOUNCER_FETCH_RAW="1")
+    capture = load_capture(wire_dir, "bounce-postfix-dsn-followup")
+    event = json.loads(capture["body_raw"])["Event"]
+    ticket_id, article_id = int(event["TicketID"]), int(event["ArticleID"])
+    failures: list[BaseException] = []
+
+    def deliver() -> None:
+        try:
+            post_capture(server.url, capture)
+        except requests.RequestException as exc:  # the worker died under the request
+            failures.append(exc)
+
+    delivery = threading.Thread(target=deliver)
+    delivery.start()
+    wait_for(lambda: fake_znuny.requests_for("AgentTicketPlain"), DELIVERY_SECONDS, "the worker to ask for the raw mail")
+    spool = tmp_path / "data" / "bouncer.sqlite-spool"
+    assert len(list(spool.glob("*.json"))) == 1
+    for worker in _children(server.process.pid):
+        os.kill(worker, signal.SIGKILL)
+    delivery.join(HTTP_TIMEOUT)
+    assert failures, "the request died with its worker"
+    released.set()
+    wait_for(lambda: server.log.read_text(errors="replace").count("otrs-bouncer ready") == 2 * WORKERS, BOOT_SECONDS,
+             "the master to start new workers")
+    for payload in spool.glob("*.json"):  # a minute later, as far as the recovery's grace period is concerned
+        past = time.time() - 120
+        os.utime(payload, (past, past))
+
+    wait_for(lambda: updates_per_ticket(fake_znuny)[ticket_id] >= 1, DELIVERY_SECONDS, "the recovered update")
+    wait_for(lambda: requests.get(server.url + "/readyz", timeout=HTTP_TIMEOUT).json()
+             == {"status": "ready", "mode": "inline", "outbox_pending": 0, "spooled": 0}, DELIVERY_SECONDS,
+             "the outbox and the spool to empty")
+    assert server.stop() == 0
+    assert updates_per_ticket(fake_znuny)[ticket_id] == 1
+    with sqlite3.connect(tmp_path / "data" / "bouncer.sqlite") as db:
+        assert db.execute("SELECT e.status, e.mail_source, v.category FROM events e JOIN verdicts v ON v.event_id = e.id "
+                          "WHERE e.ticket_id = ? AND e.article_id = ?", [ticket_id, article_id]).fetchall() == [
+            ("acted", "raw", "bounce")]
