@@ -4,8 +4,10 @@ Three users share it. The webhook needs speed, idempotency and never to lose an 
 event; the press pages need per-mailing counts and dead addresses; the admin review queue
 needs filtered listings. Every multi-statement write runs in one `BEGIN IMMEDIATE`
 transaction, so concurrent gunicorn workers queue on the write lock (busy_timeout) instead
-of failing when a read transaction tries to upgrade. Times are ISO-8601 UTC text
-(`2026-11-28T03:14:00Z`): sortable as text, readable in the sqlite3 shell.
+of failing when a read transaction tries to upgrade; the webhook writes one per event
+(`record_event`), while the event's payload waits in the spool beside the database
+(bouncer/spool.py, `Store.spool`). Times are ISO-8601 UTC text (`2026-11-28T03:14:00Z`):
+sortable as text, readable in the sqlite3 shell.
 """
 from __future__ import annotations
 
