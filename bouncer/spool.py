@@ -18,11 +18,11 @@ import itertools
 import os
 import re
 import secrets
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterator
 
 # <ticket>-<article>-<source>-<pid>-<spool>-<n>.json: the ids and the source are in the name, so an
 # unreadable file can still be recorded as a failed event of its article.
