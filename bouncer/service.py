@@ -148,11 +148,12 @@ class Service:
             conversation = number != 1
             why = "article history not sent, not the ticket's first article" if conversation else ""
         else:
-            machine = self.store.machine_articles(_int(ticket.get("TicketID"), "TicketID"))
             people = [a for a in articles if isinstance(a, Mapping) and _int_or_none(a.get("ArticleID")) != article_id
                       and a.get("SenderType") in ("agent", "customer")
-                      and a.get("CommunicationChannelID") != INTERNAL_CHANNEL_ID
-                      and _int_or_none(a.get("ArticleID")) not in machine]
+                      and a.get("CommunicationChannelID") != INTERNAL_CHANNEL_ID]
+            if people:  # minus the earlier mails we judged machine mail (a ticket's own first bounce asks nothing)
+                machine = self.store.machine_articles(_int(ticket.get("TicketID"), "TicketID"))
+                people = [a for a in people if _int_or_none(a.get("ArticleID")) not in machine]
             conversation = bool(people)
             why = ", ".join(sorted({f"{a.get('SenderType')} article" for a in people}))
         return TicketContext(state=ticket.get("State"), previous_state=old.get("State"), queue=ticket.get("Queue"),

@@ -477,6 +477,25 @@ def test_machine_mail_that_changed_a_conversation_s_state_gets_the_state_back(
     assert answer["OTRS_TicketStateSet"] == "open"
 
 
+def test_earlier_machine_mail_on_the_ticket_is_no_conversation_until_marked_a_false_positive(
+        serve: Serve, wire_dir: Path) -> None:
+    """A second bounce on a ticket a bounce opened closes it like the first; once an admin says the
+    first was a person's mail after all, the ticket holds a conversation and is no longer closed."""
+    live = serve("inline")
+    capture = load_capture(wire_dir, "bounce-exim-unknown-msgid-newticket")
+    body = json.loads(capture["body_raw"])
+    ticket_id, first_article = int(body["Event"]["TicketID"]), int(body["Event"]["ArticleID"])
+    assert live.post(capture).json()["Action"] == "close"
+
+    second = live.post(as_posted(capture, body, dict(body["Ticket"]["Article"], ArticleID=9001, ArticleNumber=2)))
+    assert (second.json()["Category"], second.json()["Action"]) == ("bounce", "close")
+
+    live.store.set_review(verdict_for(live.store, ticket_id, first_article)["id"], "false_positive", "admin")
+    third = live.post(as_posted(capture, body, dict(body["Ticket"]["Article"], ArticleID=9002, ArticleNumber=3)))
+    assert third.json()["Action"] in ("tag", "restore")
+    assert not str(third.json().get("OTRS_TicketStateSet", "")).startswith("closed")
+
+
 # ---- callback mode: the outbox --------------------------------------------------------------------
 
 OUTBOX_SCENARIOS = ("ooo-vacation-generic-newticket", "bounce-exim-unknown-msgid-newticket",
