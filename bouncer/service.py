@@ -6,7 +6,6 @@ comes in through the `Service` instance, built once per process by `create_app`.
 """
 from __future__ import annotations
 
-import json
 import logging
 import re
 import sqlite3
@@ -15,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from . import fastjson
 from .article import from_article, request_article
 from .classify import classify
 from .config import Config
@@ -89,7 +89,7 @@ class Service:
                 ids = {"ticket_id": item.ticket_id, "article_id": item.article_id}
                 try:
                     if self.store.event_id(item.ticket_id, item.article_id) is None:
-                        outcome = self._classify_and_act(item.ticket_id, item.article_id, json.loads(payload),
+                        outcome = self._classify_and_act(item.ticket_id, item.article_id, fastjson.loads(payload),
                                                          item.source, recovered=True)
                         done += outcome.status == "processed"
                 except sqlite3.OperationalError as exc:  # the database is busy or gone: next round

@@ -11,9 +11,9 @@ import hmac
 import logging
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, current_app, jsonify
