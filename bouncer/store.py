@@ -216,7 +216,7 @@ def _mailing_keys(original_message_id: str | None, original_subject: str | None,
 
 @dataclass(frozen=True)
 class _PreparedVerdict:
-    """A verdict's rows, built before the write lock (see Store.record_outcome)."""
+    """A verdict's rows, built before the write lock (see Store.record_event)."""
 
     row: dict[str, Any]
     bounced: list[str]  # bare addresses, each once
