@@ -325,7 +325,7 @@ def m003_lighter_writes(db: Database) -> None:
 
     The (status, received_at) index moved every event from 'accepted' to 'classified' on its
     second commit (3.2 WAL pages per event), and no query asks it: crash recovery goes by the
-    spool (`spooled`). No query looks actions up by event_id (the review pages go by verdict_id).
+    payload spool. No query looks actions up by event_id (the review pages go by verdict_id).
     """
     db.execute("DROP INDEX IF EXISTS idx_events_status_received_at")
     db.execute("DROP INDEX IF EXISTS idx_actions_event_id")
