@@ -186,8 +186,10 @@ class Service:
             done += 1
         return done
 
-    def reopen(self, verdict_id: int, by: str, note: str = "") -> int:
-        """A false positive: record it, and give the ticket back its state, queue and an untagged field."""
+    def reopen(self, verdict_id: int, by: str, note: str = "") -> str:
+        """A false positive: record it, and give the ticket back its state, queue and an untagged field.
+
+        Returns the reopen's state: 'pending' (it goes to OTRS) or 'skipped' (we had changed nothing)."""
         item = self.store.get_verdict(verdict_id)
         if item is None:
             raise KeyError(verdict_id)
@@ -201,8 +203,9 @@ class Service:
                 "why": f"false positive marked by {by}"}
         acted = any(a.get("state") == "done" and a.get("kind") == "ticket_update" for a in item.get("actions") or [])
         state = "pending" if acted and self.otrs is not None else "skipped"
-        return self.store.plan_action(item["event_id"], verdict_id, item["ticket_id"], "reopen", plan, None,
-                                      self.config.mode, state)
+        self.store.plan_action(item["event_id"], verdict_id, item["ticket_id"], "reopen", plan, None,
+                               self.config.mode, state)
+        return state
 
 
 def backoff(attempts: int, base: float = 5.0, cap: float = 900.0) -> float:

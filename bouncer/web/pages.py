@@ -19,7 +19,8 @@ from typing import Any
 
 from babel import dates as babel_dates
 from babel import numbers as babel_numbers
-from flask import Blueprint, Flask, Response, current_app, flash, g, redirect, render_template, request, url_for
+from flask import (Blueprint, Flask, Response, abort, current_app, flash, g, make_response, redirect,
+                   render_template, request, url_for)
 from flask.typing import ResponseReturnValue
 from flask_babel import Babel, get_locale, get_timezone, to_utc
 from flask_babel import gettext as _
@@ -115,8 +116,24 @@ def page_url(number: int) -> str:
     return url_for(str(request.endpoint), **{**(request.view_args or {}), **request.args.to_dict(), "page": number})
 
 
-def _not_found(message: str) -> ResponseReturnValue:
-    return render_template("error.html", code=404, message=message), 404
+def _not_found(message: str) -> Response:
+    return make_response(render_template("error.html", code=404, message=message), 404)
+
+
+def _verdict_or_404(verdict_id: int) -> dict[str, Any]:
+    """The decision with its actions, or the request ends with the 404 page."""
+    item = _store().get_verdict(verdict_id)
+    if item is None:
+        abort(_not_found(_("There is no such decision.")))
+    return item
+
+
+def _mailing_stats_or_404(mailing_id: int) -> dict[str, Any]:
+    """A mailing's counts and timeline in the bucket the URL asks for, or the request ends with the 404 page."""
+    stats = _store().mailing_stats(mailing_id, bucket=params.choice_arg("bucket", ("hour", "day")))
+    if stats is None:
+        abort(_not_found(_("There is no such mailing.")))
+    return stats
 
 
 def _csv_cell(value: Any) -> str:
@@ -174,9 +191,7 @@ def mailings() -> ResponseReturnValue:
 
 @press.get("/mailings/<int:mailing_id>")
 def mailing(mailing_id: int) -> ResponseReturnValue:
-    stats = _store().mailing_stats(mailing_id, bucket=params.choice_arg("bucket", ("hour", "day")))
-    if stats is None:
-        return _not_found(_("There is no such mailing."))
+    stats = _mailing_stats_or_404(mailing_id)
     page = params.page()
     failed = _store().failed_addresses(mailing_id, limit=FAILED_PAGE_SIZE, offset=(page - 1) * FAILED_PAGE_SIZE)
     total_failed = failed[0]["total"] if failed else 0
@@ -190,9 +205,7 @@ def mailing(mailing_id: int) -> ResponseReturnValue:
 
 @press.get("/mailings/<int:mailing_id>/timeline.svg")
 def timeline(mailing_id: int) -> ResponseReturnValue:
-    stats = _store().mailing_stats(mailing_id, bucket=params.choice_arg("bucket", ("hour", "day")))
-    if stats is None:
-        return _not_found(_("There is no such mailing."))
+    stats = _mailing_stats_or_404(mailing_id)
     if stats["bucket"] == "day":
         title = _("Reactions per day")
     elif len(continuous(stats["timeline"], "hour")) > HOURS_PLOTTED:
@@ -286,9 +299,7 @@ def review() -> ResponseReturnValue:
 
 @admin.get("/review/<int:verdict_id>")
 def verdict(verdict_id: int) -> ResponseReturnValue:
-    item = _store().get_verdict(verdict_id)
-    if item is None:
-        return _not_found(_("There is no such decision."))
+    item = _verdict_or_404(verdict_id)
     mailing = _store().get_mailing(item["mailing_id"]) if item.get("mailing_id") else None
     return render_template("verdict.html", v=item, mailing=mailing, form=FalsePositiveForm(),
                            can_download=_service().otrs is not None)
@@ -301,8 +312,7 @@ def _back(verdict_id: int) -> ResponseReturnValue:
 
 @admin.post("/review/<int:verdict_id>/confirm")
 def confirm(verdict_id: int) -> ResponseReturnValue:
-    if _store().get_verdict(verdict_id) is None:
-        return _not_found(_("There is no such decision."))
+    _verdict_or_404(verdict_id)
     _store().set_review(verdict_id, "confirmed", _user_name())
     flash(_("Decision #%(id)s confirmed.", id=verdict_id), "info")
     return _back(verdict_id)
@@ -311,9 +321,7 @@ def confirm(verdict_id: int) -> ResponseReturnValue:
 @admin.post("/review/<int:verdict_id>/undo")
 def undo(verdict_id: int) -> ResponseReturnValue:
     """Take back a confirm or false positive (a slip of the mouse); a reopen already sent stays."""
-    item = _store().get_verdict(verdict_id)
-    if item is None:
-        return _not_found(_("There is no such decision."))
+    item = _verdict_or_404(verdict_id)
     _store().set_review(verdict_id, "pending", _user_name(), f"undid {item['review']}")
     if item["review"] == "false_positive":
         flash(_("Review of #%(id)s taken back. The ticket stays as it is now in OTRS.", id=verdict_id), "info")
@@ -325,9 +333,7 @@ def undo(verdict_id: int) -> ResponseReturnValue:
 @admin.post("/review/<int:verdict_id>/false-positive")
 def false_positive(verdict_id: int) -> ResponseReturnValue:
     """Reopen the ticket as it was (Service.reopen) and, if asked, allow the sender or domain from now on."""
-    item = _store().get_verdict(verdict_id)
-    if item is None:
-        return _not_found(_("There is no such decision."))
+    item = _verdict_or_404(verdict_id)
     form = FalsePositiveForm()
     if not form.validate_on_submit():
         flash(_("Please check the form."), "error")
@@ -336,9 +342,7 @@ def false_positive(verdict_id: int) -> ResponseReturnValue:
         flash(_("Decision #%(id)s is already marked as a false positive.", id=verdict_id), "error")
         return redirect(url_for("admin.verdict", verdict_id=verdict_id))
     user, note = _user_name(), (form.note.data or "").strip()
-    action_id = _service().reopen(verdict_id, user, note)
-    reopen = next(a for a in _store().get_verdict(verdict_id)["actions"] if a["id"] == action_id)  # type: ignore[index]
-    if reopen["state"] == "pending":
+    if _service().reopen(verdict_id, user, note) == "pending":
         flash(_("Marked as a false positive; the ticket is being reopened in OTRS."), "info")
     else:
         flash(_("Marked as a false positive. Nothing had been changed on the ticket, so nothing is reopened."),
@@ -358,9 +362,7 @@ def false_positive(verdict_id: int) -> ResponseReturnValue:
 @admin.get("/review/<int:verdict_id>/mail.eml")
 def mail_eml(verdict_id: int) -> ResponseReturnValue:
     """The raw mail from OTRS (AgentTicketPlain), to become a test fixture."""
-    item = _store().get_verdict(verdict_id)
-    if item is None:
-        return _not_found(_("There is no such decision."))
+    item = _verdict_or_404(verdict_id)
     otrs = _service().otrs
     if otrs is None:
         return _not_found(_("The mail can only be downloaded when OTRS credentials are configured."))
