@@ -114,7 +114,7 @@ def _mailing(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 
 @bp.get("/mailings/<int:mailing_id>")
 def mailing(mailing_id: int) -> ResponseReturnValue:
-    stats = _store().mailing_stats(mailing_id, bucket=params.choice_arg("bucket", ("hour", "day")))
+    stats = _store().mailing_stats(mailing_id, bucket=params.bucket())
     if stats is None:
         return _error(404, "no such mailing")
     return jsonify(stats)
@@ -135,7 +135,7 @@ def failed(mailing_id: int) -> ResponseReturnValue:
 @bp.get("/dead")
 def dead() -> ResponseReturnValue:
     limit, offset = _limit()
-    filters = {"mailing_id": params.int_arg("mailing"), **params.date_filters()}
+    filters = params.dead_filters()
     return jsonify({"total": _store().count_dead_addresses(**filters), "limit": limit, "offset": offset,
                     "addresses": _store().dead_addresses(**filters, limit=limit, offset=offset)})
 

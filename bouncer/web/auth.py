@@ -22,10 +22,10 @@ import secrets
 import threading
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Callable
 from urllib.parse import urlsplit
 
 import click
@@ -148,8 +148,12 @@ def check_password(name: str, password: str) -> tuple[User | None, int]:
 
 
 def read_users(path: Path) -> dict[str, User]:
-    """Parse the users file; entries with an unknown role or no hash are skipped with a warning."""
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    """Parse the users file ({} when there is none); entries with an unknown role or no hash are
+    skipped with a warning."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
     users: dict[str, User] = {}
     for name, entry in (data.get("users") or {}).items():
         role, password_hash = entry.get("role"), entry.get("password_hash")
@@ -295,7 +299,7 @@ def add_user_command(name: str, role: str, password: str) -> None:
     if len(password) < MIN_PASSWORD_CHARS:
         raise click.BadParameter(f"at least {MIN_PASSWORD_CHARS} characters", param_hint="password")
     path = users_path(current_app.config["BOUNCER"])
-    users = read_users(path) if path.exists() else {}
+    users = read_users(path)
     existed = name in users
     users[name] = User(name, role, generate_password_hash(password))
     write_users(path, users)
@@ -307,7 +311,7 @@ def add_user_command(name: str, role: str, password: str) -> None:
 def remove_user_command(name: str) -> None:
     """Remove a user; their open sessions end with their next request."""
     path = users_path(current_app.config["BOUNCER"])
-    users = read_users(path) if path.exists() else {}
+    users = read_users(path)
     if users.pop(name, None) is None:
         raise click.ClickException(f"no user {name!r} in {path}")
     write_users(path, users)

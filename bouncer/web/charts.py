@@ -43,17 +43,18 @@ def _drop_scripts(root: Element) -> Element:
     return root
 
 
+def _moment(point: Mapping[str, Any]) -> datetime:
+    """A timeline point's time: '2026-11-28T14:00:00Z' (aware, UTC) or '2026-11-28' (a day)."""
+    return datetime.fromisoformat(str(point["t"]).replace("Z", "+00:00"))
+
+
 def continuous(timeline: Sequence[Mapping[str, Any]], bucket: str) -> list[Mapping[str, Any]]:
     """Every hour (or day) from the first reaction to the last, empty ones included: the x axis is time."""
     if not timeline:
         return []
     hourly = bucket == "hour"
     step = timedelta(hours=1) if hourly else timedelta(days=1)
-
-    def moment(point: Mapping[str, Any]) -> datetime:
-        return datetime.fromisoformat(str(point["t"]).replace("Z", "+00:00"))
-
-    points = {moment(point): point for point in timeline}
+    points = {_moment(point): point for point in timeline}
     current, last = min(points), max(points)
     filled: list[Mapping[str, Any]] = []
     while current <= last:
@@ -66,9 +67,8 @@ def continuous(timeline: Sequence[Mapping[str, Any]], bucket: str) -> list[Mappi
 def x_label(point: Mapping[str, Any], bucket: str) -> str:
     """'28.11. 14:00' for hours (in the reader's time zone), '28.11.2026' for days."""
     if bucket == "hour":
-        moment = datetime.fromisoformat(str(point["t"]).replace("Z", "+00:00"))
-        return format_datetime(moment, "dd.MM. HH:mm")
-    return format_date(datetime.fromisoformat(str(point["t"])).date(), "medium")
+        return format_datetime(_moment(point), "dd.MM. HH:mm")
+    return format_date(_moment(point).date(), "medium")
 
 
 def timeline_svg(timeline: Sequence[Mapping[str, Any]], bucket: str, title: str, *, small: bool = False) -> bytes:

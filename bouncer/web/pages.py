@@ -130,7 +130,7 @@ def _verdict_or_404(verdict_id: int) -> dict[str, Any]:
 
 def _mailing_stats_or_404(mailing_id: int) -> dict[str, Any]:
     """A mailing's counts and timeline in the bucket the URL asks for, or the request ends with the 404 page."""
-    stats = _store().mailing_stats(mailing_id, bucket=params.choice_arg("bucket", ("hour", "day")))
+    stats = _store().mailing_stats(mailing_id, bucket=params.bucket())
     if stats is None:
         abort(_not_found(_("There is no such mailing.")))
     return stats
@@ -239,13 +239,9 @@ def address_state(row: Mapping[str, Any]) -> str:
 
 # --- press: dead addresses -------------------------------------------------------------------
 
-def _dead_filters() -> dict[str, Any]:
-    return {"mailing_id": params.int_arg("mailing"), **params.date_filters()}
-
-
 @press.get("/dead")
 def dead() -> ResponseReturnValue:
-    filters = _dead_filters()
+    filters = params.dead_filters()
     page = params.page()
     rows = _store().dead_addresses(**filters, limit=DEAD_PAGE_SIZE + 1, offset=(page - 1) * DEAD_PAGE_SIZE)
     mailing_id = filters["mailing_id"]
@@ -261,7 +257,7 @@ def dead() -> ResponseReturnValue:
 
 @press.get("/dead.csv")
 def dead_csv() -> ResponseReturnValue:
-    rows = _store().dead_addresses(**_dead_filters())
+    rows = _store().dead_addresses(**params.dead_filters())
     header = [_("Address"), _("Domain"), _("Dead since"), _("Last bounce"), _("Type"), _("Status"), _("Reason"),
               _("Hard bounces"), _("Soft bounces")]
     return csv_response(f"dead-addresses-{date.today().isoformat()}.csv", header, (

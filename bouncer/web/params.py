@@ -5,8 +5,9 @@ first day included and `until` the last, turned into the UTC bounds the store ta
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
-from typing import Any, Sequence
+from typing import Any
 
 from flask import request
 from flask_babel import to_utc
@@ -51,3 +52,13 @@ def day_start(day: date | None, *, plus_days: int = 0) -> datetime | None:
 def date_filters() -> dict[str, Any]:
     """`since`/`until` for the store from ?since=YYYY-MM-DD&until=YYYY-MM-DD (`until` included)."""
     return {"since": day_start(day_arg("since")), "until": day_start(day_arg("until"), plus_days=1)}
+
+
+def bucket() -> str | None:
+    """?bucket=hour|day for a mailing's timeline; None lets the store choose by the mailing's span."""
+    return choice_arg("bucket", ("hour", "day"))
+
+
+def dead_filters() -> dict[str, Any]:
+    """The dead-address filters for the store: ?mailing=, ?since=, ?until= (pages, CSV and API alike)."""
+    return {"mailing_id": int_arg("mailing"), **date_filters()}
