@@ -153,6 +153,19 @@ def _json(value: Any) -> str | None:
     return None if value is None else fastjson.dumps(value, sort_keys=True)
 
 
+def _dead_where(mailing_id: int | None, since: datetime | None, until: datetime | None) -> tuple[str, list[Any]]:
+    """The WHERE clause (on `addresses a`) and parameters of the dead-address filters."""
+    # With a mailing, unary + keeps the planner off the (dead, dead_since) index: the mailing's few bounces drive.
+    where = ["a.dead = 1" if mailing_id is None else "+a.dead = 1"]
+    params: list[Any] = []
+    for clause, value in (("a.dead_since >= ?", since and iso(since)), ("a.dead_since < ?", until and iso(until)),
+                          ("a.address IN (SELECT b.address FROM bounces b WHERE b.mailing_id = ?)", mailing_id)):
+        if value is not None:
+            where.append(clause)
+            params.append(value)
+    return " AND ".join(where), params
+
+
 @dataclass(frozen=True)
 class MailMeta:
     """What the store keeps about the mail itself, beside the verdict (ids, headers, a short snippet)."""
@@ -923,20 +936,8 @@ class Store:
     ) -> list[dict[str, Any]]:
         """Addresses currently dead, newest death first; `since`/`until` (inclusive/exclusive) bound
         dead_since, `mailing_id` keeps those that bounced for that mailing. No limit: the CSV export."""
-        where = ["a.dead = 1"]
-        params: list[Any] = []
-        if since is not None:
-            where.append("a.dead_since >= ?")
-            params.append(iso(since))
-        if until is not None:
-            where.append("a.dead_since < ?")
-            params.append(iso(until))
-        if mailing_id is not None:
-            # Unary + keeps the planner off the (dead, dead_since) index: the mailing's few bounces drive.
-            where[0] = "+a.dead = 1"
-            where.append("a.address IN (SELECT b.address FROM bounces b WHERE b.mailing_id = ?)")
-            params.append(mailing_id)
-        return self._rows(f"SELECT a.* FROM addresses a WHERE {' AND '.join(where)} "
+        where, params = _dead_where(mailing_id, since, until)
+        return self._rows(f"SELECT a.* FROM addresses a WHERE {where} "
                           "ORDER BY a.dead_since DESC, a.address LIMIT ? OFFSET ?",
                           [*params, -1 if limit is None else limit, offset])
 
@@ -1124,19 +1125,9 @@ class Store:
     def count_dead_addresses(self, *, mailing_id: int | None = None, since: datetime | None = None,
                              until: datetime | None = None) -> int:
         """How many addresses `dead_addresses` returns for the same filters, without fetching them."""
-        where = ["a.dead = 1"]
-        params: list[Any] = []
-        for clause, value in (("a.dead_since >= ?", since and iso(since)), ("a.dead_since < ?", until and iso(until))):
-            if value is not None:
-                where.append(clause)
-                params.append(value)
-        if mailing_id is not None:
-            where[0] = "+a.dead = 1"
-            where.append("a.address IN (SELECT b.address FROM bounces b WHERE b.mailing_id = ?)")
-            params.append(mailing_id)
+        where, params = _dead_where(mailing_id, since, until)
         with self._lock:
-            return int(self._conn.execute(f"SELECT count(*) FROM addresses a WHERE {' AND '.join(where)}",
-                                          params).fetchone()[0])
+            return int(self._conn.execute(f"SELECT count(*) FROM addresses a WHERE {where}", params).fetchone()[0])
 
     def revived_addresses(self, *, mailing_id: int | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         """Addresses that bounced, then wrote to us as a person and are no longer dead, latest first:
