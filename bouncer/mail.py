@@ -85,7 +85,6 @@ class Part:
         return self.content_type.split("/", 1)[0]
 
 
-
 @dataclass
 class Mail:
     """A parsed mail. `source` says which path it came through, since the Znuny path lacks most headers."""

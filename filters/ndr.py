@@ -192,10 +192,11 @@ def _is_message_id(line: str, address: str) -> bool:
 def _diagnostic_line(report: str, recipients: list[str]) -> str:
     lines = [ln.strip() for ln in report.splitlines() if ln.strip()]
     for index, line in enumerate(lines):
-        if any(r in line.lower() for r in recipients) and _smtp.has_failure_code(line):
+        if not any(r in line.lower() for r in recipients):
+            continue
+        if _smtp.has_failure_code(line):
             return line[:300]
-        if any(r in line.lower() for r in recipients) and index + 1 < len(lines) and _smtp.has_failure_code(
-                lines[index + 1]):
+        if index + 1 < len(lines) and _smtp.has_failure_code(lines[index + 1]):
             return lines[index + 1][:300]
     for line in lines:
         if _smtp.first_status(line) or _smtp.smtp_code(line[:4]):
