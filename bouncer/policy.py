@@ -17,7 +17,7 @@ from typing import Any
 from .verdict import Verdict
 
 ACTIONS = ("close", "move", "tag", "none")
-RULE_KEYS = ("bounce_hard", "bounce_soft", "auto_reply", "read_receipt", "feedback_report", "human")
+RULE_KEYS = ("bounce_hard", "bounce_soft", "auto_reply", "read_receipt", "feedback_report", "unsubscribe", "human")
 MARKER = "[otrs-bouncer]"  # in every note we add: the loop guard recognises our own articles by it
 
 
@@ -70,6 +70,9 @@ class Policy:
             rules.setdefault(key, Rule(action="tag" if key != "human" else "none"))
         if rules["human"].action != "none":
             raise PolicyError(f"{source}: [rules.human] action must be \"none\": a person's mail is never acted on")
+        if rules["unsubscribe"].action == "close":
+            raise PolicyError(f"{source}: [rules.unsubscribe] action must not be \"close\": an opt-out request is a "
+                              "person's wish the press officer acts on (tag, or move to a queue)")
         tag, dead = data.get("tag") or {}, data.get("dead_address") or {}
         policy = cls(rules=rules, dynamic_field=tag.get("dynamic_field", "MailClassification") or None,
                      note=bool(tag.get("note", True)), note_subject=str(tag.get("note_subject", cls.note_subject)),
@@ -147,8 +150,8 @@ def label(verdict: Verdict) -> str:
 
 
 def decide(policy: Policy, verdict: Verdict, ticket: TicketContext) -> Plan:
-    """The plan for one verdict. Human mail: nothing at all."""
-    if not verdict.is_machine:
+    """The plan for one verdict. Human mail: nothing at all; an opt-out request at most a tag or a move."""
+    if not verdict.is_actionable:
         return Plan(action="none", why="written by a person (or not sure): nothing is done")
     rule = policy.rule_for(verdict)
     action, why = rule.action, f"policy [rules.{policy_key(verdict)}] says {rule.action}"

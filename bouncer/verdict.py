@@ -5,9 +5,11 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from typing import Any, Literal
 
-Category = Literal["bounce", "auto_reply", "read_receipt", "feedback_report", "human"]
-CATEGORIES: tuple[str, ...] = ("bounce", "auto_reply", "read_receipt", "feedback_report", "human")
-MACHINE_CATEGORIES = frozenset(CATEGORIES) - {"human"}
+Category = Literal["bounce", "auto_reply", "read_receipt", "feedback_report", "unsubscribe", "human"]
+CATEGORIES: tuple[str, ...] = ("bounce", "auto_reply", "read_receipt", "feedback_report", "unsubscribe", "human")
+# Mail a machine wrote. `unsubscribe` is not among them: it is a person's wish (typed, or sent by
+# their mail client on their behalf), acted on but never closed.
+MACHINE_CATEGORIES = frozenset(CATEGORIES) - {"human", "unsubscribe"}
 # Bounce reasons: a small taxonomy, enough to decide hard vs soft and to show the press officer why.
 REASONS: tuple[str, ...] = (
     "user_unknown", "mailbox_full", "domain_not_found", "rejected_policy", "spam_blocked",
@@ -48,6 +50,11 @@ class Verdict:
     @property
     def is_machine(self) -> bool:
         return self.category in MACHINE_CATEGORIES
+
+    @property
+    def is_actionable(self) -> bool:
+        """Anything but `human`: the policy plans an action (for `unsubscribe` at most a tag or a move)."""
+        return self.category != "human"
 
     def with_(self, **changes: Any) -> Verdict:
         return replace(self, **changes)

@@ -2,7 +2,8 @@
 
 The folder names the category (and hard/soft); an optional `<name>.expect.json` adds
 recipients, status, reason, the original's Message-ID and subject, the return date,
-or a confidence ceiling for mails that must at most be tagged.
+a confidence ceiling for mails that must at most be tagged, or a floor for mails clear
+enough to close.
 """
 from __future__ import annotations
 
@@ -44,8 +45,10 @@ def test_fixture_mail_gets_its_expected_verdict(mail: Path) -> None:
         assert verdict.original.subject == expect["original_subject"]
     if "return_date" in expect:
         assert verdict.return_date is not None and verdict.return_date.isoformat() == expect["return_date"]
-    if "max_confidence" in expect and verdict.is_machine:
+    if "max_confidence" in expect and verdict.is_actionable:
         assert verdict.confidence <= expect["max_confidence"], "a machine verdict here may only be tagged"
+    if "min_confidence" in expect:
+        assert verdict.confidence >= expect["min_confidence"], ("clear enough to act on", verdict.evidence)
 
 
 def test_there_are_enough_fixtures_for_every_category() -> None:

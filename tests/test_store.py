@@ -601,7 +601,8 @@ def test_stats_counts_categories_events_outbox_and_last_event(store: Store, cloc
     clock.advance(minutes=1)
     record(store, other("human"), from_addr="p@example.org")
     stats = store.stats()
-    assert stats["verdicts"] == {"bounce": 1, "auto_reply": 0, "read_receipt": 0, "feedback_report": 0, "human": 1}
+    assert stats["verdicts"] == {"bounce": 1, "auto_reply": 0, "read_receipt": 0, "feedback_report": 0, "unsubscribe": 0,
+                                 "human": 1}
     assert stats["events"]["classified"] == 2
     assert stats["outbox"] == {"pending": 1, "running": 0, "failed": 0}
     assert stats["last_event_at"] == iso(clock.now)
