@@ -14,7 +14,10 @@ _PREFIX = re.compile(
     r"|auto[- ]?response|autoreply|auto|abwesenheitsnotiz|abwesend|out of (?:the )?office(?: autoreply)?|urlaub"
     r"|réponse automatique|risposta automatica|automatisch antwoord|respuesta automática|autoodpowiedź|frånvaro"
     r"|unzustellbar|undeliverable|nicht zustellbar|non remis|gelesen|read|nicht gelesen|not read|zugestellt"
-    r"|delivered|lu|letto|gelezen|leído)(?:\s*\[\d+\]|\^\d+)?\s*:)\s*",
+    r"|delivered|lu|letto|gelezen|leído|lesebestätigung|lesebestaetigung|rückbestätigung|empfangsbestätigung|eingangsbestätigung"
+    r"|return receipt|read receipt|automated response|automatyczna odpowiedź)(?:\s*\[\d+\]|\^\d+)?\s*:"
+    r"|return receipt\s*\((?:displayed|angezeigt)\)\s*[-:]|(?:ticket|request) received\s*-\s*\d{1,12}\s*-"
+    r"|\[automatyczna odpowiedź\])\s*",
     re.IGNORECASE,
 )
 _TICKET_SUFFIX = re.compile(r"\s*\[ticket#[^\]]*\]\s*$", re.IGNORECASE)

@@ -25,7 +25,7 @@ _SUBJECT_RE = re.compile(
     r"confirmation de lecture|conferma di lettura|leesbevestiging|potwierdzenie (?:przeczytania|odczytu))"
     r"(?:\s*[:(-]|\s*$)", re.I)
 _BODY_RE = re.compile(
-    r"return receipt|read receipt|was (?:read|displayed) on|wurde am .{0,40}gelesen|wurde (?:am .{0,40})?angezeigt|"
+    r"return receipt|read receipt|was (?:read|displayed) on|wurde am .{0,80}?gelesen|wurde (?:am .{0,40})?angezeigt|"
     r"empfangsbestätigung|lesebestätigung|was delivered to the following|wurde an folgende empfänger übermittelt|"
     r"zustellung an diese empfänger|delivery to these recipients or groups is complete|has been displayed|"
     r"message was displayed|ihre nachricht .{0,80} wurde .{0,60}gelesen|your message .{0,80} was read|"
@@ -33,6 +33,10 @@ _BODY_RE = re.compile(
     r"(?:your|ihr) (?:document|dokument)\s*:.{0,200}(?:was received by|wurde (?:empfangen|gelesen) von)|"
     r"was received by\s*:|erhalten am .{0,60}gelesen|was read by|wurde am .{0,40}geöffnet|"
     r"zeigt nur an,? dass die nachricht|this (?:receipt|notification) (?:only )?(?:acknowledges|indicates)", re.I | re.S)
+
+# Receipt templates that name the original's subject on a line of their own (Lotus Notes, Tine 2.0).
+_NAMED_SUBJECT_RE = re.compile(r"^[ \t]*(?:your document|ihr dokument|ihre nachricht|your message)[ \t]*:[ \t]*(\S[^\n]{0,300})$",
+                               re.I | re.M)
 
 
 def detect(mail: Mail) -> Verdict | None:
@@ -70,8 +74,13 @@ def detect_wording(mail: Mail) -> Verdict | None:
     evidence = [f"{NAME}: receipt subject {subject.group(0).strip()!r}"]
     if body:
         evidence.append(f"{NAME}: receipt wording {body.group(0)[:60]!r}")
+    original = _smtp.original_of(mail, mail.body_text)
+    named = _NAMED_SUBJECT_RE.search(mail.body_text[:4000])
+    if not original.subject and named:
+        original = Original(message_id=original.message_id, subject=" ".join(named.group(1).split())[:300],
+                            date=original.date, from_=original.from_)
     return Verdict(category="read_receipt", confidence=0.88 if body else 0.55, evidence=tuple(evidence),
-                   original=_smtp.original_of(mail, mail.body_text))
+                   original=original)
 
 
 def _rejected(mail: Mail, evidence: list[str], recipients: tuple[str, ...], original: Original) -> Verdict:

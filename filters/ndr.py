@@ -130,7 +130,7 @@ def detect(mail: Mail) -> Verdict | None:
         score += 0.1
     enclosed = mail.enclosed is not None or _ORIGINAL_MARKER_RE.search(mail.body_text[:BODY_WINDOW], 40) is not None
     if machine and body_hit and enclosed:
-        score += 0.4
+        score += 0.5
         signs.append(f"{NAME}: machine sender {sender!r}, bounce wording and the original enclosed agree")
     specific = bool(subject_hit or body_hit or failed_header or report_sign or pasted)
     # postmaster@ is a role people write from: alone with bounce wording it is not enough.
