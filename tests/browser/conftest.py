@@ -58,7 +58,7 @@ def live(tmp_path: Path, fake_znuny: FakeZnuny, wire_dir: Path, monkeypatch: pyt
     monkeypatch.delenv("BOUNCER_COOKIE_SECURE", raising=False)
     config = page_config(tmp_path, otrs=fake_znuny)
     seed_mailings(config, wire_dir)
-    app = create_app(config, start_worker=False)
+    app = create_app(config)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
