@@ -25,9 +25,11 @@ from . import humansigns, mime
 from .article import from_article
 from .humansigns import HumanSigns
 from .mail import Mail
+from .owntext import is_reply
 from .subjects import strip_prefixes
 from .verdict import Original, Verdict
 from .verdict import human as human_verdict
+from .znuny import Article, Ticket
 
 REPORT_DETECTORS: tuple[Detector, ...] = (dsn.DETECTOR, arf.DETECTOR, mdn.DETECTOR, ses.DETECTOR)
 OTHER_DETECTORS: tuple[Detector, ...] = (
@@ -84,7 +86,7 @@ def classify_bytes(raw: bytes, allow: Allow | None = None) -> Verdict:
     return classify(mime.parse(raw), allow)
 
 
-def classify_article(article: dict, ticket: dict | None = None, allow: Allow | None = None) -> Verdict:
+def classify_article(article: Article, ticket: Ticket | None = None, allow: Allow | None = None) -> Verdict:
     return classify(from_article(article, ticket), allow)
 
 
@@ -102,8 +104,10 @@ def _run(detectors: Iterable[Detector], mail: Mail, failures: list[str]) -> list
 
 
 def _finish(verdict: Verdict, mail: Mail, failures: list[str]) -> Verdict:
-    if verdict.category in ("auto_reply", "read_receipt") and not verdict.original.message_id:
-        verdict = verdict.with_(original=_replied_to(mail, verdict.original))
+    if verdict.category in ("auto_reply", "read_receipt", "unsubscribe") and not verdict.original.message_id:
+        # An opt-out's own subject names our mailing only when it answers it ("Re: ..."), not "unsubscribe".
+        own_subject = verdict.category != "unsubscribe" or is_reply(mail.subject)
+        verdict = verdict.with_(original=_replied_to(mail, verdict.original, own_subject))
     if verdict.category == "auto_reply" and verdict.return_date is None:
         verdict = verdict.with_(return_date=lexicon.mail_return_date(mail))  # header-only verdicts: look once
     if failures:
@@ -177,13 +181,13 @@ def _support(verdict: Verdict, others: list[Verdict]) -> Verdict:
     )
 
 
-def _replied_to(mail: Mail, known: Original) -> Original:
+def _replied_to(mail: Mail, known: Original, own_subject: bool = True) -> Original:
     """An auto-reply names its original in In-Reply-To/References, may quote its headers, and repeats its subject."""
     ids = (mail.header("In-Reply-To") + " " + mail.header("References")).split()
     message_id = next((i for i in ids if i.startswith("<") and i.endswith(">")), None)
     quoted = original_of(mail, mail.body_text) if known.is_empty() else known
     return Original(message_id=message_id or quoted.message_id,
-                    subject=quoted.subject or strip_prefixes(mail.subject) or None,
+                    subject=quoted.subject or (strip_prefixes(mail.subject) if own_subject else None) or None,
                     date=quoted.date, from_=quoted.from_)
 
 

@@ -5,6 +5,7 @@ the same thing get the same reason and the same hard/soft answer.
 """
 from __future__ import annotations
 
+import email.errors
 import email.header
 import re
 
@@ -182,7 +183,7 @@ def decode_words(value: str) -> str:
         return value
     try:
         return str(email.header.make_header(email.header.decode_header(value)))
-    except (ValueError, LookupError, UnicodeError):
+    except (ValueError, LookupError, UnicodeError, email.errors.HeaderParseError):
         return value
 
 

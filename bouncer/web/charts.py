@@ -17,11 +17,11 @@ from flask_babel import format_date, format_datetime
 from flask_babel import gettext as _
 from pygal.style import Style
 
-from ..store import STAT_KINDS
+from ..vocab import KINDS as STAT_KINDS
 from .labels import label
 
 # One colour per kind, the same as the count badges on the page (style.css).
-COLOURS = dict(zip(STAT_KINDS, ("#b3261e", "#e8a33d", "#3f6fb5", "#5a9e6f", "#7b4fa0", "#8a8a8a")))
+COLOURS = dict(zip(STAT_KINDS, ("#b3261e", "#e8a33d", "#3f6fb5", "#5a9e6f", "#7b4fa0", "#1f8a8a", "#8a8a8a")))
 # The hourly plot shows the first three days (when most reactions come); the daily one shows all.
 HOURS_PLOTTED = 72
 

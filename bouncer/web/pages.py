@@ -31,9 +31,11 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from ..otrs import OtrsError
 from ..service import Service
-from ..store import ACTION_STATES, ALLOW_KINDS, REVIEWS, STAT_KINDS, Store, parse_iso
-from ..verdict import CATEGORIES
-from . import api, auth, params, security
+from ..store import Store, parse_iso
+from ..store.allowlist import allow_warning
+from ..vocab import ACTION_STATES, ALLOW_KINDS, CATEGORIES, KINDS, PLAN_ACTIONS, REVIEWS
+from ..vocab import kind as kind_of
+from . import auth, params, security
 from .charts import HOURS_PLOTTED, continuous, timeline_svg
 from .labels import label
 
@@ -43,7 +45,6 @@ TRANSLATIONS = Path(__file__).resolve().parents[1] / "translations"
 PAGE_SIZE = 50
 DEAD_PAGE_SIZE = 100
 FAILED_PAGE_SIZE = 100
-PLAN_ACTIONS = ("close", "move", "tag", "restore", "none")
 _FOLDER = str(Path(__file__).resolve().parents[1])
 
 # Templates and CSS, open to everyone (the login page needs its style too).
@@ -197,8 +198,10 @@ def mailing(mailing_id: int) -> ResponseReturnValue:
     total_failed = failed[0]["total"] if failed else 0
     recipients = stats["mailing"].get("recipient_count")
     bounced = stats["counts"]["hard"] + stats["counts"]["soft"]
+    opt_outs = _store().opt_outs(mailing_id, limit=FAILED_PAGE_SIZE)
     return render_template("mailing.html", stats=stats, mailing=stats["mailing"], counts=stats["counts"],
-                           failed=failed, total_failed=total_failed, page=page,
+                           failed=failed, total_failed=total_failed, page=page, opt_outs=opt_outs,
+                           total_opt_outs=opt_outs[0]["total"] if opt_outs else 0,
                            has_next=page * FAILED_PAGE_SIZE < total_failed,
                            bounce_rate=bounced / recipients if recipients else None)
 
@@ -228,6 +231,18 @@ def failed_csv(mailing_id: int) -> ResponseReturnValue:
     return csv_response(f"mailing-{mailing_id}-failed.csv", header, (
         (r["address"], r["domain"], r["at"], r["bounce_type"], r["status"], r["reason"], r["bounces"],
          address_state(r)) for r in rows))
+
+
+@press.get("/opt-outs.csv")
+def opt_outs_csv() -> ResponseReturnValue:
+    """Addresses to take off the distribution list (opt-out requests), of one mailing (?mailing=) or all."""
+    mailing_id = params.int_arg("mailing")
+    if mailing_id is not None and _store().get_mailing(mailing_id) is None:
+        return _not_found(_("There is no such mailing."))
+    rows = _store().opt_outs(mailing_id)
+    header = [_("Address"), _("Last request"), _("Requests"), _("Mailing")]
+    name = f"mailing-{mailing_id}-opt-outs.csv" if mailing_id is not None else f"opt-outs-{date.today().isoformat()}.csv"
+    return csv_response(name, header, ((r["address"], r["at"], r["requests"], r["mailing_subject"] or "") for r in rows))
 
 
 def address_state(row: Mapping[str, Any]) -> str:
@@ -391,6 +406,10 @@ def rules() -> ResponseReturnValue:
             _store().add_allow(form.kind.data, form.value.data or "", note=form.note.data or None, by=_user_name())
             flash(_("Rule added: %(kind)s %(value)s is never machine mail.", kind=label("allow", form.kind.data),
                     value=form.value.data), "info")
+            if allow_warning(form.kind.data, form.value.data or ""):
+                flash(_("%(value)s is a large mail provider: the rule covers every one of its users, so none of "
+                        "their auto-replies will be closed. A rule for the one sender is usually better.",
+                        value=form.value.data), "error")
             return redirect(url_for("admin.rules"))
         except ValueError:
             form.value.errors = [_("Not a valid address or domain.")]
@@ -415,12 +434,10 @@ def _user_name() -> str:
 
 
 def init_app(app: Flask) -> None:
-    """Everything the pages need; the one line create_app calls."""
-    app.jinja_env.globals.update(label=label, address_state=address_state, STAT_KINDS=STAT_KINDS)
+    """Templates, translations and the press and admin pages (bouncer.web.init_app wires the rest)."""
+    app.jinja_env.globals.update(label=label, address_state=address_state, STAT_KINDS=KINDS, kind_of=kind_of)
     Babel(app, locale_selector=select_locale, default_locale="de", default_timezone=TIMEZONE,
           default_translation_directories=str(TRANSLATIONS))
-    security.init_app(app, csrf_exempt=(api.bp,))  # the webhook is served ahead of Flask (WebhookEndpoint)
-    auth.init_app(app)
-    for blueprint in (assets, press, admin, api.bp):
+    for blueprint in (assets, press, admin):
         app.register_blueprint(blueprint)
 
