@@ -61,10 +61,11 @@ def classify(mail: Mail, allow: Allow | None = None) -> Verdict:
     signs: HumanSigns | None = None
     decided = [(d, f) for d, f in findings if f.confidence >= REPORT_MIN]
     if decided:
-        signs = humansigns.assess(mail)
         best = max(decided, key=lambda item: item[1].confidence)[1]
+        # A multipart/report is the report itself (RFC 6522); only other mails can wrap one.
+        signs = humansigns.NONE if mail.content_type == "multipart/report" else humansigns.assess(mail)
         wrapped = signs.wraps and best.category not in _PREFIXED_REPORTS
-        if mail.content_type != "multipart/report" and (wrapped or signs.personal >= HEADER_VETO):
+        if wrapped or signs.personal >= HEADER_VETO:
             verdict = human_verdict(signs.evidence + (f"a person's mail around a report: overruled {best.evidence[0]}",),
                                     confidence=0.8)
         else:

@@ -16,10 +16,13 @@ from .owntext import is_forward, is_reply, own_text
 NAME = "human"
 _MAILER_RE = re.compile(r"thunderbird|apple mail|iphone|outlook|k-9|roundcube|evolution|mutt|kmail|sogo|webmail", re.I)
 # A request or question put to the reader about the matter at hand; responders state, people ask.
-_REQUEST_RE = re.compile(
-    r"(?:schicken|senden|leiten|geben) sie (?:mir|uns)\b|k[öo]nn(?:t)?en sie (?:mir|uns|bitte)\b|würden sie\b|"
-    r"\btrotzdem\b|could you\b|would you (?:please|mind)|can you (?:please|send|tell)|please (?:still |do )?send me|"
-    r"let me know\b|gebt mir|schickt mir|[a-zäöüß]{3}\?", re.I)
+# One pattern per leading word: a literal lead is found by a fast scan (lower-cased text).
+_REQUEST_PATTERNS = tuple(re.compile(p) for p in (
+    *(rf"{verb} sie (?:mir|uns)\b" for verb in ("schicken", "senden", "leiten", "geben")),
+    r"können sie (?:mir|uns|bitte)\b", r"könnten sie\b", r"würden sie\b", r"trotzdem\b", r"could you\b",
+    r"would you (?:please|mind)", r"can you (?:please|send|tell)", r"please (?:still |do )?send me", r"let me know\b",
+))
+_QUESTION_RE = re.compile(r"[a-zäöüß]{3}\?")  # a word ending in a question mark, looked for only where a '?' is
 OWN_TEXT_WINDOW = 6000
 
 
@@ -34,6 +37,17 @@ class HumanSigns:
 
 
 NONE = HumanSigns(0.0, ())
+
+
+def _asks(text: str) -> str:
+    """The request or question the text puts to the reader, or ''."""
+    at = text.find("?")
+    while at != -1:
+        question = _QUESTION_RE.match(text, max(0, at - 3), at + 1)
+        if question:
+            return question.group(0)
+        at = text.find("?", at + 1)
+    return next((m.group(0) for m in (p.search(text) for p in _REQUEST_PATTERNS) if m), "")
 
 
 def assess(mail: Mail) -> HumanSigns:
@@ -60,10 +74,10 @@ def assess(mail: Mail) -> HumanSigns:
     if len(mine) > 1500:
         strength += 0.2
         evidence.append(f"{NAME}: long personal text ({len(mine)} characters)")
-    request = _REQUEST_RE.search(mine[:1500])
-    if request:
+    asked = _asks(mine[:1500].lower())
+    if asked:
         strength += 0.2
-        evidence.append(f"{NAME}: asks the reader something ({request.group(0)!r})")
+        evidence.append(f"{NAME}: asks the reader something ({asked!r})")
     if mail.header("List-Id") or mail.header("List-Unsubscribe") or mail.header("Precedence").lower() == "list":
         strength += 0.3
         evidence.append(f"{NAME}: list or newsletter mail (List-Id/List-Unsubscribe/Precedence), not a reply to us")

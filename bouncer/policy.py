@@ -182,7 +182,8 @@ def note_body(verdict: Verdict, why: str) -> str:
     """The internal note: verdict, decision and evidence, so agents see why without opening our pages."""
     lines = [f"{MARKER} {label(verdict)} (confidence {verdict.confidence:.2f})", f"Decision: {why}"]
     if verdict.recipients:
-        lines.append("Failed recipient(s): " + ", ".join(verdict.recipients))
+        what = "Address to remove from the list" if verdict.category == "unsubscribe" else "Failed recipient(s)"
+        lines.append(f"{what}: " + ", ".join(verdict.recipients))
     if verdict.status or verdict.reason:
         lines.append(f"Status: {verdict.status or '-'} ({verdict.reason or 'other'})")
     if verdict.return_date:

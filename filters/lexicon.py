@@ -19,7 +19,6 @@ from bouncer.verdict import Verdict
 from . import Detector, Trust
 
 NAME = "lexicon"
-TEXT_WINDOW = 6000  # where the text a sender typed (above any quote) is looked for
 WORDING_CHARS = 1500  # an auto-reply says what it is, and until when, in its first lines
 
 # Markers only responders put first in a subject ("Automatische Antwort:", "Out of Office:") ...
@@ -64,16 +63,16 @@ _BODY_PATTERNS = tuple(re.compile(pattern, re.S) for pattern in (
     # German out-of-office, acknowledgements
     *(rf"{lead}\b.{{0,80}}?\b{_DE_AWAY}" for lead in ("ich bin", "bin ich", "wir sind", "sind wir")),
     r"befinde mich\b.{0,60}?\b(?:im urlaub|außer haus|auf dienstreise|in elternzeit)",
-    r"(?:büro|praxis|kanzlei|geschäftsstelle|betrieb|firma) (?:ist|bleibt)\b.{0,60}?\bgeschlossen",
-    r"(?:ihre|deine) (?:e-?mail|nachricht|mail) wird (?:nicht )?(?:weitergeleitet|gelesen)",
+    *(rf"{lead} (?:ist|bleibt)\b.{{0,60}}?\bgeschlossen" for lead in ("büro", "praxis", "kanzlei", "geschäftsstelle", "betrieb", "firma")),
+    *(rf"{lead} (?:e-?mail|nachricht|mail) wird (?:nicht )?(?:weitergeleitet|gelesen)" for lead in ("ihre", "deine")),
     r"in dringenden fällen wenden sie sich",
     r"ab dem .{0,20} wieder (?:im büro|erreichbar|da)",
     r"(?:diese|dies ist eine) (?:e-?mail|nachricht|antwort) (?:wurde |ist )?(?:automatisch|automatische)",
     r"automatisch (?:generierte|erstellte|versandte|erzeugte)",
     r"in quarantäne (?:gestellt|verschoben)",
-    r"ihre (?:nachricht|anfrage|e-?mail) (?:ist|wurde) (?:bei uns )?(?:eingegangen|empfangen)",
+    r"ihre (?:nachricht|anfrage|e-?mail|mail|zuschrift)\b[^.!?]{0,40}? (?:ist|wurde)\b[^.!?]{0,30}?\b(?:eingegangen|empfangen)",
     r"wir haben ihre (?:nachricht|anfrage|e-?mail) erhalten",
-    r"(?:unter|mit) der (?:ticket|vorgangs|bearbeitungs)-?nummer", r"ticket-?(?:nummer|id)\s*:?\s*#?\d{3,}",
+    *(rf"{lead} der (?:ticket|vorgangs|bearbeitungs)-?nummer" for lead in ("unter", "mit")), r"ticket-?(?:nummer|id)\s*:?\s*#?\d{3,}",
     r"wir (?:werden uns|melden uns) (?:so bald wie möglich|schnellstmöglich|in kürze|umgehend|zeitnah)",
     # refusals of no-reply addresses
     r"diese (?:e-?mail-?)?adresse (?:wird nicht (?:überwacht|gelesen|bearbeitet)|ist (?:nur )?für den versand|"
@@ -84,20 +83,20 @@ _BODY_PATTERNS = tuple(re.compile(pattern, re.S) for pattern in (
     r"limited access to (?:e-?mail|my e-?mail)",
     r"this is an automat(?:ed|ic) (?:reply|response|message)",
     r"auto-?generated (?:reply|response)",
-    r"(?:we|i) (?:have|'ve) received your (?:message|e-?mail|request)",
+    *(rf"{lead} (?:have|'ve) received your (?:message|e-?mail|request)" for lead in ("we", "i")),
     r"your (?:message|request|e-?mail) has been received",
     r"a ticket has been (?:created|opened)", r"ticket (?:id|number|#)\s*:?\s*#?\d{3,}",
     r"we will (?:get back to you|respond|reply) (?:as soon as possible|shortly|within)",
-    r"(?:this is|from) an? (?:unmonitored|no-?reply|noreply|unattended) (?:e-?mail )?(?:address|mailbox)",
+    *(rf"{lead} an? (?:unmonitored|no-?reply|noreply|unattended) (?:e-?mail )?(?:address|mailbox)" for lead in ("this is", "from")),
     r"this (?:e-?mail )?(?:address|mailbox) (?:is not monitored|is unattended|does not (?:accept|receive))",
-    r"(?:cannot|can't|could not|are unable to) (?:handle|process|answer|respond to) your (?:message|e-?mail)",
-    r"(?:please )?do not reply to this (?:e-?mail|message|address)",
+    *(rf"{lead} (?:handle|process|answer|respond to) your (?:message|e-?mail)" for lead in ("cannot", "can't", "could not", "unable to")),
+    r"do not reply to this (?:e-?mail|message|address)",
     # French, Italian, Dutch, Spanish, Polish, Swedish
     r"je (?:suis|serai) (?:absent|absente|en congé|en vacances)", r"réponse automatique",
     r"(?:sono|sarò) (?:fuori (?:sede|ufficio)|assente|in ferie)", r"risposta automatica",
     r"nous avons (?:bien )?reçu votre", r"abbiamo ricevuto (?:il (?:suo|tuo)|la (?:sua|tua))",
-    r"(?:uw|je) (?:bericht|e-?mail|aanvraag) (?:is )?(?:in goede orde )?ontvangen", r"dit is een automatisch",
-    r"otrzymali[śs]my (?:pana|pani|twoj[aą]|pa[ńn]stwa)? ?wiadomo", r"(?:to jest|jest to) automatyczn",
+    *(rf"{lead} (?:bericht|e-?mail|aanvraag) (?:is )?(?:in goede orde )?ontvangen" for lead in ("uw", "je")), r"dit is een automatisch",
+    r"otrzymali[śs]my (?:pana|pani|twoj[aą]|pa[ńn]stwa)? ?wiadomo", r"to jest automatyczn", r"jest to automatyczn",
     r"ceci est une réponse automatique", r"questa è una risposta automatica",
     r"ik ben .{0,40}?(?:afwezig|niet aanwezig|met vakantie|niet op kantoor)",
     r"(?:estoy|estaré) (?:fuera de la oficina|de vacaciones|ausente)", r"respuesta automática",
@@ -105,20 +104,22 @@ _BODY_PATTERNS = tuple(re.compile(pattern, re.S) for pattern in (
     r"jag är .{0,30}?(?:ledig|borta|på semester|tjänstledig|frånvarande)",
     # challenge-response and quarantine notices
     r"please (?:confirm|verify) (?:that )?you are (?:a )?(?:human|real person)",
-    r"(?:click|follow) (?:the|this) link (?:below )?to (?:confirm|verify|release)",
-    r"(?:sender|absender)[- ]?(?:verification|verifizierung|bestätigung)",
-    r"(?:message|e-?mail|nachricht)s? (?:has been |was |wurde[n]? )?(?:held|quarantined|in quarantäne)",
+    *(rf"{lead} (?:the|this) link (?:below )?to (?:confirm|verify|release)" for lead in ("click", "follow")),
+    *(rf"{lead}[- ]?(?:verification|verifizierung|bestätigung)" for lead in ("sender", "absender")),
+    *(rf"{lead}s? (?:has been |was |wurde[n]? )?(?:held|quarantined|in quarantäne)"
+      for lead in ("message", "email", "e-mail", "nachricht")),
     r"spam[- ]?(?:quarantine|quarantäne|digest)",
 ))
 
 
 def detect(mail: Mail) -> Verdict | None:
     subject = _SUBJECT_RE.match(mail.subject)
-    text = own_text(mail.body_text[:TEXT_WINDOW])[:WORDING_CHARS]
-    lowered = text.lower()
+    lowered = _own_words(mail)
     body = next((m for m in (p.search(lowered) for p in _BODY_PATTERNS) if m), None)
     strong = bool(subject) and not (subject.group("ack") or subject.group("weak"))
-    if not body and not strong:
+    envelope = _machine_envelope(mail)
+    answers = bool(mail.header("In-Reply-To") or mail.header("References"))
+    if not body and not strong and not (subject and subject.group("ack") and envelope and answers):
         return None  # "Ticket created ...", "Urlaub ab Montag": people write such subjects too
     evidence = []
     if subject:
@@ -128,18 +129,18 @@ def detect(mail: Mail) -> Verdict | None:
     if body:
         evidence.append(f"{NAME}: auto-reply wording {' '.join(body.group(0).split())[:80]!r}")
     confidence = 0.85 if strong and body else 0.7 if subject and body else 0.6 if subject else 0.5
-    answers = bool(mail.header("In-Reply-To") or mail.header("References"))
-    envelope = _machine_envelope(mail)
     if subject and body and (answers or envelope):
         # Subject and text agree, and the mail answers one of ours or comes from a machine: an acknowledgement.
         confidence = min(0.9, confidence + 0.15)
         evidence.append(f"{NAME}: " + (envelope or "answers a mail (In-Reply-To/References)"))
+    if subject and not body and envelope:  # an acknowledgement subject answering our mail from a machine envelope
+        evidence.append(f"{NAME}: {envelope}, answers a mail (In-Reply-To/References)")
     if not strong and mail.source == "raw" and not answers and not envelope:
         # A responder answers something; wording in a mail that answers nothing is likely a person's own.
         confidence *= 0.7
         evidence.append(f"{NAME}: answers no mail (no In-Reply-To/References): weaker")
     return Verdict(category="auto_reply", confidence=confidence, evidence=tuple(evidence),
-                   return_date=mail_return_date(mail))
+                   return_date=return_date(lowered, _mail_date(mail)))
 
 
 _NO_REPLY_RE = re.compile(r"^(?:no[-_.]?reply|noreply|do[-_.]?not[-_.]?reply|donotreply|auto[-_.]?(?:reply|responder)|"
@@ -200,7 +201,12 @@ _DATE_PATTERNS = tuple(
 
 def mail_return_date(mail: Mail) -> date | None:
     """The return date an out-of-office names in its own text (not in a quote), if any."""
-    return return_date(own_text(mail.body_text[:TEXT_WINDOW])[:WORDING_CHARS].lower(), _mail_date(mail))
+    return return_date(_own_words(mail), _mail_date(mail))
+
+
+def _own_words(mail: Mail) -> str:
+    """The first lines the sender typed (above any quote), lower-cased: where wording and dates are looked for."""
+    return own_text(mail.body_text[:WORDING_CHARS])[:WORDING_CHARS].lower()
 
 
 def return_date(text: str, sent: date | None) -> date | None:

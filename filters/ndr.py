@@ -128,14 +128,15 @@ def detect(mail: Mail) -> Verdict | None:
         signs.append(f"{NAME}: DSN fields in the text ({len(pasted)} recipient block(s))")
     if _smtp.has_failure_code(report):
         score += 0.1
-    enclosed = mail.enclosed is not None or _ORIGINAL_MARKER_RE.search(mail.body_text[:BODY_WINDOW], 40) is not None
-    if machine and body_hit and enclosed:
+    enclosed = bool(machine and body_hit) and (
+        mail.enclosed is not None or _ORIGINAL_MARKER_RE.search(mail.body_text[:BODY_WINDOW], 40) is not None)
+    if enclosed:
         score += 0.5
         signs.append(f"{NAME}: machine sender {sender!r}, bounce wording and the original enclosed agree")
     specific = bool(subject_hit or body_hit or failed_header or report_sign or pasted)
     # postmaster@ is a role people write from: alone with bounce wording it is not enough.
     strong = (daemon and not _POSTMASTER_ONLY_RE.match(sender)) or bool(failed_header) or report_sign or bool(
-        subject_hit and (body_hit or daemon)) or (machine and bool(body_hit) and enclosed)
+        subject_hit and (body_hit or daemon)) or enclosed
     if not specific or not strong or score < 0.6:
         return None
     if _looks_forwarded(mail):

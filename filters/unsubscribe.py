@@ -59,6 +59,12 @@ _REQUEST_PATTERNS = tuple(re.compile(p) for p in (
     r"(?:proszę|prosze) (?:o )?(?:wypisanie|usunięcie|mnie wypisać|mnie usunąć)",
 ))
 
+# Every request pattern above contains one of these words.
+_REQUEST_WORDS = ("streichen", "entfernen", "nehmen sie", "löschen", "tragen sie", "abmelden", "austragen",
+                  "abbestellen", "verteiler", "keine", "melden sie", "remove", "delete", "take me", "unsubscribe",
+                  "stop sending", "retirer", "désinscrire", "désabonner", "cancellarmi", "rimuovermi", "togliermi",
+                  "mij", "wypis", "usunię")
+
 
 def detect(mail: Mail) -> Verdict | None:
     """A client's opt-out on the person's behalf: X-Apple-Unsubscribe, or a list-command reply."""
@@ -81,9 +87,12 @@ def detect_wording(mail: Mail) -> Verdict | None:
     """A person asking in their own words, or a subject that is only the command ('Abmeldung')."""
     if mail.header("List-Id") or is_forward(mail.subject):
         return None  # a list post or a forwarded mail speaks for someone else
-    text = " ".join(own_text(mail.body_text[:6000])[:WORDING_CHARS].lower().split())
-    request = next((m for m in (p.search(text) for p in _REQUEST_PATTERNS) if m), None)
     command = _COMMAND_SUBJECT_RE.match(mail.subject)
+    head = mail.body_text[:WORDING_CHARS].lower()  # the own text starts the body: its first lines are here
+    request = None
+    if any(word in head for word in _REQUEST_WORDS):  # spares the own-text split for almost every mail
+        text = " ".join(own_text(head).split())
+        request = next((m for m in (p.search(text) for p in _REQUEST_PATTERNS) if m), None)
     if not (request or command):
         return None
     evidence = []
