@@ -78,6 +78,7 @@ _BODY_PATTERNS = tuple(re.compile(pattern, re.S) for pattern in (
     r"diese (?:e-?mail-?)?adresse (?:wird nicht (?:überwacht|gelesen|bearbeitet)|ist (?:nur )?für den versand|"
     r"kann keine (?:e-?mails|nachrichten) empfangen)",
     r"antworten sie (?:bitte )?nicht auf diese", r"nachrichten an diese adresse werden nicht",
+    r"nicht für den empfang von (?:e-?mails|nachrichten)",
     # English
     *(rf"{lead}\b.{{0,60}}?\b{_EN_AWAY}" for lead in ("i'm", "i am", "i will be")),
     r"limited access to (?:e-?mail|my e-?mail)",
@@ -129,6 +130,9 @@ def detect(mail: Mail) -> Verdict | None:
     if body:
         evidence.append(f"{NAME}: auto-reply wording {' '.join(body.group(0).split())[:80]!r}")
     confidence = 0.85 if strong and body else 0.7 if subject and body else 0.6 if subject else 0.5
+    if body and not subject and _NO_REPLY_RE.match(mail.from_address):  # a no-reply sender's refusal: tag
+        confidence = 0.75
+        evidence.append(f"{NAME}: {envelope}")
     if subject and body and (answers or envelope):
         # Subject and text agree, and the mail answers one of ours or comes from a machine: an acknowledgement.
         confidence = min(0.9, confidence + 0.15)
@@ -144,7 +148,7 @@ def detect(mail: Mail) -> Verdict | None:
 
 
 _NO_REPLY_RE = re.compile(r"^(?:no[-_.]?reply|noreply|do[-_.]?not[-_.]?reply|donotreply|auto[-_.]?(?:reply|responder)|"
-                          r"mailer|notifications?|ticket|support[-_.]?ticket)[^@]{0,30}@", re.I)
+                          r"notifications?|ticket|support[-_.]?ticket)[^@]{0,30}@", re.I)
 
 
 def _machine_envelope(mail: Mail) -> str:
@@ -177,9 +181,9 @@ _MONTHS = {
 _MONTH_NAMES = "|".join(sorted(_MONTHS, key=len, reverse=True))
 # The day the writer is back outranks the last day away ("bis 04.12. ... komme am 07.12. wieder").
 _BACK = (r"(?:back (?:in (?:the|my) office )?on|back in (?:the|my) office|will be back(?: on)?|return(?:ing)? (?:to (?:the|my) "
-         r"office )?on|wieder (?:ab|am)|zurück (?:am|ab)|de retour (?:le|à partir du)|di ritorno (?:il|dal)|rientro (?:il|previsto)|"
+         r"office )?on|returning|wieder (?:ab|am)|wieder (?:im büro|erreichbar|da|zurück)(?: ab| am|:)|zurück (?:am|ab)|de retour (?:le|à partir du)|di ritorno (?:il|dal)|rientro (?:il|previsto)|"
          r"terug op|weer aanwezig op|z powrotem)")
-_BACK_BEFORE = r"(?:(?:komme|bin|sind wir|kommen wir) (?:am|ab)|ab)"  # ... <date> ... wieder / zurück
+_BACK_BEFORE = r"\b(?:(?:komme|bin|sind wir|kommen wir) (?:am|ab)|ab)"  # ... <date> ... wieder / zurück
 _BACK_AFTER = r"(?:\s+[\w.]+){0,3}?\s+(?:wieder|zurück)\b"
 _UNTIL = (r"(?:bis(?:\s+(?:einschließlich|einschl\.|inkl\.|zum|am|voraussichtlich))*|until|till(?: och med(?: den)?)?|"
           r"through|to|jusqu'au|fino al|tot en met|t\.o\.m\.|hasta el|do)")

@@ -40,7 +40,7 @@ _SUBJECT_RE = re.compile(
     r"message (?:delivery failure|delayed|not delivered|delivery has failed)|warning: (?:could not|message)|"
     r"could not send|unzustellbar|nicht zustellbar|unzustellbare|zustellungsfehler|fehlgeschlagen|"
     r"non remis|non distribuable|échec de (?:la )?remise|impossible de remettre|no se puede entregar|"
-    r"onbestelbaar|niet bezorgd|non recapitabile|mancato recapito|nie dostarczono|не доставлено|"
+    r"onbestelbaar|niet bezorgd|non recapitabile|mancato recapito|nie dostarczono|niedostarczalne|не доставлено|"
     r"permanent delivery failure|processing error|automatically rejected|mail could not be delivered|"
     r"delivery notification|problem (?:with|delivering)|bounce(?:d)? (?:notification|mail|message)|errors from|^e$|邮件传输失败|^failure delivery|^delivery failure|"
     r"delivery delayed|zustellung verzögert|verzögerte zustellung|mail delivery deferred|"
@@ -62,7 +62,7 @@ _BODY_RE = re.compile(
     r"送信できませんでした|送信に失敗|配送できませんでした|届きませんでした|配信できませんでした|"
     r"did not reach (?:some or all|the following)|hat einige oder alle empfänger nicht erreicht|"
     r"(?:empfänger|recipients?(?:\(s\))?) (?:kann|können|konnten|could|cannot|can't)(?:/können)? (?:nicht|not) (?:be )?(?:erreicht|reached)|"
-    r"n'a pas atteint|non ha raggiunto|heeft .{0,30}niet bereikt|nie dotarła|"
+    r"n'a pas atteint|non ha raggiunto|heeft .{0,30}niet bereikt|nie dotarła|no llegó a|"
     r"zustellung (?:an folgende|ist) .{0,40}(?:fehlgeschlagen|verzögert)|wurde(?:n)? nicht zugestellt|"
     r"konnte(?:n)? nicht (?:zugestellt|erreicht) werden|deferred|will be reattempted|virus (?:found|detected)|"
     r"virus gefunden|nicht ausgeliefert|not been delivered")  # on lower-cased text
