@@ -147,7 +147,7 @@ def _combine(findings: list[Finding], mail: Mail, signs: HumanSigns | None) -> V
         return verdict.with_(evidence=verdict.evidence + signs.evidence)
     # RFC 3834 headers with no auto-reply wording in a mail that shows a person's signs: a client
     # rule or a ticket tool may have set them on a typed mail. Tag, never close.
-    confidence = min(UNSUPPORTED_HEADER_CAP, verdict.confidence * (1 - signs.strength / 2))
+    confidence = min(UNSUPPORTED_HEADER_CAP, verdict.confidence * (1 - signs.strength))
     if confidence < HUMAN_BELOW:
         return human_verdict(overruled, confidence=min(0.95, 0.5 + signs.strength / 2))
     return verdict.with_(confidence=round(confidence, 2), evidence=verdict.evidence + signs.evidence)

@@ -29,7 +29,8 @@ _OOO_SUBJECT = (
     r"réponse automatique|risposta automatica|fuori (?:sede|ufficio)|automatisch antwoord|afwezigheidsbericht|"
     r"respuesta automática|respuesta automatica|fuera de la oficina|autoodpowied[źz]|odpowied[źz] automatyczna|"
     r"frånvaro|automatiskt svar|autosvar|automatisk svar|automaattinen vastaus|"
-    r"автоматический ответ|resposta automática"
+    r"автоматический ответ|resposta automática|automatická odpověď|automatická odpoveď|otomatik yanıt|"
+    r"automatikus válasz|automatski odgovor|samodejni odgovor"
 )
 # ... and plain words that people also put first when they announce their own absence.
 _WEAK_SUBJECT = (
@@ -38,10 +39,12 @@ _WEAK_SUBJECT = (
 )
 _ACK_SUBJECT = (
     r"(?:ihre|deine) (?:nachricht|anfrage|e-?mail|mail|bestellung|meldung)(?:\s*\[[^\]]{0,30}\]|\s+(?:nr\.?\s*)?#?[\w-]{1,20})?"
-    r" (?:ist|wurde) (?:bei uns )?(?:eingegangen|empfangen|erhalten|registriert)|anfrage eingegangen|"
+    r" (?:ist|wurde) (?:bei uns )?(?:eingegangen|empfangen|erhalten|registriert|erstellt|angelegt|aufgenommen)|"
+    r"anfrage eingegangen|"
     r"danke für ihre (?:nachricht|e-?mail|anfrage)|ticket received|request received|"
     r"eingangsbestätigung|empfangsbestätigung|vielen dank für ihre (?:nachricht|e-?mail|anfrage|mail)|"
-    r"we(?:'ve| have) received your|(?:your )?(?:message|request|e-?mail|ticket) (?:has been |was )?(?:received|created)|"
+    r"we(?:'ve| have) received your|(?:your )?(?:message|request|e-?mail|ticket|case|support request)"
+    r"(?: \[?#?[\w-]{1,20}\]?)? (?:has been |was )?(?:received|created|opened|logged)|"
     r"thank you for (?:your (?:e-?mail|message|inquiry|enquiry|request)|contacting)|auto[- ]?acknowledg|"
     r"ticket (?:created|opened|eröffnet|erstellt)|accusé de réception|conferma di ricezione|ontvangstbevestiging|"
     r"potwierdzenie (?:otrzymania|odbioru)|wir haben ihre (?:nachricht|anfrage|e-?mail) erhalten"
