@@ -183,7 +183,7 @@ _MONTHS = {
 }
 _MONTH_NAMES = "|".join(sorted(_MONTHS, key=len, reverse=True))
 # The day the writer is back outranks the last day away ("bis 04.12. ... komme am 07.12. wieder").
-_BACK = (r"(?:back (?:in (?:the|my) office )?on|back in (?:the|my) office|will be back(?: on)?|return(?:ing)? (?:to (?:the|my) "
+_BACK = (r"(?:back(?: in (?:the|my) office)?(?: on)?|return(?:ing)? (?:to (?:the|my) "
          r"office )?on|returning|wieder (?:ab|am)|wieder (?:im büro|erreichbar|da|zurück)(?: ab| am|:)|zurück (?:am|ab)|de retour (?:le|à partir du)|di ritorno (?:il|dal)|rientro (?:il|previsto)|"
          r"terug op|weer aanwezig op|z powrotem)")
 _BACK_BEFORE = r"\b(?:(?:komme|bin|sind wir|kommen wir) (?:am|ab)|ab)"  # ... <date> ... wieder / zurück
