@@ -23,7 +23,6 @@ from filters._smtp import original_of
 
 from . import humansigns, mime
 from .article import from_article
-from .humansigns import HumanSigns
 from .mail import Mail
 from .owntext import is_reply
 from .subjects import strip_prefixes
@@ -58,7 +57,6 @@ def classify(mail: Mail, allow: Allow | None = None) -> Verdict:
     """
     failures: list[str] = []
     findings = _run(REPORT_DETECTORS, mail, failures)
-    signs: HumanSigns | None = None
     decided = [(d, f) for d, f in findings if f.confidence >= REPORT_MIN]
     if decided:
         best = max(decided, key=lambda item: item[1].confidence)[1]
@@ -79,8 +77,7 @@ def classify(mail: Mail, allow: Allow | None = None) -> Verdict:
         if rule:
             return _with_parse_error(human_verdict((f"allowlist: {rule}",), confidence=1.0), mail)
     findings += _run(OTHER_DETECTORS, mail, failures)
-    verdict = _combine(findings, mail, signs)
-    return _finish(verdict, mail, failures)
+    return _finish(_combine(findings, mail), mail, failures)
 
 
 def classify_bytes(raw: bytes, allow: Allow | None = None) -> Verdict:
@@ -116,7 +113,7 @@ def _finish(verdict: Verdict, mail: Mail, failures: list[str]) -> Verdict:
     return _with_parse_error(verdict, mail)
 
 
-def _combine(findings: list[Finding], mail: Mail, signs: HumanSigns | None) -> Verdict:
+def _combine(findings: list[Finding], mail: Mail) -> Verdict:
     if not findings:
         return human_verdict(("no machine signal found",), confidence=0.8)
     recast: set[int] = set()  # auto-reply header findings that now support another category
@@ -136,7 +133,7 @@ def _combine(findings: list[Finding], mail: Mail, signs: HumanSigns | None) -> V
     if verdict.category == _PERSONS_WISH:
         return verdict  # a person's wish either way: the signs of a person confirm it
     trust = max(d.trust for d, _ in agreeing)
-    signs = signs or humansigns.assess(mail)
+    signs = humansigns.assess(mail)
     if not signs.strength:
         return verdict
     overruled = signs.evidence + tuple(f"overruled {e}" for e in verdict.evidence)
