@@ -7,7 +7,7 @@ down or back to human. Nothing here raises: a broken detector becomes evidence.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from filters import Detector, arf, autoreply, dsn, human, lexicon, mdn, ndr, ses
 from filters._smtp import original_of

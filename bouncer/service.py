@@ -116,8 +116,9 @@ class Service:
             mode, state = ("callback", "pending") if self.otrs is not None else ("inline", "skipped")
         if plan.is_empty:
             kind, state = "none", "skipped"
-        recorded = self.store.record_event(source, verdict, _meta(ticket_id, article_id, mail, mail_source, self.config),
-                                           PlannedAction(kind, plan.as_dict(), previous, mode, state))
+        meta = _meta(ticket_id, article_id, mail, mail_source, self.config)
+        action = PlannedAction(kind, plan.as_dict(), previous, mode, state)
+        recorded = self.store.record_event(source, verdict, meta, action)
         if recorded is None:  # another delivery of this article was recorded while we classified
             return Outcome(event_id=self.store.event_id(ticket_id, article_id), status="duplicate", why=_DUPLICATE)
         log.info("classified", extra={"ticket_id": ticket_id, "article_id": article_id, "category": verdict.category,

@@ -126,8 +126,8 @@ def parse_event(body: Any) -> ArticleEvent:
     them in Event; older invoker mappings only in the ticket).
     """
     ticket, article = _ticket_and_article(body)
-    event = body.get("Event") if isinstance(body.get("Event"), Mapping) else {}
-    old = event.get("OldTicketData") if isinstance(event.get("OldTicketData"), Mapping) else {}
+    event: Mapping[str, Any] = body["Event"] if isinstance(body.get("Event"), Mapping) else {}
+    old: Mapping[str, Any] = event["OldTicketData"] if isinstance(event.get("OldTicketData"), Mapping) else {}
     ticket_id = _id(event.get("TicketID") or ticket.get("TicketID") or article.get("TicketID"), "TicketID")
     article_id = _id(event.get("ArticleID") or article.get("ArticleID"), "ArticleID")
     return ArticleEvent(ticket_id=ticket_id, article_id=article_id, ticket=parse_ticket(ticket),

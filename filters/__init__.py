@@ -6,9 +6,9 @@ with a Verdict that carries its own evidence, or None when it has nothing to say
 """
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
 
 from bouncer.mail import Mail
 from bouncer.verdict import Verdict
 
-Detector = Callable[[Mail], Optional[Verdict]]
+Detector = Callable[[Mail], Verdict | None]

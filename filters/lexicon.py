@@ -97,7 +97,7 @@ def detect(mail: Mail) -> Verdict | None:
     text = own_text(mail.body_text[:TEXT_WINDOW])[:WORDING_CHARS]
     lowered = text.lower()
     body = next((m for m in (p.search(lowered) for p in _BODY_PATTERNS) if m), None)
-    strong = bool(subject) and not (subject.group("ack") or subject.group("weak"))
+    strong = subject is not None and not (subject.group("ack") or subject.group("weak"))
     if not body and not strong:
         return None  # "Ticket created ...", "Urlaub ab Montag": people write such subjects too
     evidence = []
@@ -130,7 +130,7 @@ _MONTHS = {
     "junio": 6, "julio": 7, "septiembre": 9, "octubre": 10, "noviembre": 11, "diciembre": 12, "januari": 1,
     "februari": 2, "maart": 3, "mei": 5, "augustus": 8, "augusti": 8, "stycznia": 1, "lutego": 2,
     "marca": 3, "kwietnia": 4, "maja": 5, "czerwca": 6, "lipca": 7, "sierpnia": 8, "września": 9,
-    "października": 10, "listopada": 11, "grudnia": 12, 
+    "października": 10, "listopada": 11, "grudnia": 12,
 }
 _MONTH_NAMES = "|".join(sorted(_MONTHS, key=len, reverse=True))
 _UNTIL = (r"(?:bis(?:\s+(?:einschließlich|einschl\.|inkl\.|zum|am|voraussichtlich))*|until|till(?: och med(?: den)?)?|"

@@ -264,8 +264,8 @@ def test_pages_forbid_scripts_framing_sniffing_and_caching(admin: FlaskClient, p
 
 
 def test_the_stylesheet_may_be_cached_and_needs_no_login(app: Flask) -> None:
-    answer = https_client(app).get("/assets/style.css")
-    assert answer.status_code == 200 and answer.headers["Cache-Control"] == "no-cache" and answer.headers["ETag"]
+    with https_client(app).get("/assets/style.css") as answer:  # a file response: closed, not left to the GC
+        assert answer.status_code == 200 and answer.headers["Cache-Control"] == "no-cache" and answer.headers["ETag"]
 
 
 def test_session_cookie_is_httponly_samesite_lax_and_secure_by_default(app: Flask) -> None:

@@ -19,19 +19,32 @@ from typing import Any
 
 from babel import dates as babel_dates
 from babel import numbers as babel_numbers
-from flask import (Blueprint, Flask, Response, abort, current_app, flash, g, make_response, redirect,
-                   render_template, request, url_for)
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_babel import Babel, get_locale, get_timezone, to_utc
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateTimeLocalField, IntegerField, RadioField, SelectField, StringField, TextAreaField
+from wtforms import DateTimeLocalField, IntegerField, RadioField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from ..otrs import OtrsError
 from ..service import Service
 from ..store import Store, parse_iso
+from ..store.rows import MailingStats, VerdictDetail
 from ..vocab import ACTION_STATES, ALLOW_KINDS, CATEGORIES, KINDS, PLAN_ACTIONS, REVIEWS
 from ..vocab import kind as kind_of
 from . import auth, params, security
@@ -120,7 +133,7 @@ def _not_found(message: str) -> Response:
     return make_response(render_template("error.html", code=404, message=message), 404)
 
 
-def _verdict_or_404(verdict_id: int) -> dict[str, Any]:
+def _verdict_or_404(verdict_id: int) -> VerdictDetail:
     """The decision with its actions, or the request ends with the 404 page."""
     item = _store().get_verdict(verdict_id)
     if item is None:
@@ -128,7 +141,7 @@ def _verdict_or_404(verdict_id: int) -> dict[str, Any]:
     return item
 
 
-def _mailing_stats_or_404(mailing_id: int) -> dict[str, Any]:
+def _mailing_stats_or_404(mailing_id: int) -> MailingStats:
     """A mailing's counts and timeline in the bucket the URL asks for, or the request ends with the 404 page."""
     stats = _store().mailing_stats(mailing_id, bucket=params.bucket())
     if stats is None:
@@ -271,13 +284,14 @@ class FalsePositiveForm(FlaskForm):
     note = TextAreaField(_l("Why (goes into the internal note on the ticket)"), validators=[Optional(),
                                                                                            Length(max=1000)])
     allow = RadioField(_l("From now on"), default="none", choices=[
-        ("none", _l("no rule")), ("sender", _l("never treat this sender as machine mail")),
-        ("domain", _l("never treat this domain as machine mail"))])
+        SelectChoice("none", _l("no rule")), SelectChoice("sender", _l("never treat this sender as machine mail")),
+        SelectChoice("domain", _l("never treat this domain as machine mail"))])
 
 
 def _review_filters() -> dict[str, Any]:
     return {"category": params.choice_arg("category", CATEGORIES), "review": params.choice_arg("review", REVIEWS),
-            "action": params.choice_arg("action", PLAN_ACTIONS), "action_state": params.choice_arg("state", ACTION_STATES),
+            "action": params.choice_arg("action", PLAN_ACTIONS),
+            "action_state": params.choice_arg("state", ACTION_STATES),
             "min_conf": params.fraction_arg("min_conf"), "max_conf": params.fraction_arg("max_conf"),
             "mailing_id": params.int_arg("mailing"), **params.date_filters()}
 
@@ -296,7 +310,8 @@ def review() -> ResponseReturnValue:
 @admin.get("/review/<int:verdict_id>")
 def verdict(verdict_id: int) -> ResponseReturnValue:
     item = _verdict_or_404(verdict_id)
-    mailing = _store().get_mailing(item["mailing_id"]) if item.get("mailing_id") else None
+    mailing_id = item["mailing_id"]
+    mailing = _store().get_mailing(mailing_id) if mailing_id else None
     return render_template("verdict.html", v=item, mailing=mailing, form=FalsePositiveForm(),
                            can_download=_service().otrs is not None)
 
@@ -376,7 +391,7 @@ def mail_eml(verdict_id: int) -> ResponseReturnValue:
 # --- admin: rules ----------------------------------------------------------------------------
 
 class AllowForm(FlaskForm):
-    kind = SelectField(_l("Kind"), choices=[("sender", _l("Sender")), ("domain", _l("Domain"))])
+    kind = SelectField(_l("Kind"), choices=[SelectChoice("sender", _l("Sender")), SelectChoice("domain", _l("Domain"))])
     value = StringField(_l("Address or domain"), validators=[DataRequired(message=_l("Please enter a value.")),
                                                               Length(max=320)])
     note = StringField(_l("Note"), validators=[Optional(), Length(max=500)])
