@@ -10,12 +10,14 @@ import logging
 from flask import Flask
 
 from bouncer import logs
+from bouncer.catchup import CatchUp
 from bouncer.config import Config
 from bouncer.otrs import OtrsClient
 from bouncer.outbox import OutboxWorker
 from bouncer.policy import Policy
 from bouncer.service import Service
 from bouncer.store import Store
+from bouncer.sweep_cli import sweep_command
 from bouncer.web import pages, webhook
 
 log = logging.getLogger("bouncer.app")
@@ -26,8 +28,10 @@ def create_app(config: Config | None = None, *, start_worker: bool = True) -> Fl
 
     The policy file is validated here, so a mistake stops the start with a clear message.
     A background worker drains the outbox (callback mode, reopen calls), finishes events a
-    crash interrupted and applies the retention setting; `start_worker=False` leaves that to
-    the caller (tests drive `app.extensions["bouncer_worker"].run_once()` themselves).
+    crash interrupted and applies the retention setting; the catch-up (bouncer/catchup.py) looks
+    for articles missed while we were down, when configured. `start_worker=False` leaves both to
+    the caller (tests drive `app.extensions["bouncer_worker"].run_once()` and
+    `app.extensions["bouncer_catchup"].run_once()` themselves).
     """
     config = config or Config.from_env()
     logs.setup(config.log_json)
@@ -42,12 +46,17 @@ def create_app(config: Config | None = None, *, start_worker: bool = True) -> Fl
     app.register_blueprint(webhook.bp)
     worker = OutboxWorker(service)
     app.extensions["bouncer_worker"] = worker
+    catchup = CatchUp(service)
+    app.extensions["bouncer_catchup"] = catchup
     pages.init_app(app)
+    app.cli.add_command(sweep_command)
     app.wsgi_app = webhook.WebhookEndpoint(app.wsgi_app, service)  # type: ignore[method-assign]
     service.recover()
     if start_worker:
         store.start_checkpointer()  # WAL checkpoints off the request path
         worker.start()
+        if config.catchup_enabled:
+            catchup.start()
     log.info("otrs-bouncer ready", extra={"mode": config.mode, "db": config.db_path, "policy": policy.source,
                                           "otrs": bool(otrs)})
     return app

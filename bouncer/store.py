@@ -43,7 +43,10 @@ __all__ = [
 ]
 
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-EVENT_SOURCES = ("webhook", "sweep", "cli")
+EVENT_SOURCES = ("webhook", "sweep", "catchup", "cli")
+# Background and command-line runs over Znuny's tickets (bouncer/sweep.py, bouncer/catchup.py).
+RUN_KINDS = ("sweep", "catchup")
+RUN_STATUSES = ("running", "done", "interrupted", "failed")
 EVENT_STATUSES = ("accepted", "classified", "acted", "ignored", "failed")
 MAIL_SOURCES = ("payload", "raw")
 REVIEWS = ("pending", "confirmed", "false_positive", "undone")
@@ -75,7 +78,7 @@ _PIVOT_SQL = ", ".join(f"coalesce(sum(c.n) FILTER (WHERE c.kind = '{k}'), 0) AS 
 # The outbox's states, the only ones looked up by state: written as ORs, which SQLite matches
 # against the partial index idx_actions_outbox (m005); it does not match an IN list.
 _OUTBOX_SQL = "(state = 'pending' OR state = 'running' OR state = 'failed')"
-_JSON_COLUMNS = ("evidence", "recipients", "refs", "plan", "previous", "actions")
+_JSON_COLUMNS = ("evidence", "recipients", "refs", "plan", "previous", "actions", "params", "summary")
 
 
 def utcnow() -> datetime:
@@ -380,8 +383,18 @@ def m005_fewer_index_pages(db: Database) -> None:
                "WHERE mailing_id IS NOT NULL")
 
 
+def m006_runs(db: Database) -> None:
+    """Sweeps and catch-up rounds: when, with what settings, what they found and did (`summary`), the
+    catch-up's watermark (`until`: the next round looks from there) and a dry run's CSV report."""
+    runs = db.table("runs").create(
+        {"id": int, "kind": str, "mode": str, "status": str, "started_at": str, "finished_at": str,
+         "started_by": str, "params": str, "summary": str, "until": str, "report": str, "error": str},
+        pk="id", not_null={"kind", "mode", "status", "started_at"})
+    runs.create_index(["kind", "started_at"])
+
+
 MIGRATIONS: list[Callable[[Database], None]] = [
-    m001_initial, m002_inbox, m003_lighter_writes, m004_spool_to_files, m005_fewer_index_pages]
+    m001_initial, m002_inbox, m003_lighter_writes, m004_spool_to_files, m005_fewer_index_pages, m006_runs]
 
 
 def spool_directory(db_path: str | Path) -> Path:
@@ -746,6 +759,7 @@ class Store:
         action_state: str | None = None,
         mailing_id: int | None = None,
         ticket_id: int | None = None,
+        source: str | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> list[dict[str, Any]]:
@@ -753,12 +767,13 @@ class Store:
         actions summarised (id, kind, planned action, mode, state, attempts, last_error) in one statement.
 
         `action` filters on the plan of our own ticket update (close, move, tag, restore, none),
-        not on a later reopen."""
+        not on a later reopen; `source` on the path that saw the article (EVENT_SOURCES)."""
         where: list[str] = []
         params: list[Any] = []
         for clause, value in (("v.category = ?", category), ("v.review = ?", review),
                               ("v.mailing_id = ?", mailing_id),
-                              ("v.event_id IN (SELECT id FROM events WHERE ticket_id = ?)", ticket_id)):
+                              ("v.event_id IN (SELECT id FROM events WHERE ticket_id = ?)", ticket_id),
+                              ("v.event_id IN (SELECT id FROM events WHERE source = ?)", source)):
             if value is not None:
                 where.append(clause)
                 params.append(value)
@@ -795,6 +810,57 @@ class Store:
         verdict["event"] = self.get_event(verdict["event_id"])
         verdict["bounces"] = self._rows("SELECT * FROM bounces WHERE verdict_id = ? ORDER BY id", [verdict_id])
         return verdict
+
+    # --- runs: sweeps and catch-up rounds ----------------------------------------------------------
+    def start_run(self, kind: str, mode: str, params: dict[str, Any], started_by: str | None = None) -> int:
+        """A sweep or catch-up round begins; returns its id for `finish_run`."""
+        _check(kind, RUN_KINDS, "kind")
+        with self._write():
+            return self._insert("runs", {"kind": kind, "mode": mode, "status": "running", "started_at": self._now(),
+                                         "started_by": started_by, "params": _json(params)})
+
+    def finish_run(self, run_id: int, status: str, summary: dict[str, Any], *, until: datetime | None = None,
+                   report: str | None = None, error: str | None = None) -> None:
+        """A run ended (done, interrupted or failed) with its counts, watermark and CSV report."""
+        _check(status, RUN_STATUSES, "status")
+        with self._write() as db:
+            db.table("runs").update(run_id, {"status": status, "finished_at": self._now(), "summary": _json(summary),
+                                             "until": until and iso(until), "report": report,
+                                             "error": error and error[:ERROR_CHARS]})
+
+    def runs(self, kind: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        """Runs newest first, without their reports."""
+        where, params = ("WHERE kind = ?", [kind]) if kind else ("", [])
+        return [_decode(row) for row in self._rows(
+            "SELECT id, kind, mode, status, started_at, finished_at, started_by, params, summary, until, error, "
+            f"report IS NOT NULL AS has_report FROM runs {where} ORDER BY id DESC LIMIT ?", [*params, limit])]
+
+    def last_run(self, kind: str, status: str | None = None) -> dict[str, Any] | None:
+        """The newest run of a kind (with that status, when given), without its report."""
+        rows = [r for r in self.runs(kind, limit=50) if status is None or r["status"] == status]
+        return rows[0] if rows else None
+
+    def prune_runs(self, kind: str, keep: int) -> None:
+        """Keep only the newest `keep` runs of a kind (the catch-up adds one every few minutes)."""
+        with self._write() as db:
+            db.execute("DELETE FROM runs WHERE kind = ? AND id NOT IN "
+                       "(SELECT id FROM runs WHERE kind = ? ORDER BY id DESC LIMIT ?)", [kind, kind, keep])
+
+    def run_report(self, run_id: int) -> str | None:
+        row = self._one("SELECT report FROM runs WHERE id = ?", [run_id])
+        return None if row is None else row["report"]
+
+    def newest_event_time(self) -> datetime | None:
+        """When the newest event was recorded, by whatever path: where a first catch-up starts."""
+        row = self._one("SELECT max(received_at) AS t FROM events")
+        return parse_iso(row["t"]) if row and row["t"] else None
+
+    def event_sources(self, ticket_id: int) -> dict[int, str]:
+        """Recorded articles of a ticket and the path that recorded each (webhook, sweep, ...)."""
+        with self._lock:
+            rows = self._conn.execute("SELECT article_id, source FROM events WHERE ticket_id = ?",
+                                      [ticket_id]).fetchall()
+        return {int(article_id): source for article_id, source in rows}
 
     # --- mailings ------------------------------------------------------------------------------
 
