@@ -5,7 +5,9 @@ service was stopped (or unreachable) has no event here. Every BOUNCER_CATCHUP_MI
 worker asks TicketSearch for tickets with articles created since the last round ended (the
 first round: since the newest recorded event), minus an overlap for clock skew, reads them
 with TicketGet and hands each incoming article without an event to `Service.process` as the
-invoker body it would have been (source "catchup"). The events' unique (ticket, article)
+invoker body it would have been (source "catchup"), except that it lists all the ticket's
+articles as they are now: a later mail by a person makes the ticket a conversation, so a late
+machine verdict tags it and never closes it. The events' unique (ticket, article)
 index keeps a late webhook delivery and the catch-up from both acting. In inline mode nobody
 waits for an answer, so updates go through the outbox, as for an event finished after a crash.
 
@@ -86,7 +88,7 @@ class CatchUp:
             return None
         look_from = since - self.overlap
         run_id = store.start_run("catchup", self.service.config.mode, {"since": look_from.isoformat()}, "service")
-        counts: Counter[str] = Counter()
+        counts: Counter[str] = Counter(dict.fromkeys(("tickets", "processed", "duplicate", "ignored", "errors"), 0))
         try:
             for ticket_id in otrs.tickets_with_articles_since(look_from, self.service.config.otrs_zone):
                 counts["tickets"] += 1
@@ -117,9 +119,10 @@ class CatchUp:
             full = service.otrs.customer_articles(ticket_id, {_id(a) for a in missed})  # type: ignore[union-attr]
             articles = [full.get(_id(a), a) for a in articles]
             missed = [full.get(_id(a), a) for a in missed]
-        position = {_id(a): i for i, a in enumerate(articles)}
         for article in missed:
-            body = znuny.invoker_body(ticket, article, articles[: position[_id(article)] + 1])
+            # Every article the ticket has now, not only those before this one: a person who wrote
+            # after the machine mail makes it a conversation, so the late verdict tags and never closes.
+            body = znuny.invoker_body(ticket, article, articles)
             try:
                 outcome = service.process(body, fastjson.dumps(body).encode(), source="catchup", late=True)
             except Exception:
