@@ -31,9 +31,9 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from ..otrs import OtrsError
 from ..service import Service
-from ..store import ACTION_STATES, ALLOW_KINDS, REVIEWS, STAT_KINDS, Store, parse_iso
+from ..store import ACTION_STATES, ALLOW_KINDS, EVENT_SOURCES, REVIEWS, STAT_KINDS, Store, parse_iso
 from ..verdict import CATEGORIES
-from . import api, auth, params, security
+from . import api, auth, params, security, sweeps
 from .charts import HOURS_PLOTTED, continuous, timeline_svg
 from .labels import label
 
@@ -279,7 +279,8 @@ def _review_filters() -> dict[str, Any]:
     return {"category": params.choice_arg("category", CATEGORIES), "review": params.choice_arg("review", REVIEWS),
             "action": params.choice_arg("action", PLAN_ACTIONS), "action_state": params.choice_arg("state", ACTION_STATES),
             "min_conf": params.fraction_arg("min_conf"), "max_conf": params.fraction_arg("max_conf"),
-            "mailing_id": params.int_arg("mailing"), **params.date_filters()}
+            "mailing_id": params.int_arg("mailing"), "source": params.choice_arg("source", EVENT_SOURCES),
+            **params.date_filters()}
 
 
 @admin.get("/review")
@@ -289,8 +290,8 @@ def review() -> ResponseReturnValue:
     return render_template(
         "review.html", verdicts=rows[:PAGE_SIZE], has_next=len(rows) > PAGE_SIZE, page=page,
         args={k: request.args.get(k, "") for k in ("category", "review", "action", "state", "min_conf",
-                                                     "max_conf", "since", "until", "mailing")},
-        categories=CATEGORIES, reviews=REVIEWS, actions=PLAN_ACTIONS, states=ACTION_STATES)
+                                                     "max_conf", "since", "until", "mailing", "source")},
+        categories=CATEGORIES, reviews=REVIEWS, actions=PLAN_ACTIONS, states=ACTION_STATES, sources=EVENT_SOURCES)
 
 
 @admin.get("/review/<int:verdict_id>")
@@ -421,6 +422,6 @@ def init_app(app: Flask) -> None:
           default_translation_directories=str(TRANSLATIONS))
     security.init_app(app, csrf_exempt=(api.bp,))  # the webhook is served ahead of Flask (WebhookEndpoint)
     auth.init_app(app)
-    for blueprint in (assets, press, admin, api.bp):
+    for blueprint in (assets, press, admin, sweeps.bp, api.bp):
         app.register_blueprint(blueprint)
 
