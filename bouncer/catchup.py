@@ -113,7 +113,7 @@ class CatchUp:
             log.warning("catch-up: ticket not read", extra={"ticket_id": ticket_id, "error": exc.code})
             return
         recorded = service.store.event_sources(ticket_id)
-        missed = [a for a in articles if _id(a) not in recorded and not own_article(a)
+        missed = [a for a in articles if _id(a) not in recorded and not own_article(znuny.parse_article(a))
                   and (znuny.znuny_time(a.get("CreateTime"), zone) or look_from) >= look_from]
         if any("Attachment" not in a for a in missed) and not service.config.fetch_raw:
             full = service.otrs.customer_articles(ticket_id, {_id(a) for a in missed})  # type: ignore[union-attr]
@@ -124,7 +124,8 @@ class CatchUp:
             # after the machine mail makes it a conversation, so the late verdict tags and never closes.
             body = znuny.invoker_body(ticket, article, articles)
             try:
-                outcome = service.process(body, fastjson.dumps(body).encode(), source="catchup", late=True)
+                outcome = service.process(znuny.parse_event(body), fastjson.dumps(body).encode(), source="catchup",
+                                          late=True)
             except Exception:
                 counts["errors"] += 1
                 log.exception("catch-up: article failed", extra={"ticket_id": ticket_id, "article_id": _id(article)})

@@ -31,6 +31,7 @@ from . import znuny
 from .otrs import OtrsError
 from .policy import MARKER, Plan, label
 from .service import Judgement, Service, own_article
+from .znuny import PERSON_SENDER_TYPES
 
 log = logging.getLogger("bouncer.sweep")
 
@@ -189,9 +190,10 @@ class Sweep:
         base = TicketResult(ticket_id, number=str(ticket.get("TicketNumber") or ""), queue=str(ticket.get("Queue") or ""),
                             age_days=_age_days(ticket.get("Created"), self.service.config.otrs_zone))
         recorded = self.service.store.event_sources(ticket_id)
-        people = [a for a in articles if a.get("SenderType") in ("agent", "customer") and not _ours(a)]
+        parsed = {_id(a): znuny.parse_article(a) for a in articles}
+        people = [a for a in articles if parsed[_id(a)].sender_type in PERSON_SENDER_TYPES and not _ours(parsed[_id(a)])]
         newest = people[-1] if people else None
-        candidates = [a for a in articles if not own_article(a) and _id(a) not in recorded]
+        candidates = [a for a in articles if not own_article(parsed[_id(a)]) and _id(a) not in recorded]
         if not candidates:
             why = (f"its newest mail was decided before ({recorded[_id(newest)]})" if newest and _id(newest) in recorded
                    else "no incoming mail to judge")
@@ -235,7 +237,7 @@ class Sweep:
         judged = []
         for article in candidates:
             upto = articles[: position[_id(article)] + 1]
-            one = self.service.judge(ticket_id, _id(article), znuny.invoker_body(ticket, article, upto), machine)
+            one = self.service.judge(znuny.parse_event(znuny.invoker_body(ticket, article, upto)), machine)
             if one.verdict.is_machine:
                 machine.add(one.article_id)
             judged.append(one)
@@ -295,10 +297,9 @@ def run_sweep(service: Service, options: SweepOptions, *, started_by: str | None
     return run_id, report
 
 
-def _ours(article: Mapping[str, Any]) -> bool:
-    """Our own notes and Znuny's auto-responses (SenderType system) say nothing about the ticket."""
-    return article.get("SenderType") == "system" or MARKER in str(article.get("Subject") or "") or str(
-        article.get("Body") or "").startswith(MARKER)
+def _ours(article: znuny.Article) -> bool:
+    """Our own notes say nothing about the ticket."""
+    return MARKER in article.subject or (article.body or "").startswith(MARKER)
 
 
 def _id(article: Mapping[str, Any] | None) -> int:

@@ -20,7 +20,7 @@ from fake_znuny import FakeZnuny
 def make_app(fake: FakeZnuny, db: Path, **overrides: Any) -> Flask:
     config = Config(db_path=str(db), otrs_url=fake.base_url, otrs_user=fake.user, otrs_password=fake.password,
                     log_json=False, **{"mode": "inline", **overrides})
-    return create_app(config, start_worker=False)
+    return create_app(config)
 
 
 def now_text() -> str:
@@ -42,7 +42,7 @@ def webhook_saw_one(app: Flask, fake: FakeZnuny) -> None:
     """The service ran before: the webhook recorded the captured bounce of ticket 5."""
     ticket = fake.tickets[5]
     body = wire.invoker_body(ticket, ticket["Article"][-1], ticket["Article"])
-    assert app.extensions["bouncer"].process(body, b"{}").status == "processed"
+    assert app.extensions["bouncer"].process(wire.parse_event(body), b"{}").status == "processed"
 
 
 def test_mails_missed_while_down_are_processed_once_through_the_outbox(fake_znuny: FakeZnuny, tmp_path: Path) -> None:
@@ -79,7 +79,7 @@ def test_a_late_webhook_delivery_after_the_catch_up_is_a_duplicate(fake_znuny: F
     app.extensions["bouncer_catchup"].run_once()
     ticket = fake_znuny.tickets[item.ticket["TicketID"]]
     body = wire.invoker_body(ticket, ticket["Article"][0], ticket["Article"][:1])
-    assert app.extensions["bouncer"].process(body, b"{}").status == "duplicate"
+    assert app.extensions["bouncer"].process(wire.parse_event(body), b"{}").status == "duplicate"
 
 
 def test_no_round_before_anything_was_recorded(fake_znuny: FakeZnuny, tmp_path: Path) -> None:

@@ -46,7 +46,7 @@ def znuny(fake_znuny: FakeZnuny, built: list[Built]) -> FakeZnuny:
 def make_app(fake: FakeZnuny, db: Path, **overrides: Any) -> Flask:
     config = Config(db_path=str(db), otrs_url=fake.base_url, otrs_user=fake.user, otrs_password=fake.password,
                     log_json=False, **overrides)
-    return create_app(config, start_worker=False)
+    return create_app(config)
 
 
 @pytest.fixture
@@ -139,7 +139,7 @@ def test_the_webhooks_decision_is_not_made_again(znuny: FakeZnuny, service: Serv
     target = next(item for item in built if item.label == "bounce_hard" and item.story == "single")
     ticket = znuny.tickets[target.ticket["TicketID"]]
     article = ticket["Article"][-1]
-    outcome = service.process(wire.invoker_body(ticket, article, ticket["Article"]), b"{}")
+    outcome = service.process(wire.parse_event(wire.invoker_body(ticket, article, ticket["Article"])), b"{}")
     assert outcome.status == "processed" and outcome.plan.action == "close"
     _, report = run_sweep(service, SweepOptions(apply=True, rate=0))
     (row,) = [r for r in report.results if r.ticket_id == ticket["TicketID"]]

@@ -24,7 +24,7 @@ from fake_znuny import FakeZnuny
 def app(fake_znuny: FakeZnuny, tmp_path: Path) -> Iterator[Flask]:
     for item in build_tickets(60):
         fake_znuny.add_ticket(copy.deepcopy(item.ticket))
-    app = create_app(page_config(tmp_path, fake_znuny), start_worker=False)
+    app = create_app(page_config(tmp_path, fake_znuny))
     yield app
     app.extensions["bouncer"].store.close()
 

@@ -31,9 +31,10 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from ..otrs import OtrsError
 from ..service import Service
-from ..store import ACTION_STATES, ALLOW_KINDS, EVENT_SOURCES, REVIEWS, STAT_KINDS, Store, parse_iso
-from ..verdict import CATEGORIES
-from . import api, auth, params, security, sweeps
+from ..store import Store, parse_iso
+from ..vocab import ACTION_STATES, ALLOW_KINDS, CATEGORIES, EVENT_SOURCES, KINDS, PLAN_ACTIONS, REVIEWS
+from ..vocab import kind as kind_of
+from . import auth, params, security
 from .charts import HOURS_PLOTTED, continuous, timeline_svg
 from .labels import label
 
@@ -43,7 +44,6 @@ TRANSLATIONS = Path(__file__).resolve().parents[1] / "translations"
 PAGE_SIZE = 50
 DEAD_PAGE_SIZE = 100
 FAILED_PAGE_SIZE = 100
-PLAN_ACTIONS = ("close", "move", "tag", "restore", "none")
 _FOLDER = str(Path(__file__).resolve().parents[1])
 
 # Templates and CSS, open to everyone (the login page needs its style too).
@@ -416,12 +416,10 @@ def _user_name() -> str:
 
 
 def init_app(app: Flask) -> None:
-    """Everything the pages need; the one line create_app calls."""
-    app.jinja_env.globals.update(label=label, address_state=address_state, STAT_KINDS=STAT_KINDS)
+    """Templates, translations and the press and admin pages (bouncer.web.init_app wires the rest)."""
+    app.jinja_env.globals.update(label=label, address_state=address_state, STAT_KINDS=KINDS, kind_of=kind_of)
     Babel(app, locale_selector=select_locale, default_locale="de", default_timezone=TIMEZONE,
           default_translation_directories=str(TRANSLATIONS))
-    security.init_app(app, csrf_exempt=(api.bp,))  # the webhook is served ahead of Flask (WebhookEndpoint)
-    auth.init_app(app)
-    for blueprint in (assets, press, admin, sweeps.bp, api.bp):
+    for blueprint in (assets, press, admin):
         app.register_blueprint(blueprint)
 
