@@ -31,6 +31,9 @@ _SESSION_ERROR_SUFFIX = ".AuthFail"
 _SESSION_CREATE_OPERATION = "SessionCreate"
 # Transient HTTP answers; any other non-200 status is a configuration problem.
 _RETRYABLE_STATUS = frozenset({408, 429})
+# Znuny's state types of a ticket still open. Named one by one: TicketSearch over REST answers
+# StateType "Open" (the agent interface's shorthand) with no ticket at all (seen on Znuny 7.0.19).
+OPEN_STATE_TYPES = ("new", "open", "pending reminder", "pending auto")
 SEARCH_LIMIT = 100_000  # TicketSearch's own default is far lower; a sweep wants every hit
 
 
@@ -185,9 +188,9 @@ class OtrsClient:
     def open_ticket_ids(self, queues: Sequence[str] = (), created_after: datetime | None = None,
                         created_before: datetime | None = None, zone: tzinfo = timezone.utc,
                         limit: int = SEARCH_LIMIT) -> list[int]:
-        """TicketSearch for open tickets (StateType "Open": every viewable state, as Znuny defines it),
-        in the given queues or every queue the agent may read; oldest first."""
-        criteria: dict[str, Any] = {"StateType": "Open", "Limit": limit}
+        """TicketSearch for open tickets (the state types in OPEN_STATE_TYPES), in the given queues or
+        every queue the agent may read; oldest first."""
+        criteria: dict[str, Any] = {"StateType": list(OPEN_STATE_TYPES), "Limit": limit}
         if queues:
             criteria["Queues"] = list(queues)
         if created_after is not None:

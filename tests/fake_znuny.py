@@ -57,8 +57,7 @@ STATES: dict[str, tuple[int, str]] = {
 QUEUES: dict[str, int] = {"Postmaster": 1, "Raw": 2, "Junk": 3, "Misc": 4, "Bounces": 5}
 SEARCH_CRITERIA = frozenset({"SessionID", "Title", "States", "StateType", "Queues", "Limit", "SortBy", "OrderBy",
                              "TicketCreateTimeNewerDate", "TicketCreateTimeOlderDate", "ArticleCreateTimeNewerDate"})
-# TicketSearch's StateType "Open" means every viewable state type (Kernel::System::State, "Viewable").
-OPEN_STATE_TYPES = ("new", "open", "pending reminder", "pending auto")
+
 
 Operation = Literal["SessionCreate", "TicketGet", "TicketUpdate", "TicketSearch", "AgentTicketPlain", "Unknown"]
 
@@ -478,8 +477,6 @@ def _search_matches(ticket: dict[str, Any], params: dict[str, Any]) -> bool:
             return False
     for key, attribute in (("States", "State"), ("StateType", "StateType"), ("Queues", "Queue")):
         wanted = params.get(key)
-        if key == "StateType" and wanted == "Open":
-            wanted = OPEN_STATE_TYPES
         if wanted is not None and ticket[attribute] not in ([wanted] if isinstance(wanted, str) else wanted):
             return False
     # Znuny's times are "YYYY-MM-DD HH:MM:SS" text in one zone: compared as text, as its SQL does.
