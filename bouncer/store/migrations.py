@@ -184,3 +184,15 @@ def m005_fewer_index_pages(db: Database) -> None:
     db.execute("CREATE INDEX idx_verdicts_mailing ON verdicts (mailing_id, category, bounce_type, review) "
                "WHERE mailing_id IS NOT NULL")
 
+
+
+@migration
+def m006_runs(db: Database) -> None:
+    """Sweeps and catch-up rounds (bouncer/sweep.py, bouncer/catchup.py): when, with what settings,
+    what they found and did (`summary`), the catch-up's watermark (`until`: the next round looks
+    from there) and a sweep's per-ticket CSV report."""
+    runs = db.table("runs").create(
+        {"id": int, "kind": str, "mode": str, "status": str, "started_at": str, "finished_at": str,
+         "started_by": str, "params": str, "summary": str, "until": str, "report": str, "error": str},
+        pk="id", not_null={"kind", "mode", "status", "started_at"})
+    runs.create_index(["kind", "started_at"])

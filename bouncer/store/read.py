@@ -143,6 +143,7 @@ class ReadModel(Connection):
         action_state: str | None = None,
         mailing_id: int | None = None,
         ticket_id: int | None = None,
+        source: str | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> list[VerdictListRow]:
@@ -150,13 +151,14 @@ class ReadModel(Connection):
         actions summarised (id, kind, planned action, mode, state, attempts, last_error) in one statement.
 
         `action` filters on the plan of our own ticket update (close, move, tag, restore, none),
-        not on a later reopen."""
+        not on a later reopen; `source` on the path that saw the article (vocab.EVENT_SOURCES)."""
         where: list[str] = []
         params: list[Any] = []
         value: Any
         for clause, value in (("v.category = ?", category), ("v.review = ?", review),
                               ("v.mailing_id = ?", mailing_id),
-                              ("v.event_id IN (SELECT id FROM events WHERE ticket_id = ?)", ticket_id)):
+                              ("v.event_id IN (SELECT id FROM events WHERE ticket_id = ?)", ticket_id),
+                              ("v.event_id IN (SELECT id FROM events WHERE source = ?)", source)):
             if value is not None:
                 where.append(clause)
                 params.append(value)

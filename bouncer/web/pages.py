@@ -45,7 +45,7 @@ from ..otrs import OtrsError
 from ..service import Service
 from ..store import Store, parse_iso
 from ..store.rows import MailingStats, VerdictDetail
-from ..vocab import ACTION_STATES, ALLOW_KINDS, CATEGORIES, KINDS, PLAN_ACTIONS, REVIEWS
+from ..vocab import ACTION_STATES, ALLOW_KINDS, CATEGORIES, EVENT_SOURCES, KINDS, PLAN_ACTIONS, REVIEWS
 from ..vocab import kind as kind_of
 from . import auth, params, security
 from .charts import HOURS_PLOTTED, continuous, timeline_svg
@@ -293,7 +293,8 @@ def _review_filters() -> dict[str, Any]:
             "action": params.choice_arg("action", PLAN_ACTIONS),
             "action_state": params.choice_arg("state", ACTION_STATES),
             "min_conf": params.fraction_arg("min_conf"), "max_conf": params.fraction_arg("max_conf"),
-            "mailing_id": params.int_arg("mailing"), **params.date_filters()}
+            "mailing_id": params.int_arg("mailing"), "source": params.choice_arg("source", EVENT_SOURCES),
+            **params.date_filters()}
 
 
 @admin.get("/review")
@@ -303,8 +304,8 @@ def review() -> ResponseReturnValue:
     return render_template(
         "review.html", verdicts=rows[:PAGE_SIZE], has_next=len(rows) > PAGE_SIZE, page=page,
         args={k: request.args.get(k, "") for k in ("category", "review", "action", "state", "min_conf",
-                                                     "max_conf", "since", "until", "mailing")},
-        categories=CATEGORIES, reviews=REVIEWS, actions=PLAN_ACTIONS, states=ACTION_STATES)
+                                                     "max_conf", "since", "until", "mailing", "source")},
+        categories=CATEGORIES, reviews=REVIEWS, actions=PLAN_ACTIONS, states=ACTION_STATES, sources=EVENT_SOURCES)
 
 
 @admin.get("/review/<int:verdict_id>")
