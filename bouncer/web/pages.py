@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
@@ -35,6 +36,7 @@ from ..store import ACTION_STATES, ALLOW_KINDS, REVIEWS, STAT_KINDS, Store, pars
 from ..verdict import CATEGORIES
 from . import api, auth, params, security
 from .charts import HOURS_PLOTTED, continuous, timeline_svg
+from .evidence import evidence_text
 from .labels import label
 
 TIMEZONE = "Europe/Berlin"
@@ -77,13 +79,29 @@ def _locale_tz() -> tuple[Any, Any]:
     return g.bouncer_locale_tz
 
 
+# Dates as the reader writes them: 07.12.2026 09:00 in German (never ISO), 7 Dec 2026, 09:00 in English.
+DATETIME_PATTERNS = {"de": "dd.MM.yyyy HH:mm", "en": "d MMM yyyy, HH:mm"}
+DATE_PATTERNS = {"de": "dd.MM.yyyy", "en": "d MMM yyyy"}
+
+
 @assets.app_template_filter("when")
 def when(value: str | None) -> str:
-    """A stored UTC time ('2026-11-28T03:14:00Z') as local short date and time."""
+    """A stored UTC time ('2026-11-28T03:14:00Z') as local date and time (Berlin): '28.11.2026 04:14'."""
     if not value:
         return "–"
     locale, tz = _locale_tz()
-    return babel_dates.format_datetime(parse_iso(value), "short", tzinfo=tz, locale=locale)
+    return babel_dates.format_datetime(parse_iso(value), DATETIME_PATTERNS.get(locale.language, "short"), tzinfo=tz,
+                                       locale=locale)
+
+
+@assets.app_template_filter("day")
+def day(value: str | date | None) -> str:
+    """A calendar day ('2026-12-14', e.g. an out-of-office's return date) as '14.12.2026'."""
+    if not value:
+        return "–"
+    locale = _locale_tz()[0]
+    moment = value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+    return babel_dates.format_date(moment, DATE_PATTERNS.get(locale.language, "medium"), locale=locale)
 
 
 @assets.app_template_filter("number")
@@ -136,10 +154,44 @@ def _mailing_stats_or_404(mailing_id: int) -> dict[str, Any]:
     return stats
 
 
+class _Verbatim(str):
+    """A CSV cell already made safe and exact for spreadsheets (see `excel_text`): written as it is."""
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_STATUS_CODE = re.compile(r"^[245]\.\d{1,3}\.\d{1,3}$")  # RFC 3463 enhanced status code
+
+
+def excel_text(value: str) -> str:
+    """A cell Excel and LibreOffice show as exactly this text: ="5.1.1" (a formula of one string constant,
+    quotes doubled, so nothing inside it is ever evaluated), where the bare value would become a date
+    (German Excel reads 5.1.1 as 05.01.2001) or a formula."""
+    return _Verbatim('="' + value.replace('"', '""') + '"')
+
+
+def csv_address(value: str | None) -> str:
+    """An address exactly as stored: bare, or (starting with = + - @, valid in a local part) as text."""
+    text = value or ""
+    return excel_text(text) if text[:1] in _FORMULA_START else _Verbatim(text)
+
+
+def csv_status(value: str | None) -> str:
+    """An enhanced status code kept as text ('5.1.1', not a date); anything else as a plain cell."""
+    return excel_text(value) if value and _STATUS_CODE.match(value) else (value or "")
+
+
+def csv_time(value: str | None) -> str:
+    """A stored UTC time as local date and time, as the pages show it ('07.12.2026 09:00')."""
+    return when(value) if value else ""
+
+
 def _csv_cell(value: Any) -> str:
-    """Spreadsheets run cells that start with = + - @ as formulas: those get a leading apostrophe."""
+    """Spreadsheets run cells that start with = + - @ as formulas: free text from mail gets a leading
+    apostrophe (the cell then shows it); addresses and status codes come as `excel_text` instead."""
+    if isinstance(value, _Verbatim):
+        return str(value)
     text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    return "'" + text if text[:1] in _FORMULA_START else text
 
 
 def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Response:
@@ -226,8 +278,8 @@ def failed_csv(mailing_id: int) -> ResponseReturnValue:
     header = [_("Address"), _("Domain"), _("Last bounce"), _("Type"), _("Status"), _("Reason"), _("Bounces"),
               _("Address is")]
     return csv_response(f"mailing-{mailing_id}-failed.csv", header, (
-        (r["address"], r["domain"], r["at"], r["bounce_type"], r["status"], r["reason"], r["bounces"],
-         address_state(r)) for r in rows))
+        (csv_address(r["address"]), r["domain"], csv_time(r["at"]), label("kind", r["bounce_type"] or "soft"),
+         csv_status(r["status"]), label("reason", r["reason"]), r["bounces"], address_state(r)) for r in rows))
 
 
 def address_state(row: Mapping[str, Any]) -> str:
@@ -261,8 +313,9 @@ def dead_csv() -> ResponseReturnValue:
     header = [_("Address"), _("Domain"), _("Dead since"), _("Last bounce"), _("Type"), _("Status"), _("Reason"),
               _("Hard bounces"), _("Soft bounces")]
     return csv_response(f"dead-addresses-{date.today().isoformat()}.csv", header, (
-        (r["address"], r["domain"], r["dead_since"], r["last_seen"], r["last_bounce_type"], r["last_status"],
-         r["last_reason"], r["hard_count"], r["soft_count"]) for r in rows))
+        (csv_address(r["address"]), r["domain"], csv_time(r["dead_since"]), csv_time(r["last_seen"]),
+         label("kind", r["last_bounce_type"] or "soft"), csv_status(r["last_status"]), label("reason", r["last_reason"]),
+         r["hard_count"], r["soft_count"]) for r in rows))
 
 
 # --- admin: review queue ---------------------------------------------------------------------
@@ -416,7 +469,8 @@ def _user_name() -> str:
 
 def init_app(app: Flask) -> None:
     """Everything the pages need; the one line create_app calls."""
-    app.jinja_env.globals.update(label=label, address_state=address_state, STAT_KINDS=STAT_KINDS)
+    app.jinja_env.globals.update(label=label, address_state=address_state, evidence_text=evidence_text,
+                                 STAT_KINDS=STAT_KINDS)
     Babel(app, locale_selector=select_locale, default_locale="de", default_timezone=TIMEZONE,
           default_translation_directories=str(TRANSLATIONS))
     security.init_app(app, csrf_exempt=(api.bp,))  # the webhook is served ahead of Flask (WebhookEndpoint)
