@@ -86,6 +86,10 @@ LABELS: dict[str, dict[str, LazyString]] = {
         "inline": _l("in the answer to Znuny"),
         "callback": _l("via REST"),
     },
+    "role": {  # auth.ROLES
+        "press": _l("press office"),
+        "admin": _l("admin"),
+    },
     "allow": {  # store.ALLOW_KINDS
         "sender": _l("Sender"),
         "domain": _l("Domain"),

@@ -34,7 +34,7 @@ from ..otrs import OtrsError
 from ..service import Service
 from ..store import ACTION_STATES, ALLOW_KINDS, REVIEWS, STAT_KINDS, Store, parse_iso
 from ..verdict import CATEGORIES
-from . import api, auth, params, security
+from . import api, auth, params, security, users
 from .charts import HOURS_PLOTTED, continuous, timeline_svg
 from .evidence import evidence_text
 from .labels import label
@@ -301,10 +301,21 @@ def dead() -> ResponseReturnValue:
         "dead.html", addresses=rows[:DEAD_PAGE_SIZE], has_next=len(rows) > DEAD_PAGE_SIZE, page=page,
         total=_store().count_dead_addresses(**filters),
         revived=_store().revived_addresses(mailing_id=mailing_id, limit=DEAD_PAGE_SIZE),
-        mailing=_store().get_mailing(mailing_id) if mailing_id else None,
+        mailing=_store().get_mailing(mailing_id) if mailing_id else None, choices=mailing_choices(mailing_id),
         soft_threshold=_store().soft_threshold, soft_window_days=_store().soft_window.days,
         args={k: request.args.get(k, "") for k in ("mailing", "since", "until")},
         csv_args={k: v for k in ("mailing", "since", "until") if (v := request.args.get(k))})
+
+
+MAILING_CHOICES = 200
+
+
+def mailing_choices(selected: int | None) -> list[dict[str, Any]]:
+    """The latest mailings (and the selected one) for a picker by subject and date, newest first."""
+    rows = _store().list_mailings(limit=MAILING_CHOICES)
+    if selected and all(m["id"] != selected for m in rows) and (chosen := _store().get_mailing(selected)):
+        rows.insert(0, chosen)
+    return rows
 
 
 @press.get("/dead.csv")
@@ -461,10 +472,30 @@ def remove_allow(allow_id: int) -> ResponseReturnValue:
     return redirect(url_for("admin.rules"))
 
 
+# --- admin: status ------------------------------------------------------------------------
+
+@admin.get("/status")
+def status() -> ResponseReturnValue:
+    """Is it working? Mode, webhook secured, last event, outbox backlog, and the background jobs' last runs."""
+    service = _service()
+    stats = _store().stats()
+    due = _store().due_actions(limit=1)
+    return render_template("status.html", config=service.config, stats=stats, oldest_due=due[0] if due else None,
+                           backlog=stats["outbox"]["pending"] + stats["outbox"]["running"],
+                           jobs=stats.get("jobs") or {})
+
+
 def _user_name() -> str:
     user = auth.current_user()
     assert user is not None  # the blueprint's before_request let only logged-in users through
     return user.name
+
+
+def bad_parameter(error: params.BadParameter) -> ResponseReturnValue:
+    """400 with the reason: JSON for the API, a page with the message and a way back for people."""
+    if request.blueprint == api.bp.name:
+        return api.error(400, error.reason(localized=False))
+    return render_template("error.html", code=400, message=error.reason(), back=request.path), 400
 
 
 def init_app(app: Flask) -> None:
@@ -473,8 +504,9 @@ def init_app(app: Flask) -> None:
                                  STAT_KINDS=STAT_KINDS)
     Babel(app, locale_selector=select_locale, default_locale="de", default_timezone=TIMEZONE,
           default_translation_directories=str(TRANSLATIONS))
+    app.register_error_handler(params.BadParameter, bad_parameter)
     security.init_app(app, csrf_exempt=(api.bp,))  # the webhook is served ahead of Flask (WebhookEndpoint)
     auth.init_app(app)
-    for blueprint in (assets, press, admin, api.bp):
+    for blueprint in (assets, press, admin, users.bp, api.bp):
         app.register_blueprint(blueprint)
 
