@@ -18,6 +18,7 @@ from .mail import Mail
 from .subjects import strip_prefixes
 from .verdict import Original, Verdict
 from .verdict import human as human_verdict
+from .znuny import Article, Ticket
 
 DETECTORS: tuple[tuple[str, Detector], ...] = (
     (dsn.NAME, dsn.detect), (arf.NAME, arf.detect), (mdn.NAME, mdn.detect), (ses.NAME, ses.detect),
@@ -65,7 +66,7 @@ def classify_bytes(raw: bytes, allow: Allow | None = None) -> Verdict:
     return classify(mime.parse(raw), allow)
 
 
-def classify_article(article: dict, ticket: dict | None = None, allow: Allow | None = None) -> Verdict:
+def classify_article(article: Article, ticket: Ticket | None = None, allow: Allow | None = None) -> Verdict:
     return classify(from_article(article, ticket), allow)
 
 

@@ -14,10 +14,10 @@ from typing import Any, Iterator
 
 import click
 
-from .article import request_article
 from .classify import classify, classify_article
 from .mime import parse
 from .verdict import Verdict, human
+from .znuny import parse_request
 
 MAX_INPUT_BYTES = 64 * 1024 * 1024  # larger files are refused with an error verdict, not read
 
@@ -55,10 +55,10 @@ def _classify_json(raw: bytes) -> Verdict:
     try:
         doc: Any = json.loads(raw)
         body = doc.get("body_json", doc) if isinstance(doc, dict) else doc
-        ticket, article = request_article(body)
+        ticket, article = parse_request(body)
     except (ValueError, AttributeError) as exc:
         return human(error=f"not a Znuny invoker request: {exc}", confidence=0.5)
-    return classify_article(dict(article), dict(ticket))
+    return classify_article(article, ticket)
 
 
 @click.command("classify")

@@ -6,13 +6,12 @@ reader of the environment, and `create_app(config)` takes the result (or a test'
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-MODES = ("dry-run", "inline", "callback")
+from .vocab import MODES, Mode
 
 
 class ConfigError(ValueError):
@@ -22,7 +21,7 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class Config:
     db_path: str = "data/bouncer.sqlite"
-    mode: str = "dry-run"  # dry-run: record and show, act on nothing
+    mode: Mode = "dry-run"  # dry-run: record and show, act on nothing
     policy_path: str | None = None  # None: the built-in safe defaults (bouncer/policy_default.toml)
     webhook_user: str = "webhook"
     webhook_password: str = ""  # empty: webhook refuses everything until set (dev: see README)
@@ -34,7 +33,8 @@ class Config:
     otrs_password: str | None = None
     otrs_timeout: float = 10.0
     fetch_raw: bool = False  # fetch the exact raw mail via AgentTicketPlain when credentials are set
-    secret_key: str = field(default_factory=lambda: secrets.token_hex(32))
+    secret_key: str | None = None  # signs page sessions; None: generated once, kept beside the database
+    cookie_secure: bool | None = None  # session cookie over https only; None: on, except in Flask debug/testing
     retention_days: int = 90
     store_bodies: bool = False  # GDPR Art. 9: no mail bodies by default, only a short snippet
     snippet_chars: int = 280

@@ -15,9 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .verdict import Verdict
-
-ACTIONS = ("close", "move", "tag", "none")
-RULE_KEYS = ("bounce_hard", "bounce_soft", "auto_reply", "read_receipt", "feedback_report", "human")
+from .vocab import POLICY_ACTIONS, RULE_KEYS, rule_key
 MARKER = "[otrs-bouncer]"  # in every note we add: the loop guard recognises our own articles by it
 
 
@@ -80,8 +78,7 @@ class Policy:
         return policy
 
     def rule_for(self, verdict: Verdict) -> Rule:
-        key = f"bounce_{verdict.bounce_type or 'soft'}" if verdict.category == "bounce" else verdict.category
-        return self.rules[key]
+        return self.rules[policy_key(verdict)]
 
     def describe(self) -> list[dict[str, Any]]:
         """The rules as rows, for the rules page."""
@@ -95,8 +92,8 @@ def _rule(raw: Any, where: str) -> Rule:
     if extra:
         raise PolicyError(f"{where}: unknown key(s) {', '.join(sorted(extra))}")
     action = raw.get("action")
-    if action not in ACTIONS:
-        raise PolicyError(f"{where}: action must be one of {', '.join(ACTIONS)}, not {action!r}")
+    if action not in POLICY_ACTIONS:
+        raise PolicyError(f"{where}: action must be one of {', '.join(POLICY_ACTIONS)}, not {action!r}")
     if action == "close" and not raw.get("state"):
         raise PolicyError(f"{where}: action \"close\" needs a state (e.g. \"closed successful\")")
     if action == "move" and not raw.get("queue"):
@@ -174,7 +171,8 @@ def decide(policy: Policy, verdict: Verdict, ticket: TicketContext) -> Plan:
 
 
 def policy_key(verdict: Verdict) -> str:
-    return f"bounce_{verdict.bounce_type or 'soft'}" if verdict.category == "bounce" else verdict.category
+    """The [rules.*] key that decides this verdict (a bounce of unknown type counts as soft)."""
+    return rule_key(verdict.category, verdict.bounce_type)
 
 
 def note_body(verdict: Verdict, why: str) -> str:

@@ -3,16 +3,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date
-from typing import Any, Literal
+from typing import Any
 
-Category = Literal["bounce", "auto_reply", "read_receipt", "feedback_report", "human"]
-CATEGORIES: tuple[str, ...] = ("bounce", "auto_reply", "read_receipt", "feedback_report", "human")
-MACHINE_CATEGORIES = frozenset(CATEGORIES) - {"human"}
-# Bounce reasons: a small taxonomy, enough to decide hard vs soft and to show the press officer why.
-REASONS: tuple[str, ...] = (
-    "user_unknown", "mailbox_full", "domain_not_found", "rejected_policy", "spam_blocked",
-    "expired", "quota", "mailbox_disabled", "message_too_large", "other",
-)
+from .vocab import CATEGORIES, MACHINE_CATEGORIES, REASONS, BounceType, Category
+
+__all__ = ["CATEGORIES", "REASONS", "Category", "Original", "Verdict", "human"]
 
 
 @dataclass(frozen=True)
@@ -35,7 +30,7 @@ class Verdict:
     category: Category
     confidence: float
     evidence: tuple[str, ...] = ()
-    bounce_type: Literal["hard", "soft"] | None = None
+    bounce_type: BounceType | None = None
     reason: str | None = None
     recipients: tuple[str, ...] = ()
     status: str | None = None

@@ -22,7 +22,7 @@ from email.message import EmailMessage, Message
 from email.utils import format_datetime, make_msgid
 from typing import Any
 
-from bouncer.article import ARTICLE_HEADER_FIELDS
+from bouncer.znuny import ARTICLE_HEADER_FIELDS
 
 OUR_ADDRESS = "presse@gruene-example.de"
 OUR_NAME = "Pressestelle Grüne Landesverband"

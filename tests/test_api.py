@@ -17,7 +17,7 @@ def app(tmp_path: Path, wire_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
     monkeypatch.delenv("BOUNCER_SECRET_KEY", raising=False)
     config = page_config(tmp_path)
     seed_mailings(config, wire_dir)
-    app = create_app(config, start_worker=False)
+    app = create_app(config)
     yield app
     app.extensions["bouncer"].store.close()
 

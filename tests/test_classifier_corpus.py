@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bouncer.classify import classify, classify_article
+from bouncer.znuny import parse_request
 from bouncer.mime import parse
 from bouncer.verdict import Verdict
 from corpus import DEV, DEV_TSV, ZNUNY_DEV, ZNUNY_DEV_TSV, category_of, label_matches, manifest
@@ -32,7 +33,8 @@ def _raw(row: dict[str, str]) -> Verdict:
 
 def _payload(row: dict[str, str]) -> Verdict:
     body = json.loads((ZNUNY_DEV / row["path"]).read_text(encoding="utf-8"))
-    return classify_article(body["Ticket"]["Article"], body["Ticket"])
+    ticket, article = parse_request(body)
+    return classify_article(article, ticket)
 
 
 @pytest.fixture(scope="module")

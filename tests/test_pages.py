@@ -49,7 +49,7 @@ def config(tmp_path: Path, wire_dir: Path, monkeypatch: pytest.MonkeyPatch) -> C
 
 @pytest.fixture
 def app(config: Config, wire_dir: Path) -> Iterator[Flask]:
-    app = create_app(config, start_worker=False)
+    app = create_app(config)
     client = app.test_client()
     for path, body in wire_captures(wire_dir):
         assert client.post(path, data=body, auth=WEBHOOK, content_type="application/json").status_code == 200
@@ -207,8 +207,8 @@ def test_first_start_creates_the_users_file_with_an_admin_and_logs_the_password_
     logger, collect = logging.getLogger("bouncer.auth"), Collect()
     logger.addHandler(collect)
     try:
-        first = create_app(config, start_worker=False)
-        second = create_app(config, start_worker=False)
+        first = create_app(config)
+        second = create_app(config)
     finally:
         logger.removeHandler(collect)
     users_file = tmp_path / "data" / "users.toml"
@@ -224,7 +224,7 @@ def test_first_start_creates_the_users_file_with_an_admin_and_logs_the_password_
 
 def test_all_workers_of_one_installation_accept_the_same_login(config: Config) -> None:
     """Each gunicorn worker builds its own app: without BOUNCER_SECRET_KEY they share data/secret_key."""
-    one, two = create_app(config, start_worker=False), create_app(config, start_worker=False)
+    one, two = create_app(config), create_app(config)
     client = https_client(one)
     log_in(client, PRESS)
     client.application = two  # the next request lands on the other worker
@@ -277,9 +277,8 @@ def test_session_cookie_is_httponly_samesite_lax_and_secure_by_default(app: Flas
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" in cookie
 
 
-def test_cookie_secure_can_be_switched_off_for_plain_http(config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BOUNCER_COOKIE_SECURE", "false")
-    app = create_app(config, start_worker=False)
+def test_cookie_secure_can_be_switched_off_for_plain_http(config: Config) -> None:
+    app = create_app(config.with_(cookie_secure=False))
     client = app.test_client()
     page = client.get("/login")
     answer = client.post("/login", data={"csrf_token": csrf_token(page.text), "username": PRESS[0],

@@ -3,17 +3,18 @@ from __future__ import annotations
 
 import pytest
 
-from bouncer.article import from_article, request_article
+from bouncer.article import from_article
 from bouncer.classify import classify, classify_bytes
 from bouncer.mail import Mail
 from bouncer.subjects import has_prefix, is_conversation, strip_prefixes
+from bouncer.znuny import parse_request
 from scenario import MEMBER_LETTER, PRESS_RELEASE, SECOND_RELEASE, Reaction, invoker_body, press_week
 
 WEEK = press_week()
 
 
 def _payload_mail(reaction: Reaction, number: int) -> Mail:
-    ticket, article = request_article(invoker_body(reaction.raw(), 900 + number, 9000 + number))
+    ticket, article = parse_request(invoker_body(reaction.raw(), 900 + number, 9000 + number))
     return from_article(article, ticket)
 
 

@@ -11,7 +11,8 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from bouncer import store as store_module
+from bouncer.spool import Spool, spool_directory
+from bouncer.store import migrations as migrations_module
 from bouncer.store import MIGRATIONS, MailMeta, NotFoundError, PlannedAction, Recorded, Store, iso, subject_key
 from bouncer.verdict import Original, Verdict
 from clock import Clock
@@ -180,7 +181,7 @@ def test_two_threads_recording_the_same_articles_record_each_exactly_once(db_pat
 
 
 def test_set_event_status_and_unknown_event(store: Store) -> None:
-    recorded = store.record_event("cli", other("human"), MailMeta(ticket_id=1, article_id=1))
+    recorded = store.record_event("sweep", other("human"), MailMeta(ticket_id=1, article_id=1))
     assert recorded is not None
     store.set_event_status(recorded.event_id, "failed", "OTRS timeout")
     assert store.get_event(recorded.event_id)["status_note"] == "OTRS timeout"
@@ -608,7 +609,7 @@ def test_stats_counts_categories_events_outbox_and_last_event(store: Store, cloc
 
 
 def test_failed_event_is_recorded_once_and_blocks_nothing_already_recorded(store: Store) -> None:
-    item = store.spool.put(7, 70, "webhook", b"{not json")
+    item = Spool(spool_directory(store.path), store.clock).put(7, 70, "webhook", b"{not json")
     assert store.record_failed(item, "recovery failed: JSONDecodeError") is True
     event = store.get_event(store.event_id(7, 70))
     assert (event["status"], event["status_note"], event["source"]) == ("failed", "recovery failed: JSONDecodeError", "webhook")
@@ -619,7 +620,7 @@ def test_failed_event_is_recorded_once_and_blocks_nothing_already_recorded(store
 def test_payloads_left_in_the_inbox_table_by_an_earlier_version_move_to_spool_files(
         db_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
     """An upgrade right after a crash: the interrupted events must still be finished, none lost."""
-    monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS[:3])
+    monkeypatch.setattr(migrations_module, "MIGRATIONS", MIGRATIONS[:3])
     with Store(db_path, clock=clock) as old:
         for article, payload in ((1, b'{"Event": {"ArticleID": 1}}'), (2, zlib.compress(b'{"Event": {"ArticleID": 2}}', 1))):
             event_id = old._conn.execute(
@@ -634,7 +635,7 @@ def test_payloads_left_in_the_inbox_table_by_an_earlier_version_move_to_spool_fi
         assert new.stats()["schema_version"] == len(MIGRATIONS)
         assert (new.event_id(7, 1), new.event_id(7, 2)) == (None, None)  # to be recorded by recovery
         assert new.event_id(7, 3) is not None
-        spooled = sorted(new.spool.stale(), key=lambda item: item.article_id)
+        spooled = sorted(Spool(spool_directory(db_path), new.clock).stale(), key=lambda item: item.article_id)
         assert [(i.ticket_id, i.article_id, i.source) for i in spooled] == [(7, 1, "webhook"), (7, 2, "webhook")]
         assert [i.path.read_bytes() for i in spooled] == [b'{"Event": {"ArticleID": 1}}', b'{"Event": {"ArticleID": 2}}']
 

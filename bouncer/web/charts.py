@@ -17,7 +17,7 @@ from flask_babel import format_date, format_datetime
 from flask_babel import gettext as _
 from pygal.style import Style
 
-from ..store import STAT_KINDS
+from ..vocab import KINDS as STAT_KINDS
 from .labels import label
 
 # One colour per kind, the same as the count badges on the page (style.css).

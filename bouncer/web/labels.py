@@ -10,7 +10,7 @@ from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 
 LABELS: dict[str, dict[str, LazyString]] = {
-    "kind": {  # store.STAT_KINDS: bounces split by type, then the other categories
+    "kind": {  # vocab.KINDS: bounces split by type, then the other categories
         "hard": _l("Hard bounce"),
         "soft": _l("Soft bounce"),
         "auto_reply": _l("Auto-reply"),
@@ -45,7 +45,7 @@ LABELS: dict[str, dict[str, LazyString]] = {
         "message_too_large": _l("Message too large"),
         "other": _l("Other"),
     },
-    "action": {  # the plan's action (policy.Plan.action) and the reopen
+    "action": {  # vocab.PLAN_ACTIONS: the plan's action and the reopen
         "close": _l("close"),
         "move": _l("move"),
         "tag": _l("tag"),
@@ -53,8 +53,7 @@ LABELS: dict[str, dict[str, LazyString]] = {
         "none": _l("nothing"),
         "reopen": _l("reopen"),
     },
-    "state": {  # store.ACTION_STATES
-        "planned": _l("planned"),
+    "state": {  # vocab.ACTION_STATES
         "pending": _l("pending"),
         "running": _l("running"),
         "done": _l("done"),
@@ -62,18 +61,18 @@ LABELS: dict[str, dict[str, LazyString]] = {
         "dry-run": _l("dry run"),
         "skipped": _l("nothing to do"),
     },
-    "review": {  # store.REVIEWS
+    "review": {  # vocab.REVIEWS
         "pending": _l("not reviewed"),
         "confirmed": _l("confirmed"),
         "false_positive": _l("false positive"),
         "undone": _l("undone"),
     },
-    "origin": {  # store.MAILING_ORIGINS
+    "origin": {  # vocab.MAILING_ORIGINS
         "auto": _l("found in replies"),
         "manual": _l("registered by hand"),
         "api": _l("registered via API"),
     },
-    "rule": {  # policy.RULE_KEYS
+    "rule": {  # vocab.RULE_KEYS
         "bounce_hard": _l("Hard bounce"),
         "bounce_soft": _l("Soft bounce"),
         "auto_reply": _l("Auto-reply"),
@@ -81,7 +80,7 @@ LABELS: dict[str, dict[str, LazyString]] = {
         "feedback_report": _l("Complaint (ARF)"),
         "human": _l("Written by a person"),
     },
-    "mode": {  # config.MODES: how an action reaches the ticket
+    "mode": {  # vocab.MODES: how an action reaches the ticket
         "dry-run": _l("dry run"),
         "inline": _l("in the answer to Znuny"),
         "callback": _l("via REST"),
@@ -90,7 +89,7 @@ LABELS: dict[str, dict[str, LazyString]] = {
         "press": _l("press office"),
         "admin": _l("admin"),
     },
-    "allow": {  # store.ALLOW_KINDS
+    "allow": {  # vocab.ALLOW_KINDS
         "sender": _l("Sender"),
         "domain": _l("Domain"),
     },

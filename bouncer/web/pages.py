@@ -32,8 +32,9 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from ..otrs import OtrsError
 from ..service import Service
-from ..store import ACTION_STATES, ALLOW_KINDS, REVIEWS, STAT_KINDS, Store, parse_iso
-from ..verdict import CATEGORIES
+from ..store import Store, parse_iso
+from ..vocab import ACTION_STATES, ALLOW_KINDS, CATEGORIES, KINDS, PLAN_ACTIONS, REVIEWS
+from ..vocab import kind as kind_of
 from . import api, auth, params, security, users
 from .charts import HOURS_PLOTTED, continuous, timeline_svg
 from .evidence import evidence_text
@@ -45,7 +46,6 @@ TRANSLATIONS = Path(__file__).resolve().parents[1] / "translations"
 PAGE_SIZE = 50
 DEAD_PAGE_SIZE = 100
 FAILED_PAGE_SIZE = 100
-PLAN_ACTIONS = ("close", "move", "tag", "restore", "none")
 _FOLDER = str(Path(__file__).resolve().parents[1])
 
 # Templates and CSS, open to everyone (the login page needs its style too).
@@ -499,14 +499,12 @@ def bad_parameter(error: params.BadParameter) -> ResponseReturnValue:
 
 
 def init_app(app: Flask) -> None:
-    """Everything the pages need; the one line create_app calls."""
+    """Templates, translations and the press and admin pages (bouncer.web.init_app wires the rest)."""
     app.jinja_env.globals.update(label=label, address_state=address_state, evidence_text=evidence_text,
-                                 STAT_KINDS=STAT_KINDS)
+                                 STAT_KINDS=KINDS, kind_of=kind_of)
+    app.register_error_handler(params.BadParameter, bad_parameter)
     Babel(app, locale_selector=select_locale, default_locale="de", default_timezone=TIMEZONE,
           default_translation_directories=str(TRANSLATIONS))
-    app.register_error_handler(params.BadParameter, bad_parameter)
-    security.init_app(app, csrf_exempt=(api.bp,))  # the webhook is served ahead of Flask (WebhookEndpoint)
-    auth.init_app(app)
-    for blueprint in (assets, press, admin, users.bp, api.bp):
+    for blueprint in (assets, press, admin, users.bp):
         app.register_blueprint(blueprint)
 

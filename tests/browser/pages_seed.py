@@ -29,8 +29,10 @@ from werkzeug.security import generate_password_hash
 from bouncer.config import Config
 from bouncer.policy import Policy
 from bouncer.service import Service
+from bouncer.spool import Spool, spool_directory
 from bouncer.store import Store
 from bouncer.web.auth import User, write_users
+from bouncer.znuny import parse_event
 from clock import Clock
 
 # What the wire captures carry where our variants put their own values.
@@ -196,10 +198,10 @@ def seed_history(config: Config, reactions: Iterable[tuple[timedelta, dict[str, 
     done = 0
     with Store(config.db_path, clock=clock, soft_threshold=policy.dead_soft_bounces,
                soft_window_days=policy.dead_window_days) as store:
-        service = Service(config, store, policy, None)
+        service = Service(config, store, policy, None, Spool(spool_directory(config.db_path), clock))
         for offset, body in sorted(reactions, key=lambda item: item[0]):
             clock.now = start + offset
-            outcome = service.process(body, json.dumps(body).encode())
+            outcome = service.process(parse_event(body), json.dumps(body).encode())
             done += outcome.status == "processed"
     return done
 

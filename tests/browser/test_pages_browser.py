@@ -13,7 +13,7 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, Dialog, Page, expect
 
-from .conftest import SCREENSHOTS, Live
+from .conftest import Live
 from .pages_seed import ADMIN, PRESS, PRESS_RELEASE, XSS_SUBJECT, capture, variant
 
 
@@ -227,9 +227,9 @@ def shoot(page: Page, path: Path) -> None:
                     clip={"x": 0, "y": 0, "width": page.viewport_size["width"], "height": height})
 
 
-def test_screenshots_of_every_page_at_desktop_and_phone_width(page: Page, live: Live) -> None:
-    """Writes docs/screenshots/<page>-<size>.png, shown in the README."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+def test_screenshots_of_every_page_at_desktop_and_phone_width(page: Page, live: Live, screenshots: Path) -> None:
+    """Writes <page>-<size>.png of every page (docs/screenshots, shown in the README, on request)."""
+    screenshots.mkdir(parents=True, exist_ok=True)
     store = live.app.extensions["bouncer"].store
     release = next(m["id"] for m in store.list_mailings(limit=100) if m["message_id"] == PRESS_RELEASE[0])
     bounce = store.list_verdicts(category="bounce", mailing_id=release, limit=1)[0]["id"]
@@ -238,11 +238,11 @@ def test_screenshots_of_every_page_at_desktop_and_phone_width(page: Page, live: 
         page.set_viewport_size(viewport)
         page.context.clear_cookies()
         page.goto(live.url + "/login")
-        shoot(page, SCREENSHOTS / f"login-{size}.png")
+        shoot(page, screenshots / f"login-{size}.png")
         log_in(page, live, ADMIN)
         for name, path in paths.items():
             page.goto(live.url + path)
             page.wait_for_load_state("networkidle")
-            shoot(page, SCREENSHOTS / f"{name}-{size}.png")
-    assert len(list(SCREENSHOTS.glob("*.png"))) >= 2 * (len(paths) + 1)
+            shoot(page, screenshots / f"{name}-{size}.png")
+    assert len(list(screenshots.glob("*.png"))) >= 2 * (len(paths) + 1)
 
