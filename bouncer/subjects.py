@@ -40,8 +40,6 @@ _PREFIX = re.compile(
     re.IGNORECASE,
 )
 _TICKET_SUFFIX = re.compile(r"\s*\[ticket#[^\]]*\]\s*$", re.IGNORECASE)
-_REPLY = re.compile(r"^\s*(?:re|aw|antw|sv|vs|odp|res|ynt|r|rif|rv|wg|fw|fwd|tr|enc)(?:\s*\[\d+\]|\^\d+)?\s*:",
-                    re.IGNORECASE)
 _TICKET_HOOK = re.compile(r"\[ticket#", re.IGNORECASE)
 
 
@@ -66,6 +64,6 @@ def has_prefix(subject: str | None) -> bool:
     return bool(text) and strip_prefixes(text) != _TICKET_SUFFIX.sub("", text).strip()
 
 
-def is_conversation(subject: str | None) -> bool:
-    """A reply or a ticket's mail ("Re: …", "[Ticket#…]"): an answer in a conversation, never a mailing."""
-    return bool(subject) and bool(_REPLY.match(subject or "") or _TICKET_HOOK.search(subject or ""))
+def has_ticket_hook(subject: str | None) -> bool:
+    """A ticket system's number in the subject ("[Ticket#2026…]"): mail in a ticket's conversation."""
+    return bool(subject) and bool(_TICKET_HOOK.search(subject or ""))

@@ -184,3 +184,14 @@ def m005_fewer_index_pages(db: Database) -> None:
     db.execute("CREATE INDEX idx_verdicts_mailing ON verdicts (mailing_id, category, bounce_type, review) "
                "WHERE mailing_id IS NOT NULL")
 
+
+
+@migration
+def m006_mailings_and_corrections(db: Database) -> None:
+    """A mailing knows whether its send time is known (its original carried a Date) or only guessed
+    from the first reply (`sent_known` 0: the pages say "sent: unknown"); a verdict an admin
+    corrected keeps what it was (`corrected_from`, e.g. 'auto_reply' or 'bounce/soft'); the address
+    search and the review queue's sender search find a sender's mail through an index."""
+    db.execute("ALTER TABLE mailings ADD COLUMN sent_known INTEGER NOT NULL DEFAULT 1")
+    db.execute("ALTER TABLE verdicts ADD COLUMN corrected_from TEXT")
+    db.execute("CREATE INDEX idx_verdicts_from_addr ON verdicts (from_addr)")
