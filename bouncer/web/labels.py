@@ -18,6 +18,14 @@ LABELS: dict[str, dict[str, LazyString]] = {
         "feedback_report": _l("Complaint (ARF)"),
         "human": _l("Written by a person"),
     },
+    "kind_heading": {  # the same, as count columns' headings (German with soft hyphens, so a narrow column can break)
+        "hard": _l("Bounced hard"),
+        "soft": _l("Bounced soft"),
+        "auto_reply": _l("Auto-replies"),
+        "read_receipt": _l("Read receipts"),
+        "feedback_report": _l("Complaints"),
+        "human": _l("Personal mail"),
+    },
     "category": {
         "bounce": _l("Bounce"),
         "auto_reply": _l("Auto-reply"),
@@ -117,6 +125,10 @@ LABELS: dict[str, dict[str, LazyString]] = {
         "action_tag": _l("tagged"),
         "action_restore": _l("state restored"),
         "action_none": _l("nothing to do"),
+    },
+    "role": {  # auth.ROLES
+        "press": _l("press office"),
+        "admin": _l("admin"),
     },
     "allow": {  # vocab.ALLOW_KINDS
         "sender": _l("Sender"),
