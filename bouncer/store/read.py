@@ -17,6 +17,7 @@ from .rows import (
     MailingListRow,
     MailingRow,
     MailingStats,
+    OptOutRow,
     StoreStats,
     VerdictDetail,
     VerdictListRow,
@@ -127,6 +128,21 @@ class ReadModel(Connection):
             "GROUP BY b.address ORDER BY b.domain, b.address LIMIT :limit OFFSET :offset) "
             "SELECT failed.*, coalesce(a.dead, 0) AS dead, a.dead_since, a.alive_since FROM failed "
             "LEFT JOIN addresses a ON a.address = failed.address ORDER BY failed.domain, failed.address",
+            {"mailing": mailing_id, "limit": -1 if limit is None else limit, "offset": offset},
+        ))
+
+    def opt_outs(self, mailing_id: int | None = None, limit: int | None = None, offset: int = 0) -> list[OptOutRow]:
+        """Addresses that asked to be taken off the list (category `unsubscribe`), latest request first,
+        one row per address, for one mailing or all; rejected verdicts excluded; a page at a time (no
+        limit: the CSV export). The address is the request's sender: the one on our list."""
+        where = "v.category = 'unsubscribe' AND v.review NOT IN " + REJECTED_SQL + " AND v.from_addr IS NOT NULL"
+        if mailing_id is not None:
+            where += " AND v.mailing_id = :mailing"
+        return cast("list[OptOutRow]", self._rows(
+            "SELECT lower(v.from_addr) AS address, max(v.created_at) AS at, count(*) AS requests, v.id AS verdict_id, "
+            "v.mailing_id, m.subject AS mailing_subject, v.subject, v.evidence, count(*) OVER () AS total "
+            f"FROM verdicts v LEFT JOIN mailings m ON m.id = v.mailing_id WHERE {where} "
+            "GROUP BY lower(v.from_addr) ORDER BY at DESC, address LIMIT :limit OFFSET :offset",
             {"mailing": mailing_id, "limit": -1 if limit is None else limit, "offset": offset},
         ))
 

@@ -16,6 +16,7 @@ LABELS: dict[str, dict[str, LazyString]] = {
         "auto_reply": _l("Auto-reply"),
         "read_receipt": _l("Read receipt"),
         "feedback_report": _l("Complaint (ARF)"),
+        "unsubscribe": _l("Opt-out request"),
         "human": _l("Written by a person"),
     },
     "kind_heading": {  # the same, as count columns' headings (German with soft hyphens, so a narrow column can break)
@@ -31,6 +32,7 @@ LABELS: dict[str, dict[str, LazyString]] = {
         "auto_reply": _l("Auto-reply"),
         "read_receipt": _l("Read receipt"),
         "feedback_report": _l("Complaint (ARF)"),
+        "unsubscribe": _l("Opt-out request"),
         "human": _l("Written by a person"),
     },
     "reason": {
@@ -78,6 +80,7 @@ LABELS: dict[str, dict[str, LazyString]] = {
         "auto_reply": _l("Auto-reply"),
         "read_receipt": _l("Read receipt"),
         "feedback_report": _l("Complaint (ARF)"),
+        "unsubscribe": _l("Opt-out request"),
         "human": _l("Written by a person"),
     },
     "mode": {  # vocab.MODES: how an action reaches the ticket

@@ -45,10 +45,11 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from ..otrs import OtrsError
 from ..service import Service
 from ..store import Store, parse_iso
+from ..store.allowlist import allow_warning
 from ..store.rows import MailingStats, VerdictDetail
 from ..vocab import ACTION_STATES, ALLOW_KINDS, CATEGORIES, EVENT_SOURCES, KINDS, PLAN_ACTIONS, REVIEWS
 from ..vocab import kind as kind_of
-from . import api, auth, params, security, users
+from . import auth, params, security, users
 from .charts import HOURS_PLOTTED, continuous, timeline_svg
 from .evidence import evidence_text
 from .labels import label
@@ -262,8 +263,10 @@ def mailing(mailing_id: int) -> ResponseReturnValue:
     total_failed = failed[0]["total"] if failed else 0
     recipients = stats["mailing"].get("recipient_count")
     bounced = stats["counts"]["hard"] + stats["counts"]["soft"]
+    opt_outs = _store().opt_outs(mailing_id, limit=FAILED_PAGE_SIZE)
     return render_template("mailing.html", stats=stats, mailing=stats["mailing"], counts=stats["counts"],
-                           failed=failed, total_failed=total_failed, page=page,
+                           failed=failed, total_failed=total_failed, page=page, opt_outs=opt_outs,
+                           total_opt_outs=opt_outs[0]["total"] if opt_outs else 0,
                            has_next=page * FAILED_PAGE_SIZE < total_failed,
                            bounce_rate=bounced / recipients if recipients else None)
 
@@ -295,6 +298,20 @@ def failed_csv(mailing_id: int) -> ResponseReturnValue:
          csv_status(r["status"]), label("reason", r["reason"]), r["bounces"], address_state(r)) for r in rows))
 
 
+@press.get("/opt-outs.csv")
+def opt_outs_csv() -> ResponseReturnValue:
+    """Addresses to take off the distribution list (opt-out requests), of one mailing (?mailing=) or all."""
+    mailing_id = params.int_arg("mailing")
+    if mailing_id is not None and _store().get_mailing(mailing_id) is None:
+        return _not_found(_("There is no such mailing."))
+    rows = _store().opt_outs(mailing_id)
+    header = [_("Address"), _("Last request"), _("Requests"), _("Mailing")]
+    name = (f"mailing-{mailing_id}-opt-outs.csv" if mailing_id is not None
+            else f"opt-outs-{date.today().isoformat()}.csv")
+    return csv_response(name, header, ((csv_address(r["address"]), csv_time(r["at"]), r["requests"],
+                                        r["mailing_subject"] or "") for r in rows))
+
+
 def address_state(row: Mapping[str, Any]) -> str:
     """dead, alive again (wrote to us as a person since), or not dead yet."""
     if row["dead"]:
@@ -323,9 +340,9 @@ def dead() -> ResponseReturnValue:
 MAILING_CHOICES = 200
 
 
-def mailing_choices(selected: int | None) -> list[dict[str, Any]]:
+def mailing_choices(selected: int | None) -> list[Mapping[str, Any]]:
     """The latest mailings (and the selected one) for a picker by subject and date, newest first."""
-    rows = _store().list_mailings(limit=MAILING_CHOICES)
+    rows: list[Mapping[str, Any]] = list(_store().list_mailings(limit=MAILING_CHOICES))
     if selected and all(m["id"] != selected for m in rows) and (chosen := _store().get_mailing(selected)):
         rows.insert(0, chosen)
     return rows
@@ -338,8 +355,8 @@ def dead_csv() -> ResponseReturnValue:
               _("Hard bounces"), _("Soft bounces")]
     return csv_response(f"dead-addresses-{date.today().isoformat()}.csv", header, (
         (csv_address(r["address"]), r["domain"], csv_time(r["dead_since"]), csv_time(r["last_seen"]),
-         label("kind", r["last_bounce_type"] or "soft"), csv_status(r["last_status"]), label("reason", r["last_reason"]),
-         r["hard_count"], r["soft_count"]) for r in rows))
+         label("kind", r["last_bounce_type"] or "soft"), csv_status(r["last_status"]),
+         label("reason", r["last_reason"]), r["hard_count"], r["soft_count"]) for r in rows))
 
 
 # --- admin: review queue ---------------------------------------------------------------------
@@ -471,6 +488,10 @@ def rules() -> ResponseReturnValue:
             _store().add_allow(form.kind.data, form.value.data or "", note=form.note.data or None, by=_user_name())
             flash(_("Rule added: %(kind)s %(value)s is never machine mail.", kind=label("allow", form.kind.data),
                     value=form.value.data), "info")
+            if allow_warning(form.kind.data, form.value.data or ""):
+                flash(_("%(value)s is a large mail provider: the rule covers every one of its users, so none of "
+                        "their auto-replies will be closed. A rule for the one sender is usually better.",
+                        value=form.value.data), "error")
             return redirect(url_for("admin.rules"))
         except ValueError:
             form.value.errors = [_("Not a valid address or domain.")]
@@ -508,9 +529,7 @@ def _user_name() -> str:
 
 
 def bad_parameter(error: params.BadParameter) -> ResponseReturnValue:
-    """400 with the reason: JSON for the API, a page with the message and a way back for people."""
-    if request.blueprint == api.bp.name:
-        return api.error(400, error.reason(localized=False))
+    """400 with the reason on a page with a way back (the API answers JSON: its own handler)."""
     return render_template("error.html", code=400, message=error.reason(), back=request.path), 400
 
 
