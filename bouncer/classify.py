@@ -16,7 +16,7 @@ here raises: a broken detector becomes evidence.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from filters import Detector, Trust, arf, autoreply, dsn, lexicon, mdn, ndr, ses, unsubscribe
 from filters._smtp import original_of
@@ -64,13 +64,14 @@ def classify(mail: Mail, allow: Allow | None = None) -> Verdict:
         signs = humansigns.NONE if mail.content_type == "multipart/report" else humansigns.assess(mail)
         wrapped = signs.wraps and best.category not in _PREFIXED_REPORTS
         if wrapped or signs.personal >= HEADER_VETO:
-            verdict = human_verdict(signs.evidence + (f"a person's mail around a report: overruled {best.evidence[0]}",),
-                                    confidence=0.8)
+            overruled = f"a person's mail around a report: overruled {best.evidence[0]}"
+            verdict = human_verdict(signs.evidence + (overruled,), confidence=0.8)
         else:
             verdict = _support(best, [f for _, f in findings])
             if allow is not None and (rule := allow(mail.from_address)):
-                verdict = verdict.with_(evidence=verdict.evidence + (
-                    f"allowlist rule {rule!r} not applied: it covers a sender's wording, not a machine-readable report",))
+                kept = (f"allowlist rule {rule!r} not applied: it covers a sender's wording, "
+                        "not a machine-readable report")
+                verdict = verdict.with_(evidence=verdict.evidence + (kept,))
         return _finish(verdict, mail, failures)
     if allow is not None:
         rule = allow(mail.from_address)

@@ -71,7 +71,8 @@ def assess(mail: Mail) -> HumanSigns:
     elif is_reply(mail.subject):
         strength += 0.5
         wraps = True
-        evidence.append(f"{NAME}: a reply (subject starts {mail.subject[:12]!r}), auto-replies put their own prefix first")
+        evidence.append(f"{NAME}: a reply (subject starts {mail.subject[:12]!r}), "
+                        "auto-replies put their own prefix first")
     prefix = strength
     body = mail.body_text[:OWN_TEXT_WINDOW]
     mine = own_text(body)

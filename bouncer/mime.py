@@ -85,7 +85,8 @@ def _split(raw: bytes) -> tuple[bytes, bytes]:
     if raw.startswith(b"From "):  # mbox separator line
         raw = raw.split(b"\n", 1)[1] if b"\n" in raw else b""
     start, end = _blank_line(raw)
-    if start >= 0 and _HEADER_BLOCK.match(raw, 0, start).end() == start:
+    block = _HEADER_BLOCK.match(raw, 0, start) if start >= 0 else None  # matches always: lines or none
+    if block is not None and block.end() == start:
         return raw[:start], raw[end:]  # the usual case, without a loop
     position, size = 0, len(raw)
     while position < size:

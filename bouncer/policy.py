@@ -16,6 +16,7 @@ from typing import Any
 
 from .verdict import Verdict
 from .vocab import POLICY_ACTIONS, RULE_KEYS, rule_key
+
 MARKER = "[otrs-bouncer]"  # in every note we add: the loop guard recognises our own articles by it
 
 
@@ -47,7 +48,8 @@ class Policy:
         if path:
             text, source = Path(path).read_text(encoding="utf-8"), str(path)
         else:
-            text, source = resources.files("bouncer").joinpath("policy_default.toml").read_text("utf-8"), "built-in defaults"
+            text = resources.files("bouncer").joinpath("policy_default.toml").read_text("utf-8")
+            source = "built-in defaults"
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -74,7 +76,8 @@ class Policy:
         tag, dead = data.get("tag") or {}, data.get("dead_address") or {}
         policy = cls(rules=rules, dynamic_field=tag.get("dynamic_field", "MailClassification") or None,
                      note=bool(tag.get("note", True)), note_subject=str(tag.get("note_subject", cls.note_subject)),
-                     dead_soft_bounces=int(dead.get("soft_bounces", 3)), dead_window_days=int(dead.get("window_days", 30)),
+                     dead_soft_bounces=int(dead.get("soft_bounces", 3)),
+                     dead_window_days=int(dead.get("window_days", 30)),
                      source=source)
         if policy.dead_soft_bounces < 1 or policy.dead_window_days < 1:
             raise PolicyError(f"{source}: [dead_address] soft_bounces and window_days must be at least 1")
@@ -153,7 +156,8 @@ def decide(policy: Policy, verdict: Verdict, ticket: TicketContext) -> Plan:
     rule = policy.rule_for(verdict)
     action, why = rule.action, f"policy [rules.{policy_key(verdict)}] says {rule.action}"
     if action in ("close", "move") and verdict.confidence < rule.min_confidence:
-        action, why = "tag", f"confidence {verdict.confidence:.2f} below {rule.min_confidence:.2f}: tag, don't {rule.action}"
+        action = "tag"
+        why = f"confidence {verdict.confidence:.2f} below {rule.min_confidence:.2f}: tag, don't {rule.action}"
     state = queue = None
     if action in ("close", "move") and ticket.conversation:
         action, why = "tag", f"ticket has human correspondence ({ticket.conversation_why}): never {rule.action} it"

@@ -9,9 +9,9 @@ detector depends on another.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Callable, Optional
 
 from bouncer.mail import Mail
 from bouncer.verdict import Verdict
@@ -29,4 +29,4 @@ class Trust(IntEnum):
 class Detector:
     name: str
     trust: Trust
-    detect: Callable[[Mail], Optional[Verdict]]
+    detect: Callable[[Mail], Verdict | None]

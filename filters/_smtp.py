@@ -11,6 +11,7 @@ import re
 
 from bouncer.mail import Mail, addresses, first_address
 from bouncer.verdict import Original
+from bouncer.vocab import BounceType
 
 # No look-behind at the start: a pattern that starts with a character class is scanned fast,
 # so "not preceded by a digit or dot" is checked in `_standalone` instead.
@@ -117,7 +118,7 @@ def _text_reason(text: str) -> str:
     return "other"
 
 
-def bounce_type(status: str | None, reason: str, delayed: bool = False, temporary: bool = False) -> str:
+def bounce_type(status: str | None, reason: str, delayed: bool = False, temporary: bool = False) -> BounceType:
     """Soft when the failure is temporary (4.x.x, delayed, `temporary` wording) or the mailbox is only full:
     the address may recover. Everything else is hard.
 

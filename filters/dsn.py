@@ -23,9 +23,10 @@ def detect(mail: Mail) -> Verdict | None:
     parts = _status_parts(mail)
     where = "message/delivery-status part"
     confidence = 0.98
-    if not parts and mail.report_type == "delivery-status" and mail.enclosed is not None and _status_parts(mail.enclosed):
+    enclosed = mail.enclosed
+    if not parts and mail.report_type == "delivery-status" and enclosed is not None and _status_parts(enclosed):
         # A gateway that wraps the real DSN in a message/rfc822 while itself claiming to be a DSN.
-        mail, parts, where = mail.enclosed, _status_parts(mail.enclosed), "delivery-status report wrapped by a gateway"
+        mail, parts, where = enclosed, _status_parts(enclosed), "delivery-status report wrapped by a gateway"
     if not parts:
         return None
     recipients = [block for text in parts for block in parse_blocks(text)[1:] if is_recipient_block(block)]

@@ -120,7 +120,7 @@ def detect(mail: Mail) -> Verdict | None:
     subject = _SUBJECT_RE.match(mail.subject)
     lowered = _own_words(mail)
     body = next((m for m in (p.search(lowered) for p in _BODY_PATTERNS) if m), None)
-    strong = bool(subject) and not (subject.group("ack") or subject.group("weak"))
+    strong = subject is not None and not (subject.group("ack") or subject.group("weak"))
     envelope = _machine_envelope(mail)
     answers = bool(mail.header("In-Reply-To") or mail.header("References"))
     if not body and not strong and not (subject and subject.group("ack") and envelope and answers):
@@ -179,7 +179,7 @@ _MONTHS = {
     "junio": 6, "julio": 7, "septiembre": 9, "octubre": 10, "noviembre": 11, "diciembre": 12, "januari": 1,
     "februari": 2, "maart": 3, "mei": 5, "augustus": 8, "augusti": 8, "stycznia": 1, "lutego": 2,
     "marca": 3, "kwietnia": 4, "maja": 5, "czerwca": 6, "lipca": 7, "sierpnia": 8, "września": 9,
-    "października": 10, "listopada": 11, "grudnia": 12, 
+    "października": 10, "listopada": 11, "grudnia": 12,
 }
 _MONTH_NAMES = "|".join(sorted(_MONTHS, key=len, reverse=True))
 # The day the writer is back outranks the last day away ("bis 04.12. ... komme am 07.12. wieder").

@@ -703,3 +703,37 @@ def test_per_event_and_outbox_queries_use_indexes_not_table_scans(store: Store, 
         assert statements, name
         for statement in statements:
             assert _scans(store, statement) == [], f"{name}: {statement}"
+
+
+def test_only_a_copy_of_our_original_creates_a_mailing_an_id_or_subject_alone_only_matches(store: Store) -> None:
+    away = record(store, other("auto_reply", message_id="<pm-9@partei.de>", subject="PM 9"),
+                  in_reply_to="<pm-9@partei.de>", subject="Automatische Antwort: PM 9")
+    named = record(store, bounce("x@example.org", message_id=None, subject=None), subject="Unzustellbar: PM 9")
+    assert store.get_verdict(away)["mailing_id"] is None and store.get_verdict(named)["mailing_id"] is None
+    assert store.list_mailings() == []
+    # The first mail with a copy creates it, and the out-of-office recorded before joins it.
+    copy = record(store, bounce("y@example.org", message_id="<pm-9@partei.de>", subject="PM 9"))
+    mailing = store.get_verdict(copy)["mailing_id"]
+    assert mailing is not None and store.get_verdict(away)["mailing_id"] == mailing
+    # From now on a bounce that only names it in its subject belongs to it too.
+    later = record(store, bounce("z@example.org", message_id=None, subject=None), subject="Unzustellbar: PM 9")
+    assert store.get_verdict(later)["mailing_id"] == mailing
+    assert [m["total"] for m in store.list_mailings()] == [3]
+
+
+def test_a_bounce_of_an_agents_ticket_answer_is_no_mailing(store: Store) -> None:
+    answer = record(store, bounce("a@example.org", message_id="<1795.1@znuny>",
+                                  subject="Re: [Ticket#2026120410000017] Frage zur Mitgliedschaft"))
+    assert store.get_verdict(answer)["mailing_id"] is None and store.list_mailings() == []
+
+
+def test_a_mailing_without_the_originals_date_has_an_unknown_send_time_until_a_reply_tells_it(
+        store: Store, clock: Clock) -> None:
+    first = record(store, bounce("a@example.org", message_id="<nl-7@partei.de>", subject="Newsletter", date=None))
+    mailing = store.get_mailing(store.get_verdict(first)["mailing_id"])
+    assert mailing["sent_known"] == 0
+    clock.advance(hours=3)
+    record(store, bounce("b@example.org", message_id="<nl-7@partei.de>", subject="Newsletter",
+                         date="Mon, 23 Nov 2026 10:00:00 +0100"))
+    mailing = store.get_mailing(mailing["id"])
+    assert (mailing["sent_known"], mailing["sent_at"]) == (1, "2026-11-23T09:00:00Z")

@@ -14,7 +14,6 @@ from ..vocab import ALLOW_KINDS, check
 from .db import Connection
 from .rows import AllowRule
 
-
 _LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 # Two-label public suffixes: a rule on one of them would cover every domain below it.
 _PUBLIC_SUFFIXES = frozenset({"co.uk", "org.uk", "ac.uk", "gov.uk", "me.uk", "co.at", "or.at", "gv.at", "ac.at",

@@ -36,11 +36,11 @@ class ReadModel(Connection):
         """Counts for /metrics and readiness: verdicts per category, events per status, outbox, last event."""
         with self._lock:
             conn = self._conn
-            verdicts: dict[str, int] = dict.fromkeys(CATEGORIES, 0) | dict(conn.execute(
+            verdicts: dict[str, int] = dict.fromkeys(map(str, CATEGORIES), 0) | dict(conn.execute(
                 "SELECT category, count(*) FROM verdicts GROUP BY category").fetchall())
-            events: dict[str, int] = dict.fromkeys(EVENT_STATUSES, 0) | dict(conn.execute(
+            events: dict[str, int] = dict.fromkeys(map(str, EVENT_STATUSES), 0) | dict(conn.execute(
                 "SELECT status, count(*) FROM events GROUP BY status").fetchall())
-            outbox: dict[str, int] = dict.fromkeys(OUTBOX_STATES, 0) | dict(conn.execute(
+            outbox: dict[str, int] = dict.fromkeys(map(str, OUTBOX_STATES), 0) | dict(conn.execute(
                 f"SELECT state, count(*) FROM actions WHERE {_OUTBOX_SQL} "
                 "GROUP BY state").fetchall())
             last = conn.execute("SELECT received_at FROM events ORDER BY id DESC LIMIT 1").fetchone()
@@ -69,7 +69,8 @@ class ReadModel(Connection):
                                                     [*params, -1 if limit is None else limit]))
 
     # The mailing's verdicts an admin rejected, from the covering (mailing_id, ..., review) index.
-    _REJECTED_OF_MAILING = f"rejected AS (SELECT id FROM verdicts WHERE mailing_id = :mailing AND review IN {REJECTED_SQL})"
+    _REJECTED_OF_MAILING = ("rejected AS (SELECT id FROM verdicts "
+                            f"WHERE mailing_id = :mailing AND review IN {REJECTED_SQL})")
 
     def mailing_stats(self, mailing_id: int, bucket: str | None = None) -> MailingStats | None:
         """The press page for one mailing; None if there is no such mailing.
@@ -99,7 +100,8 @@ class ReadModel(Connection):
         reasons: dict[tuple[str, str | None], int] = {}
         domains: dict[str, list[int]] = {}
         for row in self._rows(
-                f"WITH {self._REJECTED_OF_MAILING} SELECT coalesce(b.reason, 'other') AS reason, b.bounce_type, b.domain, "
+                f"WITH {self._REJECTED_OF_MAILING} "
+                "SELECT coalesce(b.reason, 'other') AS reason, b.bounce_type, b.domain, "
                 "count(*) AS n FROM bounces b WHERE b.mailing_id = :mailing AND b.verdict_id NOT IN rejected "
                 "GROUP BY 1, 2, 3", {"mailing": mailing_id}):
             key = (row["reason"], row["bounce_type"])
@@ -157,6 +159,7 @@ class ReadModel(Connection):
         action_state: str | None = None,
         mailing_id: int | None = None,
         ticket_id: int | None = None,
+        source: str | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> list[VerdictListRow]:
@@ -164,12 +167,14 @@ class ReadModel(Connection):
         actions summarised (id, kind, planned action, mode, state, attempts, last_error) in one statement.
 
         `action` filters on the plan of our own ticket update (close, move, tag, restore, none),
-        not on a later reopen."""
+        not on a later reopen; `source` on the path that saw the article (vocab.EVENT_SOURCES)."""
         where: list[str] = []
         params: list[Any] = []
+        value: Any
         for clause, value in (("v.category = ?", category), ("v.review = ?", review),
                               ("v.mailing_id = ?", mailing_id),
-                              ("v.event_id IN (SELECT id FROM events WHERE ticket_id = ?)", ticket_id)):
+                              ("v.event_id IN (SELECT id FROM events WHERE ticket_id = ?)", ticket_id),
+                              ("v.event_id IN (SELECT id FROM events WHERE source = ?)", source)):
             if value is not None:
                 where.append(clause)
                 params.append(value)
