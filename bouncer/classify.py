@@ -8,7 +8,9 @@ Order of trust (`filters.Trust`):
 - header findings (RFC 3834 headers, a daemon sender, a client's receipt or opt-out template)
   are evidence, not proof: strong signs of a person overrule them, and auto-reply headers that
   no auto-reply wording supports are only tagged when the mail shows a person's signs;
-- wording alone gives way to any sign of a person.
+- wording alone gives way to any telling sign of a person (a request, a client, an absence announced
+  ahead, a greeting by name ...); the mere shape of a reply (a prefix, a quote below), which
+  auto-replies share, only weakens it.
 Agreeing findings strengthen each other (noisy-or). A report of a failure explains auto-reply
 headers (RFC 3464 asks MTAs to mark bounces so), as do receipts and opt-out requests sent by
 mail clients. An opt-out request is a person's wish: the human signs never undo it. Nothing
@@ -138,8 +140,13 @@ def _combine(findings: list[Finding], mail: Mail) -> Verdict:
     if not signs.strength:
         return verdict
     overruled = signs.evidence + tuple(f"overruled {e}" for e in verdict.evidence)
-    if trust is Trust.WORDING or signs.strength >= HEADER_VETO:
+    if signs.strength >= HEADER_VETO or trust is Trust.WORDING and signs.telling:
         return human_verdict(overruled, confidence=min(0.95, 0.5 + signs.strength / 2))
+    if trust is Trust.WORDING:  # only the shape of a reply (a prefix, a quote), which auto-replies share: weaker
+        lowered = round(verdict.confidence * (1 - signs.strength), 2)
+        if lowered < HUMAN_BELOW:
+            return human_verdict(overruled, confidence=min(0.95, 0.5 + signs.strength / 2))
+        return verdict.with_(confidence=lowered, evidence=verdict.evidence + signs.evidence)
     worded = any(d.trust is Trust.WORDING for d, _ in agreeing)
     if worded or verdict.category != "auto_reply":
         return verdict.with_(evidence=verdict.evidence + signs.evidence)

@@ -42,6 +42,7 @@ class HumanSigns:
     evidence: tuple[str, ...]
     wraps: bool = False  # a reply or forward: a report inside it is quoted by a person, not sent to us
     personal: float = 0.0  # the strength without the subject prefix: what the text, client and headers show
+    telling: float = 0.0  # the strength without prefix and quote structure, which auto-replies share with people
 
 
 NONE = HumanSigns(0.0, ())
@@ -77,8 +78,10 @@ def assess(mail: Mail) -> HumanSigns:
     body = mail.body_text[:OWN_TEXT_WINDOW]
     mine = own_text(body)
     quoted = len(mine) < len(body.strip()) - 20
+    structure = strength
     if quoted and len(mine.strip()) > 40:
         strength += 0.2
+        structure += 0.2
         evidence.append(f"{NAME}: {len(mine.strip())} characters typed above a quote")
     if len(mine) > 1500:
         strength += 0.2
@@ -107,4 +110,5 @@ def assess(mail: Mail) -> HumanSigns:
     elif _MAILER_RE.search(mail.header("X-Mailer")):
         strength += 0.1  # Outlook's client-side rules reply with an X-Mailer too
         evidence.append(f"{NAME}: X-Mailer of a mail client ({mail.header('X-Mailer')[:40]})")
-    return HumanSigns(round(min(1.0, strength), 2), tuple(evidence), wraps, round(min(1.0, strength - prefix), 2))
+    return HumanSigns(round(min(1.0, strength), 2), tuple(evidence), wraps, round(min(1.0, strength - prefix), 2),
+                      round(min(1.0, strength - structure), 2))
