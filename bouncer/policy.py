@@ -70,6 +70,9 @@ class Policy:
             rules.setdefault(key, Rule(action="tag" if key != "human" else "none"))
         if rules["human"].action != "none":
             raise PolicyError(f"{source}: [rules.human] action must be \"none\": a person's mail is never acted on")
+        if rules["unsubscribe"].action == "close":
+            raise PolicyError(f"{source}: [rules.unsubscribe] action must not be \"close\": an opt-out request is a "
+                              "person's wish the press officer acts on (tag, or move to a queue)")
         tag, dead = data.get("tag") or {}, data.get("dead_address") or {}
         policy = cls(rules=rules, dynamic_field=tag.get("dynamic_field", "MailClassification") or None,
                      note=bool(tag.get("note", True)), note_subject=str(tag.get("note_subject", cls.note_subject)),
@@ -147,8 +150,8 @@ def label(verdict: Verdict) -> str:
 
 
 def decide(policy: Policy, verdict: Verdict, ticket: TicketContext) -> Plan:
-    """The plan for one verdict. Human mail: nothing at all."""
-    if not verdict.is_machine:
+    """The plan for one verdict. Human mail: nothing at all; an opt-out request at most a tag or a move."""
+    if not verdict.is_actionable:
         return Plan(action="none", why="written by a person (or not sure): nothing is done")
     rule = policy.rule_for(verdict)
     action, why = rule.action, f"policy [rules.{policy_key(verdict)}] says {rule.action}"
@@ -183,7 +186,8 @@ def note_body(verdict: Verdict, why: str) -> str:
     """The internal note: verdict, decision and evidence, so agents see why without opening our pages."""
     lines = [f"{MARKER} {label(verdict)} (confidence {verdict.confidence:.2f})", f"Decision: {why}"]
     if verdict.recipients:
-        lines.append("Failed recipient(s): " + ", ".join(verdict.recipients))
+        what = "Address to remove from the list" if verdict.category == "unsubscribe" else "Failed recipient(s)"
+        lines.append(f"{what}: " + ", ".join(verdict.recipients))
     if verdict.status or verdict.reason:
         lines.append(f"Status: {verdict.status or '-'} ({verdict.reason or 'other'})")
     if verdict.return_date:

@@ -12,7 +12,7 @@ from typing import Any
 from bouncer.mail import Mail
 from bouncer.verdict import Original, Verdict
 
-from . import _smtp
+from . import Detector, Trust, _smtp
 
 NAME = "ses"
 _START_RE = re.compile(r"\{\s*\"(?:notificationType|eventType|Type|Message)\"")
@@ -69,3 +69,6 @@ def _original(mail_obj: dict[str, Any]) -> Original:
     return Original(message_id=str(message_id) if message_id else None, subject=common.get("subject"),
                     date=common.get("date") or mail_obj.get("timestamp"),
                     from_=(common.get("from") or [None])[0] if isinstance(common.get("from"), list) else None)
+
+
+DETECTOR = Detector(NAME, Trust.REPORT, detect)

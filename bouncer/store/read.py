@@ -17,6 +17,7 @@ from .rows import (
     MailingListRow,
     MailingRow,
     MailingStats,
+    OptOutRow,
     StoreStats,
     VerdictDetail,
     VerdictListRow,
@@ -130,6 +131,21 @@ class ReadModel(Connection):
             {"mailing": mailing_id, "limit": -1 if limit is None else limit, "offset": offset},
         ))
 
+    def opt_outs(self, mailing_id: int | None = None, limit: int | None = None, offset: int = 0) -> list[OptOutRow]:
+        """Addresses that asked to be taken off the list (category `unsubscribe`), latest request first,
+        one row per address, for one mailing or all; rejected verdicts excluded; a page at a time (no
+        limit: the CSV export). The address is the request's sender: the one on our list."""
+        where = "v.category = 'unsubscribe' AND v.review NOT IN " + REJECTED_SQL + " AND v.from_addr IS NOT NULL"
+        if mailing_id is not None:
+            where += " AND v.mailing_id = :mailing"
+        return cast("list[OptOutRow]", self._rows(
+            "SELECT lower(v.from_addr) AS address, max(v.created_at) AS at, count(*) AS requests, v.id AS verdict_id, "
+            "v.mailing_id, m.subject AS mailing_subject, v.subject, v.evidence, count(*) OVER () AS total "
+            f"FROM verdicts v LEFT JOIN mailings m ON m.id = v.mailing_id WHERE {where} "
+            "GROUP BY lower(v.from_addr) ORDER BY at DESC, address LIMIT :limit OFFSET :offset",
+            {"mailing": mailing_id, "limit": -1 if limit is None else limit, "offset": offset},
+        ))
+
     def list_verdicts(
         self,
         *,
@@ -143,6 +159,7 @@ class ReadModel(Connection):
         action_state: str | None = None,
         mailing_id: int | None = None,
         ticket_id: int | None = None,
+        source: str | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> list[VerdictListRow]:
@@ -150,13 +167,14 @@ class ReadModel(Connection):
         actions summarised (id, kind, planned action, mode, state, attempts, last_error) in one statement.
 
         `action` filters on the plan of our own ticket update (close, move, tag, restore, none),
-        not on a later reopen."""
+        not on a later reopen; `source` on the path that saw the article (vocab.EVENT_SOURCES)."""
         where: list[str] = []
         params: list[Any] = []
         value: Any
         for clause, value in (("v.category = ?", category), ("v.review = ?", review),
                               ("v.mailing_id = ?", mailing_id),
-                              ("v.event_id IN (SELECT id FROM events WHERE ticket_id = ?)", ticket_id)):
+                              ("v.event_id IN (SELECT id FROM events WHERE ticket_id = ?)", ticket_id),
+                              ("v.event_id IN (SELECT id FROM events WHERE source = ?)", source)):
             if value is not None:
                 where.append(clause)
                 params.append(value)
