@@ -107,7 +107,7 @@ class CatchUp:
         """Every incoming article of the ticket created since `look_from` that has no event."""
         service, zone = self.service, self.service.config.otrs_zone
         try:
-            ticket, articles = service.otrs.ticket_with_articles(ticket_id)  # type: ignore[union-attr]
+            ticket, articles, partial = service.otrs.ticket_with_articles(ticket_id)  # type: ignore[union-attr]
         except OtrsError as exc:
             counts["errors"] += 1
             log.warning("catch-up: ticket not read", extra={"ticket_id": ticket_id, "error": exc.code})
@@ -115,7 +115,7 @@ class CatchUp:
         recorded = service.store.event_sources(ticket_id)
         missed = [a for a in articles if _id(a) not in recorded and not own_article(znuny.parse_article(a))
                   and (znuny.znuny_time(a.get("CreateTime"), zone) or look_from) >= look_from]
-        if any("Attachment" not in a for a in missed) and not service.config.fetch_raw:
+        if {_id(a) for a in missed} & partial and not service.config.fetch_raw:
             full = service.otrs.customer_articles(ticket_id, {_id(a) for a in missed})  # type: ignore[union-attr]
             articles = [full.get(_id(a), a) for a in articles]
             missed = [full.get(_id(a), a) for a in missed]

@@ -186,7 +186,7 @@ class Sweep:
 
     # ---- one ticket ------------------------------------------------------------------------------
     def _ticket(self, ticket_id: int) -> TicketResult:
-        ticket, articles = self.otrs.ticket_with_articles(ticket_id, self.options.page_size)
+        ticket, articles, partial = self.otrs.ticket_with_articles(ticket_id, self.options.page_size)
         base = TicketResult(ticket_id, number=str(ticket.get("TicketNumber") or ""), queue=str(ticket.get("Queue") or ""),
                             age_days=_age_days(ticket.get("Created"), self.service.config.otrs_zone))
         recorded = self.service.store.event_sources(ticket_id)
@@ -198,7 +198,7 @@ class Sweep:
             why = (f"its newest mail was decided before ({recorded[_id(newest)]})" if newest and _id(newest) in recorded
                    else "no incoming mail to judge")
             return replace(base, why=why)
-        articles = self._with_attachments(ticket_id, articles, candidates)
+        articles = self._with_attachments(ticket_id, articles, candidates, partial)
         judged = self._judge(ticket, articles, candidates)
         deciding = judged[-1] if newest is not None and _id(newest) == judged[-1].article_id else None
         older = [replace(j, plan=Plan(action="none", why=_OLDER)) for j in judged if j is not deciding]
@@ -216,11 +216,11 @@ class Sweep:
             return result
         return self._apply(result, older, deciding)
 
-    def _with_attachments(self, ticket_id: int, articles: list[dict[str, Any]],
-                          candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _with_attachments(self, ticket_id: int, articles: list[dict[str, Any]], candidates: list[dict[str, Any]],
+                          partial: set[int]) -> list[dict[str, Any]]:
         """Attachments for judged articles beyond the first page of a long ticket (not needed when the
         raw mail is fetched instead)."""
-        missing = {_id(a) for a in candidates if "Attachment" not in a}
+        missing = {_id(a) for a in candidates} & partial
         if not missing or (self.service.config.fetch_raw and self.service.otrs is not None):
             return articles
         full = self.otrs.customer_articles(ticket_id, missing, self.options.page_size)

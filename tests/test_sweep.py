@@ -75,6 +75,7 @@ def test_dry_run_changes_nothing_and_reports_every_ticket(znuny: FakeZnuny, serv
     run_id, report = run_sweep(service, SweepOptions(apply=False))
     assert znuny.tickets == before
     assert not znuny.requests_for("TicketUpdate")
+    assert len(znuny.requests_for("TicketGet")) == len(znuny.tickets)  # no ticket is long: one read each
     assert service.store.newest_event_time() is None  # not even our own store: an apply must still see them
     assert report.total == len(znuny.tickets) == TICKETS + 4  # + the four captured tickets
     rows = list(csv.reader(io.StringIO(report.csv_text())))
