@@ -19,7 +19,6 @@ from __future__ import annotations
 import fcntl
 import logging
 import threading
-import time
 from collections import Counter
 from collections.abc import Mapping
 from datetime import datetime, timedelta

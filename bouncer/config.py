@@ -63,7 +63,8 @@ class Config:
         if self.mode not in MODES:
             raise ConfigError(f"BOUNCER_MODE={self.mode!r}: must be one of {', '.join(MODES)}")
         if self.mode == "callback" and not (self.otrs_url and self.otrs_user and self.otrs_password):
-            raise ConfigError("BOUNCER_MODE=callback needs BOUNCER_OTRS_URL, BOUNCER_OTRS_USER and BOUNCER_OTRS_PASSWORD")
+            raise ConfigError("BOUNCER_MODE=callback needs BOUNCER_OTRS_URL, BOUNCER_OTRS_USER and "
+                              "BOUNCER_OTRS_PASSWORD")
         if self.max_body_bytes < 1024:
             raise ConfigError("BOUNCER_MAX_BODY_BYTES must be at least 1024")
         if self.retention_days < 1:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 from urllib.parse import quote
 
@@ -189,7 +189,7 @@ class OtrsClient:
             limit *= 2
 
     def open_ticket_ids(self, queues: Sequence[str] = (), created_after: datetime | None = None,
-                        created_before: datetime | None = None, zone: tzinfo = timezone.utc,
+                        created_before: datetime | None = None, zone: tzinfo = UTC,
                         limit: int = SEARCH_LIMIT) -> list[int]:
         """TicketSearch for open tickets (the state types in OPEN_STATE_TYPES), in the given queues or
         every queue the agent may read; oldest first."""
@@ -202,7 +202,7 @@ class OtrsClient:
             criteria["TicketCreateTimeOlderDate"] = znuny.wire_time(created_before, zone)
         return sorted(self.ticket_search(**criteria))
 
-    def tickets_with_articles_since(self, since: datetime, zone: tzinfo = timezone.utc,
+    def tickets_with_articles_since(self, since: datetime, zone: tzinfo = UTC,
                                     limit: int = SEARCH_LIMIT) -> list[int]:
         """TicketSearch for tickets, in any state, with an article created at or after `since`; oldest first."""
         return sorted(self.ticket_search(ArticleCreateTimeNewerDate=znuny.wire_time(since, zone), Limit=limit))

@@ -24,7 +24,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from . import znuny
@@ -187,11 +187,13 @@ class Sweep:
     # ---- one ticket ------------------------------------------------------------------------------
     def _ticket(self, ticket_id: int) -> TicketResult:
         ticket, articles, partial = self.otrs.ticket_with_articles(ticket_id, self.options.page_size)
-        base = TicketResult(ticket_id, number=str(ticket.get("TicketNumber") or ""), queue=str(ticket.get("Queue") or ""),
+        base = TicketResult(ticket_id, number=str(ticket.get("TicketNumber") or ""),
+                            queue=str(ticket.get("Queue") or ""),
                             age_days=_age_days(ticket.get("Created"), self.service.config.otrs_zone))
         recorded = self.service.store.event_sources(ticket_id)
         parsed = {_id(a): znuny.parse_article(a) for a in articles}
-        people = [a for a in articles if parsed[_id(a)].sender_type in PERSON_SENDER_TYPES and not _ours(parsed[_id(a)])]
+        people = [a for a in articles
+                  if parsed[_id(a)].sender_type in PERSON_SENDER_TYPES and not _ours(parsed[_id(a)])]
         newest = people[-1] if people else None
         candidates = [a for a in articles if not own_article(parsed[_id(a)]) and _id(a) not in recorded]
         if not candidates:
@@ -206,7 +208,8 @@ class Sweep:
         result = replace(base, category=label(shown.verdict), confidence=shown.verdict.confidence,
                          evidence=" | ".join(shown.verdict.evidence[:3]), judged=len(judged))
         if deciding is None:
-            why = f"its newest article is an agent's ({newest.get('ArticleID')})" if newest else "no article by a person"
+            why = (f"its newest article is an agent's ({newest.get('ArticleID')})" if newest
+                   else "no article by a person")
             result = replace(result, why=why)
         elif deciding.plan.action == "none":
             result = replace(result, why=deciding.plan.why)
@@ -231,7 +234,6 @@ class Sweep:
                candidates: Iterable[Mapping[str, Any]]) -> list[Judgement]:
         """Oldest first, each with the articles before it, as the invoker would have sent them; machine
         verdicts so far count as no conversation for the later ones (a dry run records none)."""
-        ticket_id = int(ticket["TicketID"])
         position = {_id(a): i for i, a in enumerate(articles)}
         machine: set[int] = set()
         judged = []
@@ -311,4 +313,4 @@ def _id(article: Mapping[str, Any] | None) -> int:
 
 def _age_days(created: Any, zone: Any) -> float | None:
     moment = znuny.znuny_time(created, zone)
-    return None if moment is None else (datetime.now(timezone.utc) - moment).total_seconds() / 86400
+    return None if moment is None else (datetime.now(UTC) - moment).total_seconds() / 86400

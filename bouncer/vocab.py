@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal, get_args
 
-# What a mail is (bouncer/verdict.py). Everything but a person's mail is machine mail.
-Category = Literal["bounce", "auto_reply", "read_receipt", "feedback_report", "human"]
+# What a mail is (bouncer/verdict.py). `unsubscribe`: a person asks to be taken off the list (typed,
+# or sent by their mail client on their behalf); a person's wish, acted on (tag, move) but never closed.
+Category = Literal["bounce", "auto_reply", "read_receipt", "feedback_report", "unsubscribe", "human"]
 CATEGORIES: tuple[Category, ...] = get_args(Category)
-# Categories written by a person: never acted on as machine mail.
-PERSON_CATEGORIES: frozenset[str] = frozenset({"human"})
+# Categories written by a person (or on a person's behalf): never machine mail.
+PERSON_CATEGORIES: frozenset[str] = frozenset({"human", "unsubscribe"})
 MACHINE_CATEGORIES: frozenset[str] = frozenset(CATEGORIES) - PERSON_CATEGORIES
 
 # A bounce is hard or soft (filters/_smtp.py bounce_type); anything else is its category. A bounce of

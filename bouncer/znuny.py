@@ -17,7 +17,7 @@ import base64
 import binascii
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone, tzinfo
+from datetime import UTC, datetime, tzinfo
 from functools import cached_property
 from typing import Any
 
@@ -128,8 +128,8 @@ def parse_event(body: Any) -> ArticleEvent:
     them in Event; older invoker mappings only in the ticket).
     """
     ticket, article = _ticket_and_article(body)
-    event = body.get("Event") if isinstance(body.get("Event"), Mapping) else {}
-    old = event.get("OldTicketData") if isinstance(event.get("OldTicketData"), Mapping) else {}
+    event: Mapping[str, Any] = body["Event"] if isinstance(body.get("Event"), Mapping) else {}
+    old: Mapping[str, Any] = event["OldTicketData"] if isinstance(event.get("OldTicketData"), Mapping) else {}
     ticket_id = _id(event.get("TicketID") or ticket.get("TicketID") or article.get("TicketID"), "TicketID")
     article_id = _id(event.get("ArticleID") or article.get("ArticleID"), "ArticleID")
     return ArticleEvent(ticket_id=ticket_id, article_id=article_id, ticket=parse_ticket(ticket),
@@ -316,18 +316,18 @@ def invoker_body(ticket: Mapping[str, Any], article: Mapping[str, Any],
                        "Articles": [dict(a) for a in articles]}}
 
 
-def znuny_time(text: Any, zone: tzinfo = timezone.utc) -> datetime | None:
+def znuny_time(text: Any, zone: tzinfo = UTC) -> datetime | None:
     """`2026-11-28 02:47:09` (Created, CreateTime) as an aware UTC datetime; None when not a time."""
     try:
-        return datetime.strptime(str(text), WIRE_TIME).replace(tzinfo=zone).astimezone(timezone.utc)
+        return datetime.strptime(str(text), WIRE_TIME).replace(tzinfo=zone).astimezone(UTC)
     except ValueError:
         return None
 
 
-def wire_time(moment: datetime, zone: tzinfo = timezone.utc) -> str:
+def wire_time(moment: datetime, zone: tzinfo = UTC) -> str:
     """A datetime as TicketSearch takes it (TicketCreateTimeNewerDate, ArticleCreateTimeNewerDate ...)."""
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(zone).strftime(WIRE_TIME)
 
 

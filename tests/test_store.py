@@ -14,6 +14,7 @@ import pytest
 from bouncer.spool import Spool, spool_directory
 from bouncer.store import migrations as migrations_module
 from bouncer.store import MIGRATIONS, MailMeta, NotFoundError, PlannedAction, Recorded, Store, iso, subject_key
+from bouncer.store.allowlist import allow_warning
 from bouncer.verdict import Original, Verdict
 from clock import Clock
 
@@ -564,9 +565,17 @@ def test_allowlist_matches_sender_and_domain_case_insensitively(store: Store) ->
 
 
 def test_allowlist_rejects_invalid_values(store: Store) -> None:
-    for kind, value in (("sender", "no-address"), ("domain", "a@b.de"), ("domain", "localhost"), ("ip", "x")):
+    for kind, value in (("sender", "no-address"), ("domain", "a@b.de"), ("domain", "localhost"), ("ip", "x"),
+                        ("domain", ".de"), ("domain", "de."), ("domain", "co.uk"), ("domain", "bad_label.example"),
+                        ("domain", "192.0.2.1")):
         with pytest.raises(ValueError):
             store.add_allow(kind, value)
+    assert store.allowlist() == []
+
+
+def test_allowlist_warns_on_a_large_provider_domain_but_not_on_a_sender_there() -> None:
+    assert allow_warning("domain", "GMX.de") == "large_provider" and allow_warning("domain", "gmail.com")
+    assert allow_warning("sender", "someone@gmx.de") is None and allow_warning("domain", "lokalzeitung.example") is None
 
 
 # --- retention and health -----------------------------------------------------------------------
@@ -602,7 +611,8 @@ def test_stats_counts_categories_events_outbox_and_last_event(store: Store, cloc
     clock.advance(minutes=1)
     record(store, other("human"), from_addr="p@example.org")
     stats = store.stats()
-    assert stats["verdicts"] == {"bounce": 1, "auto_reply": 0, "read_receipt": 0, "feedback_report": 0, "human": 1}
+    assert stats["verdicts"] == {"bounce": 1, "auto_reply": 0, "read_receipt": 0, "feedback_report": 0, "unsubscribe": 0,
+                                 "human": 1}
     assert stats["events"]["classified"] == 2
     assert stats["outbox"] == {"pending": 1, "running": 0, "failed": 0}
     assert stats["last_event_at"] == iso(clock.now)
@@ -693,3 +703,37 @@ def test_per_event_and_outbox_queries_use_indexes_not_table_scans(store: Store, 
         assert statements, name
         for statement in statements:
             assert _scans(store, statement) == [], f"{name}: {statement}"
+
+
+def test_only_a_copy_of_our_original_creates_a_mailing_an_id_or_subject_alone_only_matches(store: Store) -> None:
+    away = record(store, other("auto_reply", message_id="<pm-9@partei.de>", subject="PM 9"),
+                  in_reply_to="<pm-9@partei.de>", subject="Automatische Antwort: PM 9")
+    named = record(store, bounce("x@example.org", message_id=None, subject=None), subject="Unzustellbar: PM 9")
+    assert store.get_verdict(away)["mailing_id"] is None and store.get_verdict(named)["mailing_id"] is None
+    assert store.list_mailings() == []
+    # The first mail with a copy creates it, and the out-of-office recorded before joins it.
+    copy = record(store, bounce("y@example.org", message_id="<pm-9@partei.de>", subject="PM 9"))
+    mailing = store.get_verdict(copy)["mailing_id"]
+    assert mailing is not None and store.get_verdict(away)["mailing_id"] == mailing
+    # From now on a bounce that only names it in its subject belongs to it too.
+    later = record(store, bounce("z@example.org", message_id=None, subject=None), subject="Unzustellbar: PM 9")
+    assert store.get_verdict(later)["mailing_id"] == mailing
+    assert [m["total"] for m in store.list_mailings()] == [3]
+
+
+def test_a_bounce_of_an_agents_ticket_answer_is_no_mailing(store: Store) -> None:
+    answer = record(store, bounce("a@example.org", message_id="<1795.1@znuny>",
+                                  subject="Re: [Ticket#2026120410000017] Frage zur Mitgliedschaft"))
+    assert store.get_verdict(answer)["mailing_id"] is None and store.list_mailings() == []
+
+
+def test_a_mailing_without_the_originals_date_has_an_unknown_send_time_until_a_reply_tells_it(
+        store: Store, clock: Clock) -> None:
+    first = record(store, bounce("a@example.org", message_id="<nl-7@partei.de>", subject="Newsletter", date=None))
+    mailing = store.get_mailing(store.get_verdict(first)["mailing_id"])
+    assert mailing["sent_known"] == 0
+    clock.advance(hours=3)
+    record(store, bounce("b@example.org", message_id="<nl-7@partei.de>", subject="Newsletter",
+                         date="Mon, 23 Nov 2026 10:00:00 +0100"))
+    mailing = store.get_mailing(mailing["id"])
+    assert (mailing["sent_known"], mailing["sent_at"]) == (1, "2026-11-23T09:00:00Z")

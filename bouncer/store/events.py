@@ -73,6 +73,20 @@ class _PreparedVerdict:
 
 
 
+# Categories whose verdict's original always comes from the copy the mail encloses or quotes (a DSN's
+# message/rfc822 or headers part, an NDR's quoted mail, an ARF report's original: filters/dsn, ndr, arf).
+# An auto-reply's or receipt's may be only its In-Reply-To and its own subject (classify._replied_to).
+_COPY_CATEGORIES = frozenset({"bounce", "feedback_report"})
+
+
+def carries_original(verdict: Verdict) -> bool:
+    """Does the mail carry a copy of the original it answers (so it may create a mailing)?"""
+    original = verdict.original
+    if original.from_ or original.date:  # only a copy tells who sent it and when
+        return True
+    return verdict.category in _COPY_CATEGORIES and bool(original.message_id or original.subject)
+
+
 class Events(DeadAddresses, Mailings, Outbox):
     """Recording events and verdicts, and reviewing them."""
 
@@ -105,7 +119,7 @@ class Events(DeadAddresses, Mailings, Outbox):
                 [meta.ticket_id, meta.article_id, source, prepared.now, meta.mail_source, prepared.now])
             if cursor.rowcount != 1:
                 return None
-            event_id = int(cursor.lastrowid)
+            event_id = cursor.lastrowid or 0  # set: the row was inserted
             verdict_id = self._record_prepared(db, prepared, event_id)
             action_id = self._insert("actions", dict(action_row, event_id=event_id, verdict_id=verdict_id)) \
                 if action_row else None
@@ -170,7 +184,7 @@ class Events(DeadAddresses, Mailings, Outbox):
                    if verdict.category == "bounce" else [])
         revive = from_addr if verdict.category in PERSON_CATEGORIES else None
         mailing = mailing_keys(original.message_id, original.subject, original.date, meta.in_reply_to,
-                                meta.references, now_dt)
+                               meta.references, now_dt, quoted=carries_original(verdict), mail_subject=meta.subject)
         return _PreparedVerdict(row, bounced, revive, mailing, now)
 
     def _record_prepared(self, db: Database, p: _PreparedVerdict, event_id: int) -> int:

@@ -1,7 +1,15 @@
-"""Mailing grouping: which mailing of ours a reply belongs to, created when only the reply knows it.
+"""Mailing grouping: which mailing of ours a reply belongs to, created only from a copy of our original.
 
-One mailing is one original Message-ID; failing that, the same subject key within seven days of
-the send date. The press pages count per mailing (see read.py).
+One mailing is one original Message-ID: a reply is matched by the id of the original it encloses or
+quotes, then by its In-Reply-To and References. Failing that, by the original's subject with every
+reply, receipt, bounce and acknowledgement prefix stripped (bouncer/subjects.py; for a reply that
+names the original only in its own subject, "Unzustellbar: PM 112/2026: …", that subject stripped),
+within seven days of the send time. Only a mail that carries a copy of one of our originals (an
+enclosed message or its quoted headers: then the original's From or Date is known) creates a
+mailing; an id or a subject alone only ever matches one. An original that is a
+ticket's mail ("[Ticket#…]", Znuny's hook on every agent's answer) is a conversation, never a mailing.
+Machine mail that matches nothing is about "no mailing", which the press pages count on their own.
+The press pages count per mailing (see read.py).
 """
 from __future__ import annotations
 
@@ -13,7 +21,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from ..mail import mail_date, message_ids
-from ..subjects import subject_key
+from ..subjects import has_prefix, has_ticket_hook, strip_prefixes, subject_key
 from ..vocab import MAILING_ORIGINS, check
 from .db import Connection, iso
 
@@ -27,24 +35,36 @@ class MailingKeys:
     own_ids: list[str]
     candidates: list[str]
     subject: str | None
-    subject_key: str
+    subject_key: str  # '' when the subject must not be matched (none, or a conversation's)
     sent: datetime
     sent_at: str
+    sent_known: bool  # the original's Date was read; else `sent` is the reply's time
+    may_create: bool  # the mail carries a copy of our original (see the module's docstring)
     now: str  # the stamp for first_seen/last_seen
 
 
 def mailing_keys(original_message_id: str | None, original_subject: str | None, original_date: str | None,
-                  in_reply_to: str | None, references: Sequence[str], now: datetime) -> MailingKeys | None:
+                 in_reply_to: str | None, references: Sequence[str], now: datetime, *,
+                 quoted: bool = False, mail_subject: str | None = None) -> MailingKeys | None:
+    """The keys of the mailing a reply refers to (None: it names no original at all).
+
+    `original_*` are the verdict's (bouncer/verdict.py Original); `quoted` says they were read from a
+    copy of the original the mail carries; `mail_subject` is the reply's own subject, used when the
+    original's is unknown and the reply's carries a prefix before it."""
     own_ids = message_ids(original_message_id)
     candidates = list(dict.fromkeys(
         own_ids + message_ids(in_reply_to) + [m for ref in references for m in message_ids(ref)]))
-    key = subject_key(original_subject)
+    subject = original_subject.strip() if original_subject and original_subject.strip() else None
+    if subject is None and has_prefix(mail_subject) and not has_ticket_hook(mail_subject):
+        subject = strip_prefixes(mail_subject) or None  # "Unzustellbar: PM 112/2026: …", not a ticket's "Re: …"
+    conversation = has_ticket_hook(subject)  # our agent's answer in a ticket, not a mailing
+    key = "" if conversation else subject_key(subject)
     if not candidates and not key:
         return None
-    sent = mail_date(original_date) or now
-    return MailingKeys(own_ids, candidates, original_subject.strip() if original_subject else None, key,
-                        sent, iso(sent), iso(now))
-
+    date = mail_date(original_date)
+    sent = date or now
+    return MailingKeys(own_ids, candidates, strip_prefixes(subject) if subject else None, key, sent, iso(sent),
+                       date is not None, quoted and not conversation and bool(own_ids or key), iso(now))
 
 
 class Mailings(Connection):
@@ -58,17 +78,13 @@ class Mailings(Connection):
         in_reply_to: str | None = None,
         references: Sequence[str] = (),
         at: datetime | None = None,
+        quoted: bool = False,
+        mail_subject: str | None = None,
     ) -> int | None:
-        """The mailing a reply belongs to, created (origin 'auto') when only this mail knows it.
-
-        One mailing is one original Message-ID: matched by the original's id, then In-Reply-To,
-        then each Reference. Failing that (or when ids differ per recipient) the same
-        `subject_key` within 7 days of the send date is the same mailing. In-Reply-To and
-        References only ever match: a person's reply to an agent must not create a mailing.
-        None when there is no original id or subject at all.
-        """
+        """The mailing a reply belongs to, created (origin 'auto') only when the reply carries a copy
+        of the original (`quoted`); None when it belongs to none (see the module's docstring)."""
         keys = mailing_keys(original_message_id, original_subject, original_date, in_reply_to, references,
-                             at or self._clock())
+                            at or self._clock(), quoted=quoted, mail_subject=mail_subject)
         if keys is None:
             return None
         with self._write() as db:
@@ -87,19 +103,34 @@ class Mailings(Connection):
             mailing_id = self._mailing_by_subject(keys.subject_key, keys.sent)
         now = keys.now
         if mailing_id is not None:
-            # An auto mailing learns an earlier send date from a later reply that carries one. Two
+            # An auto mailing learns its send date from a later reply that carries one. Separate
             # statements: naming sent_at in SET rewrote its two index entries on every reply.
             db.execute("UPDATE mailings SET last_seen = ? WHERE id = ? AND last_seen < ?", [now, mailing_id, now])
-            db.execute("UPDATE mailings SET sent_at = ? WHERE id = ? AND origin = 'auto' AND sent_at > ?",
-                       [keys.sent_at, mailing_id, keys.sent_at])
+            if keys.sent_known:
+                db.execute("UPDATE mailings SET sent_at = ?, sent_known = 1 WHERE id = ? AND origin = 'auto' "
+                           "AND (sent_known = 0 OR sent_at > ?)", [keys.sent_at, mailing_id, keys.sent_at])
             return mailing_id
-        if not keys.own_ids and not keys.subject_key:
+        if not keys.may_create:
             return None
-        return self._insert("mailings", {
+        mailing_id = self._insert("mailings", {
             "message_id": keys.own_ids[0] if keys.own_ids else None, "subject": keys.subject,
-            "subject_key": keys.subject_key or None, "sent_at": keys.sent_at, "first_seen": now,
-            "last_seen": now, "origin": "auto",
+            "subject_key": keys.subject_key or None, "sent_at": keys.sent_at, "sent_known": int(keys.sent_known),
+            "first_seen": now, "last_seen": now, "origin": "auto",
         })
+        if keys.own_ids:
+            self._adopt_earlier_replies(db, mailing_id, keys.own_ids[0], keys.sent_at)
+        return mailing_id
+
+    def _adopt_earlier_replies(self, db: Database, mailing_id: int, message_id: str, since: str) -> None:
+        """Replies recorded before their mailing was known (an out-of-office naming it only by
+        In-Reply-To came first) join it once a copy of the original arrives. Only verdicts since the
+        send time are read (the created_at index), so this costs one look at the days since sending."""
+        adopted = [row[0] for row in db.execute(
+            "SELECT id FROM verdicts WHERE created_at >= ? AND mailing_id IS NULL "
+            "AND (original_message_id = ? OR in_reply_to = ?)", [since, message_id, message_id]).fetchall()]
+        for verdict_id in adopted:
+            db.execute("UPDATE verdicts SET mailing_id = ? WHERE id = ?", [mailing_id, verdict_id])
+            db.execute("UPDATE bounces SET mailing_id = ? WHERE verdict_id = ?", [mailing_id, verdict_id])
 
     def _mailing_by_subject(self, key: str, sent: datetime, *, auto_only: bool = False,
                             message_id: str | None = None) -> int | None:

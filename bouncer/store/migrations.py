@@ -196,3 +196,14 @@ def m006_runs(db: Database) -> None:
          "started_by": str, "params": str, "summary": str, "until": str, "report": str, "error": str},
         pk="id", not_null={"kind", "mode", "status", "started_at"})
     runs.create_index(["kind", "started_at"])
+
+
+@migration
+def m007_mailings_and_corrections(db: Database) -> None:
+    """A mailing knows whether its send time is known (its original carried a Date) or only guessed
+    from the first reply (`sent_known` 0: the pages say "sent: unknown"); a verdict an admin
+    corrected keeps what it was (`corrected_from`, e.g. 'auto_reply' or 'bounce/soft'); the address
+    search and the review queue's sender search find a sender's mail through an index."""
+    db.execute("ALTER TABLE mailings ADD COLUMN sent_known INTEGER NOT NULL DEFAULT 1")
+    db.execute("ALTER TABLE verdicts ADD COLUMN corrected_from TEXT")
+    db.execute("CREATE INDEX idx_verdicts_from_addr ON verdicts (from_addr)")

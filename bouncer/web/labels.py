@@ -16,13 +16,23 @@ LABELS: dict[str, dict[str, LazyString]] = {
         "auto_reply": _l("Auto-reply"),
         "read_receipt": _l("Read receipt"),
         "feedback_report": _l("Complaint (ARF)"),
+        "unsubscribe": _l("Opt-out request"),
         "human": _l("Written by a person"),
+    },
+    "kind_heading": {  # the same, as count columns' headings (German with soft hyphens, so a narrow column can break)
+        "hard": _l("Bounced hard"),
+        "soft": _l("Bounced soft"),
+        "auto_reply": _l("Auto-replies"),
+        "read_receipt": _l("Read receipts"),
+        "feedback_report": _l("Complaints"),
+        "human": _l("Personal mail"),
     },
     "category": {
         "bounce": _l("Bounce"),
         "auto_reply": _l("Auto-reply"),
         "read_receipt": _l("Read receipt"),
         "feedback_report": _l("Complaint (ARF)"),
+        "unsubscribe": _l("Opt-out request"),
         "human": _l("Written by a person"),
     },
     "reason": {
@@ -70,6 +80,7 @@ LABELS: dict[str, dict[str, LazyString]] = {
         "auto_reply": _l("Auto-reply"),
         "read_receipt": _l("Read receipt"),
         "feedback_report": _l("Complaint (ARF)"),
+        "unsubscribe": _l("Opt-out request"),
         "human": _l("Written by a person"),
     },
     "mode": {  # vocab.MODES: how an action reaches the ticket
@@ -117,6 +128,10 @@ LABELS: dict[str, dict[str, LazyString]] = {
         "action_tag": _l("tagged"),
         "action_restore": _l("state restored"),
         "action_none": _l("nothing to do"),
+    },
+    "role": {  # auth.ROLES
+        "press": _l("press office"),
+        "admin": _l("admin"),
     },
     "allow": {  # vocab.ALLOW_KINDS
         "sender": _l("Sender"),
