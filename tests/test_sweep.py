@@ -257,3 +257,30 @@ def test_command_ctrl_c_stops_after_the_ticket_in_hand_and_the_rerun_finishes_on
     assert process.returncode == 0, err.decode()
     updates = updates_per_ticket(znuny)
     assert set(updates.values()) == {1} and len(updates) > len(first)
+
+
+def test_command_on_a_terminal_shows_a_progress_bar_with_eta(znuny: FakeZnuny, tmp_path: Path) -> None:
+    import pty
+    leader, follower = pty.openpty()
+    env = {**os.environ, "BOUNCER_DB_PATH": str(tmp_path / "b.sqlite"), "BOUNCER_OTRS_URL": znuny.base_url,
+           "BOUNCER_OTRS_USER": znuny.user, "BOUNCER_OTRS_PASSWORD": znuny.password, "BOUNCER_LOG_JSON": "1",
+           "PYTHONPATH": str(REPO), "TERM": "xterm-256color", "COLUMNS": "160"}
+    env.pop("NO_COLOR", None)
+    process = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "sweep", "--queue", "LV"],
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=follower, env=env)
+    os.close(follower)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        screen += chunk
+    process.communicate(timeout=240)
+    os.close(leader)
+    assert process.returncode == 0
+    text = screen.decode(errors="replace")
+    assert "50/50" in text and "━" in text and "ETA" in text  # rich's bar, M of N and the time left
+    assert "sweep: 50 open tickets found" not in text  # no plain lines on a terminal
