@@ -284,3 +284,28 @@ def test_command_on_a_terminal_shows_a_progress_bar_with_eta(znuny: FakeZnuny, t
     text = screen.decode(errors="replace")
     assert "50/50" in text and "━" in text and "ETA" in text  # rich's bar, M of N and the time left
     assert "sweep: 50 open tickets found" not in text  # no plain lines on a terminal
+
+
+def test_with_fetch_raw_the_sweep_judges_the_raw_mail_from_agentticketplain(
+        fake_znuny: FakeZnuny, tmp_path: Path) -> None:
+    """The captured tickets 2 and 3: AgentTicketPlain has the raw mail of articles 6, 7 and 8; the others
+    fall back to the TicketGet article, and each verdict says which it was made from."""
+    app = make_app(fake_znuny, tmp_path / "b.sqlite", fetch_raw=True)
+    service = app.extensions["bouncer"]
+    _, report = run_sweep(service, SweepOptions(apply=True, rate=0))
+    assert {r.ticket_id for r in report.results} == {2, 3, 4, 5}
+    downloads = {(int(r.query["TicketID"]), int(r.query["ArticleID"])) for r in fake_znuny.requests_for(
+        "AgentTicketPlain")}
+    assert {(2, 6), (3, 7), (3, 8)} <= downloads
+    store = service.store
+
+    def source(ticket_id: int, article_id: int) -> str:
+        event = store.get_event(store.event_id(ticket_id, article_id))
+        return event["mail_source"]
+
+    sources = {key: source(*key) for key in ((2, 6), (3, 7), (3, 8), (4, 10))}
+    assert sources[(2, 6)] == sources[(3, 7)] == sources[(3, 8)] == "raw"
+    assert sources[(4, 10)] == "payload"
+    assert not any(r.path.endswith("/Ticket/2") and r.json.get("ArticleSenderType")
+                   for r in fake_znuny.requests_for("TicketGet"))
+    service.store.close()
