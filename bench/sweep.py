@@ -31,7 +31,6 @@ from app import create_app  # noqa: E402
 from bouncer.config import Config  # noqa: E402
 from bouncer.otrs import OtrsClient, OtrsError  # noqa: E402
 from bouncer.sweep import SweepOptions, SweepReport, run_sweep  # noqa: E402
-
 from corpus_tickets import build_tickets  # noqa: E402
 from fake_znuny import FakeZnuny  # noqa: E402
 

@@ -7,7 +7,7 @@ import sqlite3
 import time
 from collections import Counter
 from contextlib import closing
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ def make_app(fake: FakeZnuny, db: Path, **overrides: Any) -> Flask:
 
 
 def now_text() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def arrive_while_down(fake: FakeZnuny, count: int, first_id: int) -> list[Any]:
@@ -61,7 +61,8 @@ def test_mails_missed_while_down_are_processed_once_through_the_outbox(fake_znun
     counts = catchup.run_once()
     assert counts is not None and counts["processed"] == incoming
     assert len(service.store.list_verdicts(source="catchup", limit=1000)) == incoming
-    assert service.store.pending_count() == sum(counts.get(f"action_{a}", 0) for a in ("close", "move", "tag", "restore"))
+    acting = sum(counts.get(f"action_{a}", 0) for a in ("close", "move", "tag", "restore"))
+    assert service.store.pending_count() == acting
     while worker.run_once():
         pass
     closed = {t for t, ticket in fake_znuny.tickets.items() if ticket["StateType"] == "closed"}
@@ -138,7 +139,8 @@ def test_catchup_settings_come_from_the_environment() -> None:
 
 
 def test_gunicorn_catches_up_after_a_stop_and_acts_once(
-        fake_znuny: FakeZnuny, start_gunicorn: StartGunicorn, wire_dir: Path, tmp_path: Path) -> None:
+        fake_znuny: FakeZnuny, start_gunicorn: StartGunicorn,  # noqa: F811 (the fixture imported above)
+        wire_dir: Path, tmp_path: Path) -> None:
     """Real gunicorn, two workers: mails PostMaster took while it was stopped are judged after the
     start (post_worker_init starts the catch-up), once, and their updates reach Znuny once."""
     settings = {"BOUNCER_OTRS_URL": fake_znuny.base_url, "BOUNCER_OTRS_USER": fake_znuny.user,

@@ -13,6 +13,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -209,9 +210,8 @@ def test_a_long_ticket_is_paged_and_its_older_mail_still_read_with_attachments(
     assert gets[-1]["ArticleSenderType"] == ["customer"]
 
 
-def _utc(text: str) -> Any:
-    from datetime import datetime, timezone
-    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+def _utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 # --- the command, as users run it ------------------------------------------------------------------
