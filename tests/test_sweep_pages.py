@@ -101,4 +101,5 @@ def test_last_catchup_is_shown_and_review_filters_by_source(app: Flask, admin: F
     assert swept
     review = admin.get("/admin/review?source=sweep", headers={"Accept-Language": "en"}).text
     assert f'id="v{swept[0]["id"]}"' in review
+    assert '<span class="badge source">sweep</span>' in review
     assert 'id="v' not in admin.get("/admin/review?source=webhook").text
