@@ -197,9 +197,7 @@ class Sweep:
         newest = people[-1] if people else None
         candidates = [a for a in articles if not own_article(parsed[_id(a)]) and _id(a) not in recorded]
         if not candidates:
-            why = (f"its newest mail was decided before ({recorded[_id(newest)]})" if newest and _id(newest) in recorded
-                   else "no incoming mail to judge")
-            return replace(base, why=why)
+            return replace(base, why=_left_because(newest, recorded) if newest else "no incoming mail to judge")
         articles = self._with_attachments(ticket_id, articles, candidates, partial)
         judged = self._judge(ticket, articles, candidates)
         deciding = judged[-1] if newest is not None and _id(newest) == judged[-1].article_id else None
@@ -208,9 +206,7 @@ class Sweep:
         result = replace(base, category=label(shown.verdict), confidence=shown.verdict.confidence,
                          evidence=" | ".join(shown.verdict.evidence[:3]), judged=len(judged))
         if deciding is None:
-            why = (f"its newest article is an agent's ({newest.get('ArticleID')})" if newest
-                   else "no article by a person")
-            result = replace(result, why=why)
+            result = replace(result, why=_left_because(newest, recorded) if newest else "no article by a person")
         elif deciding.plan.action == "none":
             result = replace(result, why=deciding.plan.why)
         else:
@@ -297,6 +293,13 @@ def run_sweep(service: Service, options: SweepOptions, *, started_by: str | None
     service.store.finish_run(run_id, "interrupted" if report.interrupted else "done", report.summary(),
                              report=report.csv_text())
     return run_id, report
+
+
+def _left_because(newest: Mapping[str, Any], recorded: Mapping[int, str]) -> str:
+    """Why a ticket whose newest article by a person is not ours to judge now is left as it is."""
+    if _id(newest) in recorded:
+        return f"its newest mail was decided before ({recorded[_id(newest)]})"
+    return f"its newest article is an agent's ({_id(newest)})"
 
 
 def _ours(article: znuny.Article) -> bool:

@@ -310,3 +310,22 @@ def test_with_fetch_raw_the_sweep_judges_the_raw_mail_from_agentticketplain(
     assert not any(r.path.endswith("/Ticket/2") and r.json.get("ArticleSenderType")
                    for r in fake_znuny.requests_for("TicketGet"))
     service.store.close()
+
+
+def test_older_mails_are_recorded_without_action_when_the_newest_was_decided_by_the_webhook(
+        znuny: FakeZnuny, service: Service, built: list[Built]) -> None:
+    """Ticket 3 (captured): a person's mail, an agent's answer, an out-of-office, a read receipt and the
+    person's reply. The webhook saw only the reply; the sweep judges the older mails, acts on nothing."""
+    from bouncer import znuny as wire
+    ticket = znuny.tickets[3]
+    reply = ticket["Article"][-1]
+    assert service.process(wire.parse_event(wire.invoker_body(ticket, reply, ticket["Article"])), b"{}").status \
+        == "processed"
+    _, report = run_sweep(service, SweepOptions(apply=True, rate=0, limit=4))
+    (row,) = [r for r in report.results if r.ticket_id == 3]
+    assert (row.action, row.why, row.judged) == ("leave", "its newest mail was decided before (webhook)", 3)
+    assert 3 not in updates_per_ticket(znuny)
+    recorded = service.store.event_sources(3)
+    assert recorded == {3: "sweep", 7: "sweep", 8: "sweep", 9: "webhook"}
+    assert {a["kind"] for v in service.store.list_verdicts(ticket_id=3, source="sweep") for a in v["actions"]} \
+        == {"none"}
