@@ -71,10 +71,12 @@ def test_mails_missed_while_down_are_processed_once_through_the_outbox(fake_znun
         if item.has_person:
             assert fake_znuny.tickets[item.ticket["TicketID"]]["State"] == item.ticket["State"]
 
-    updates = len(fake_znuny.requests_for("TicketUpdate"))
+    updates, reads = len(fake_znuny.requests_for("TicketUpdate")), len(fake_znuny.requests_for("TicketGet"))
     again = catchup.run_once()
     assert again is not None and again["processed"] == 0  # our own notes and the recorded mails are not new
     assert len(fake_znuny.requests_for("TicketUpdate")) == updates
+    later = fake_znuny.requests_for("TicketGet")[reads:]
+    assert len(later) == again["tickets"] and not any(r.json.get("Attachments") for r in later)  # light reads
     runs = service.store.runs("catchup")
     assert [r["status"] for r in runs] == ["done", "done"] and runs[1]["summary"]["processed"] == incoming
 
