@@ -29,6 +29,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/classify.py
 	$(PY) bench/webhook.py
 	$(PY) bench/pages.py
+	$(PY) bench/sweep.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -194,7 +194,8 @@ class ReadModel(Connection):
             "SELECT v.*, (SELECT json_group_array(json_object('id', a.id, 'kind', a.kind, "
             "'action', json_extract(a.plan, '$.action'), 'mode', a.mode, 'state', a.state, "
             "'attempts', a.attempts, 'last_error', a.last_error)) "
-            "FROM actions a WHERE a.verdict_id = v.id) AS actions FROM verdicts v"
+            "FROM actions a WHERE a.verdict_id = v.id) AS actions, "
+            "(SELECT e.source FROM events e WHERE e.id = v.event_id) AS event_source FROM verdicts v"
             + (" WHERE " + " AND ".join(where) if where else "")
             + " ORDER BY v.created_at DESC, v.id DESC LIMIT ? OFFSET ?"
         )
