@@ -17,7 +17,7 @@ FORWARD_PREFIX_RE = re.compile(r"^\s*(?:fwd?|wg|tr|rv|i|doorst|vs|enc)\s*:", re.
 _QUOTE_START_RE = re.compile(
     r"^(?:>|-{2,}\s*(?:original message|ursprüngliche nachricht|weitergeleitete nachricht|forwarded message|"
     r"message d'origine|messaggio originale|mensaje original)|(?:am|on|le|il|el|op)\s.{5,120}(?:schrieb|wrote|a écrit|"
-    r"ha scritto|escribió|schreef)\s?.{0,40}:\s*$|von:\s|from:\s.*$\n^(?:gesendet|sent|date|datum):)", re.I | re.M)
+    r"ha scritto|escribió|schreef)\s?.{0,40}:\s*$|von:\s|from:\s.{0,500}$\n^(?:gesendet|sent|date|datum):)", re.I | re.M)
 _MAILER_RE = re.compile(r"thunderbird|apple mail|iphone|outlook|k-9|roundcube|evolution|mutt|kmail|sogo|webmail", re.I)
 
 

@@ -47,7 +47,7 @@ _CHALLENGE_SUBJECT = (
     r"bitte bestätigen|bestätigen sie|anti-?spam|spam (?:quarantine|report|digest|notification)|quarantine|quarantäne|"
     r"message (?:held|blocked|quarantined)|challenge"
 )
-_SUBJECT_RE = re.compile(rf"^\s*(?:\[[^\]]{{0,60}}\]\s*)?(?P<kind>(?P<ooo>{_OOO_SUBJECT})|(?P<weak>{_WEAK_SUBJECT})|"
+_SUBJECT_RE = re.compile(rf"^\s*+(?:\[[^\]]{{0,60}}\]\s*+)?(?P<kind>(?P<ooo>{_OOO_SUBJECT})|(?P<weak>{_WEAK_SUBJECT})|"
                          rf"(?P<ack>{_ACK_SUBJECT})|(?P<chal>{_CHALLENGE_SUBJECT}))", re.I)
 _DE_AWAY = (r"(?:nicht im (?:büro|hause|haus)|außer haus|ausser haus|abwesend|im urlaub|in urlaub|nicht erreichbar|"
             r"nicht am arbeitsplatz|auf dienstreise|unterwegs|in elternzeit|krank)")
