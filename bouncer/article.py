@@ -38,7 +38,17 @@ _BODY_FILENAMES = ("file-1", "file-2")
 
 
 def from_article(article: Mapping[str, Any], ticket: Mapping[str, Any] | None = None) -> Mail:
-    """Build a Mail from `Ticket.Article` of an invoker request (ticket fields give hints)."""
+    """Build a Mail from `Ticket.Article` of an invoker request (ticket fields give hints); never raises.
+
+    Fields of the wrong JSON type are left out; at most `mime.MAX_PARTS` attachments are read (the
+    rest is noted in `Mail.error`, as on the raw path)."""
+    try:
+        return _from_article(article, ticket)
+    except (RecursionError, MemoryError, ValueError, TypeError, AttributeError) as exc:  # last line of defence
+        return Mail(headers=Headers(), source="znuny", error=f"unreadable article: {type(exc).__name__}")
+
+
+def _from_article(article: Mapping[str, Any], ticket: Mapping[str, Any] | None) -> Mail:
     headers = Headers()
     for key, name in _ARTICLE_HEADERS:
         value = article.get(key)
@@ -55,11 +65,15 @@ def from_article(article: Mapping[str, Any], ticket: Mapping[str, Any] | None = 
     body_ctype = str(article.get("ContentType") or "text/plain").split(";", 1)[0].strip().lower()
     mail = Mail(headers=headers, source="znuny", content_type="text/plain")
     body = article.get("Body")
-    if isinstance(body, str) and body:
+    body = body if isinstance(body, str) else ""
+    if body:
         mail.parts.append(Part(content_type=body_ctype if body_ctype.startswith("text/") else "text/plain",
                                text=body[:TEXT_CAP], size=len(body)))
     attachments = article.get("Attachment") or []
-    for att in attachments if isinstance(attachments, list) else []:
+    attachments = attachments if isinstance(attachments, list) else []
+    if len(attachments) > mime.MAX_PARTS:
+        mail.error = f"{len(attachments)} attachments: only the first {mime.MAX_PARTS} read"
+    for att in attachments[:mime.MAX_PARTS]:
         part = _attachment_part(att, has_body=bool(body))
         if part is not None:
             mail.parts.append(part)
@@ -69,7 +83,7 @@ def from_article(article: Mapping[str, Any], ticket: Mapping[str, Any] | None = 
         mail.params = _params(rest)
     elif len(mail.parts) > 1:
         mail.content_type = "multipart/mixed"
-    mail.size = len(body or "") + sum(p.size for p in mail.parts[1:])
+    mail.size = len(body) + sum(p.size for p in mail.parts[1:])
     # The flag is ticket-wide and stays set: it speaks for this article only when it opened the ticket.
     if ticket and str(ticket.get("DynamicField_MailFlags") or "").lower() == "bounce" and article.get("ArticleNumber") == 1:
         mail.hints["znuny_bounce_flag"] = "1"
@@ -116,7 +130,12 @@ def _params(rest: str) -> dict[str, str]:
 
 
 def request_article(body: Mapping[str, Any]) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
-    """(ticket, article) of an invoker request body; raises ValueError if it is not one."""
+    """(ticket, article) of an invoker request body; raises ValueError if it is not one.
+
+    Only the envelope is checked (objects where Znuny sends objects): what the article says is
+    mail content, read leniently by `from_article`."""
+    if isinstance(body, Mapping) and body.get("Event") is not None and not isinstance(body.get("Event"), Mapping):
+        raise ValueError("'Event' must be an object")
     ticket = body.get("Ticket") if isinstance(body, Mapping) else None
     if not isinstance(ticket, Mapping):
         raise ValueError("body has no 'Ticket' object")

@@ -14,6 +14,7 @@ from typing import Any, Iterator
 
 import click
 
+from . import fastjson
 from .article import request_article
 from .classify import classify, classify_article
 from .mime import parse
@@ -53,7 +54,7 @@ def classify_path(path: str) -> Verdict:
 
 def _classify_json(raw: bytes) -> Verdict:
     try:
-        doc: Any = json.loads(raw)
+        doc: Any = fastjson.loads(raw)
         body = doc.get("body_json", doc) if isinstance(doc, dict) else doc
         ticket, article = request_article(body)
     except (ValueError, AttributeError) as exc:

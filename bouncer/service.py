@@ -32,6 +32,7 @@ INTERNAL_CHANNEL_ID = 3  # Znuny's CommunicationChannel "Internal" (notes)
 _ACTION_STATE = {"dry-run": "dry-run", "inline": "done", "callback": "pending"}
 _SNIPPET_WS = re.compile(r"\s+")
 _DUPLICATE = "this article was already processed"
+_MAX_ID = 2**63 - 1  # SQLite's INTEGER; Znuny's ids are far below
 
 
 @dataclass(frozen=True)
@@ -56,9 +57,10 @@ class Service:
     def process(self, body: Mapping[str, Any], raw_body: bytes, source: str = "webhook") -> Outcome:
         """Classify and act on one invoker event. Raises ValueError for a body that is not one.
 
-        The payload is spooled from before classification until the event's record is committed,
-        so a worker dying in between loses nothing (`recover` finishes it). If this raises after
-        spooling, the payload stays for `recover` too.
+        The body is checked before anything is written, so a ValueError leaves nothing behind. The
+        payload is spooled from before classification until the event's record is committed, so a
+        worker dying in between loses nothing (`recover` finishes it). Whatever raises after spooling
+        (a bug: mail content never does) leaves the payload for `recover` too.
         """
         event = body.get("Event") if isinstance(body.get("Event"), Mapping) else {}
         ticket, article = request_article(body)
@@ -71,7 +73,10 @@ class Service:
         if known is not None:
             return Outcome(event_id=known, status="duplicate", why=_DUPLICATE)
         spooled = self.store.spool.put(ticket_id, article_id, source, raw_body)
-        outcome = self._classify_and_act(ticket_id, article_id, body, source)
+        try:
+            outcome = self._classify_and_act(ticket_id, article_id, body, source)
+        except ValueError as exc:  # the body was checked above: this is a bug, not the sender's fault
+            raise RuntimeError(f"processing a valid body failed: {exc}") from exc
         self.store.spool.drop(spooled)
         return outcome
 
@@ -151,12 +156,14 @@ class Service:
             people = [a for a in articles if isinstance(a, Mapping) and _int_or_none(a.get("ArticleID")) != article_id
                       and a.get("SenderType") in ("agent", "customer")
                       and a.get("CommunicationChannelID") != INTERNAL_CHANNEL_ID]
-            if people:  # minus the earlier mails we judged machine mail (a ticket's own first bounce asks nothing)
-                machine = self.store.machine_articles(_int(ticket.get("TicketID"), "TicketID"))
+            ticket_id = _int_or_none(ticket.get("TicketID"))
+            if people and ticket_id:  # minus the earlier mails we judged machine mail (a ticket's own first bounce asks nothing)
+                machine = self.store.machine_articles(ticket_id)
                 people = [a for a in people if _int_or_none(a.get("ArticleID")) not in machine]
             conversation = bool(people)
             why = ", ".join(sorted({f"{a.get('SenderType')} article" for a in people}))
-        return TicketContext(state=ticket.get("State"), previous_state=old.get("State"), queue=ticket.get("Queue"),
+        return TicketContext(state=_text(ticket.get("State")), previous_state=_text(old.get("State")),
+                             queue=_text(ticket.get("Queue")),
                              conversation=conversation, conversation_why=why)
 
     # ---- outbox (callback mode) and review ----------------------------------------------------
@@ -257,11 +264,16 @@ def _int(value: Any, name: str) -> int:
 def _int_or_none(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        value = int(value)  # isascii: "²" and other Unicode digits pass isdigit() but int() refuses them
+    if isinstance(value, int) and 0 <= value <= _MAX_ID:
         return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
     return None
+
+
+def _text(value: Any) -> str | None:
+    """A ticket field that must be text (State, Queue); anything else counts as not sent."""
+    return value if isinstance(value, str) else None
 
 
 def _meta(ticket_id: int, article_id: int, mail: Mail, mail_source: str, config: Config) -> MailMeta:

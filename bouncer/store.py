@@ -131,6 +131,8 @@ def _mail_date(value: str | None) -> datetime | None:
             moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
             return None
+    if not 1970 <= moment.year <= 2999:
+        return None  # implausible (year 1, 9999: the mailing window around it would overflow)
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import logging
 import sqlite3
 import threading
@@ -561,7 +562,9 @@ def test_pending_outbox_survives_a_restart(serve: Serve, fake_znuny: FakeZnuny, 
 def crash_after_spooling(live: LiveApp, capture: dict[str, Any]) -> None:
     """What a worker killed mid-request leaves behind: the payload in the spool, nothing recorded."""
     event = json.loads(capture["body_raw"])["Event"]
-    live.store.spool.put(int(event["TicketID"]), int(event["ArticleID"]), "webhook", capture["body_raw"].encode())
+    item = live.store.spool.put(int(event["TicketID"]), int(event["ArticleID"]), "webhook", capture["body_raw"].encode())
+    written = live.store.clock().timestamp()  # the test's clock, not the wall clock a slow start moved on
+    os.utime(item.path, (written, written))
 
 
 def test_event_whose_request_died_is_finished_by_recovery(

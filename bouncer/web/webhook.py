@@ -39,7 +39,7 @@ def _config() -> Config:
     return current_app.config["BOUNCER"]
 
 
-_ROUTE = re.compile(r"/otrs/article-created(?:-att|/(\d+)/(\d+))?")
+_ROUTE = re.compile(r"/otrs/article-created(?:-att|/(\d{1,19})/(\d{1,19}))?")
 # A JSON answer for a machine: never cached, never sniffed as something else.
 _HEADERS = (("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff"))
 
@@ -134,6 +134,8 @@ def _authorized(request: Request, config: Config) -> str:
     if not config.webhook_password:
         return "webhook password not configured"
     auth = request.authorization
+    if auth is not None and (auth.type != "basic" or auth.username is None):
+        auth = None  # Bearer, Digest ...: no Basic credentials
     user_ok = hmac.compare_digest((auth.username if auth else "").encode(), config.webhook_user.encode())
     password_ok = hmac.compare_digest((auth.password if auth and auth.password else "").encode(),
                                       config.webhook_password.encode())
