@@ -33,12 +33,11 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 SHARED = Path(os.environ.get("BOUNCER_SHARED_DIR") or REPO.parent / "shared")
 
 from app import create_app  # noqa: E402
-from bouncer.article import from_article  # noqa: E402
 from bouncer.classify import classify  # noqa: E402
 from bouncer.config import Config  # noqa: E402
 from bouncer.mime import parse  # noqa: E402
 from bouncer.verdict import CATEGORIES  # noqa: E402
-from hostile import generated_article, generated_mail, generated_payload, mutated  # noqa: E402
+from hostile import article_mail, generated_article, generated_mail, generated_payload, mutated  # noqa: E402
 
 SLOW = 1.0  # seconds: a call over this counts as a failure
 TARGETS = ("mime", "article", "classifier", "webhook")
@@ -132,7 +131,7 @@ def fuzz_article(tally: Tally, rng: random.Random, count: int, wire: list[dict])
     source = articles(rng, wire)
     for _ in range(count):
         article = next(source)
-        tally.run(lambda: from_article(article, {"DynamicField_MailFlags": "bounce"}).body_text,
+        tally.run(lambda: article_mail(article, {"DynamicField_MailFlags": "bounce"}).body_text,
                   json.dumps(article, default=str))
 
 
@@ -150,7 +149,7 @@ def fuzz_classifier(tally: Tally, rng: random.Random, count: int, corpus: list[b
             tally.run(lambda: judge(parse(raw)), raw)
         else:
             article = next(article_source)
-            tally.run(lambda: judge(from_article(article)), json.dumps(article, default=str))
+            tally.run(lambda: judge(article_mail(article)), json.dumps(article, default=str))
 
 
 def fuzz_webhook(tally: Tally, rng: random.Random, count: int, wire: list[dict]) -> dict[str, int]:
@@ -158,7 +157,7 @@ def fuzz_webhook(tally: Tally, rng: random.Random, count: int, wire: list[dict])
     directory = Path(tempfile.mkdtemp(prefix="bouncer-fuzz-"))
     config = Config(db_path=str(directory / "db.sqlite"), webhook_password=PASSWORD, log_json=True,
                     max_body_bytes=4 * 1024 * 1024).validated()
-    app = create_app(config, start_worker=False)
+    app = create_app(config)
     service = app.extensions["bouncer"]
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -175,7 +174,7 @@ def fuzz_webhook(tally: Tally, rng: random.Random, count: int, wire: list[dict])
             raise AssertionError(f"HTTP {response.status_code}: {response.text[:200]}")
         if response.status_code not in (200, 400, 413):
             raise AssertionError(f"HTTP {response.status_code}: {response.text[:200]}")
-        if any(service.store.spool.directory.iterdir()):
+        if any(service.spool.directory.iterdir()):
             raise AssertionError("a payload was left in the spool")
 
     try:

@@ -22,9 +22,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-from bouncer.article import from_article  # noqa: E402
 from bouncer.mime import parse  # noqa: E402
-from hostile import LINE_BYTES, PLACES, UNITS, article_payload, detector_calls, raw_mail, run  # noqa: E402
+from hostile import LINE_BYTES, PLACES, UNITS, article_mail, article_payload, detector_calls, raw_mail, run  # noqa: E402
 
 
 def best(call, rounds: int) -> float:
@@ -50,8 +49,8 @@ def measure(units: list[str], size: int, rounds: int) -> dict[tuple[str, str, st
                 out[(name, unit, place)] = best(lambda: call(mail), rounds)
         payload = article_payload(line)
         article = payload["Ticket"]["Article"]
-        out[("from_article", unit, "article")] = best(lambda: from_article(article, payload["Ticket"]), rounds)
-        mail = from_article(article, payload["Ticket"])
+        out[("article_mail", unit, "article")] = best(lambda: article_mail(article, payload["Ticket"]), rounds)
+        mail = article_mail(article, payload["Ticket"])
         for name, call in calls.items():
             out[(name, unit, "article")] = best(lambda: call(mail), rounds)
     return out

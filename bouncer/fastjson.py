@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import orjson
-
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 

@@ -98,15 +98,15 @@ def payload_bytes(body: dict) -> bytes:
 
 
 def detector_calls() -> dict[str, Callable[..., object]]:
-    """Every rule over mail content, by name: the classifier's detectors, the human veto, the
+    """Every rule over mail content, by name: the classifier's detectors, the human signs, the
     subject grouping the store does, and the whole pipeline."""
+    from bouncer import humansigns
     from bouncer.classify import DETECTORS, classify
-    from bouncer.subjects import subject_key
-    from filters import human
+    from bouncer.subjects import has_prefix, subject_key
 
-    calls: dict[str, Callable[..., object]] = dict(DETECTORS)
-    calls["human"] = human.assess
-    calls["subject_key"] = lambda mail: subject_key(mail.subject)
+    calls: dict[str, Callable[..., object]] = {d.name: d.detect for d in DETECTORS}
+    calls["humansigns"] = humansigns.assess
+    calls["subject_key"] = lambda mail: (subject_key(mail.subject), has_prefix(mail.subject))
     calls["classify"] = classify
     return calls
 
@@ -279,3 +279,11 @@ def generated_payload(rng, ticket_id: int, article_id: int) -> bytes:
     elif pick > 0.9:
         raw = b"[" * rng.choice((10, 2000, 100_000)) + b"]" * rng.choice((0, 10, 100_000))
     return raw
+
+
+def article_mail(article: dict, ticket: dict | None = None):
+    """The article adapter end to end: Znuny's JSON article (and ticket) -> znuny.Article -> Mail."""
+    from bouncer.article import from_article
+    from bouncer.znuny import parse_article, parse_ticket
+
+    return from_article(parse_article(article), parse_ticket(ticket) if ticket is not None else None)

@@ -13,12 +13,12 @@ import pytest
 from flask.testing import FlaskClient
 
 from app import create_app
-from bouncer.article import from_article
 from bouncer.cli import classify_path
 from bouncer.config import Config
 from bouncer.mime import MAX_PARTS, parse
 from bouncer.service import Service
 from corpus import SHARED
+from hostile import article_mail
 
 ATTACKS = SHARED / "attack-cases"
 PASSWORD = "hook-pass-for-tests"
@@ -32,8 +32,7 @@ REFUSED = {"F10a-event-is-string.json": "'Event' must be an object",
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[FlaskClient]:
-    app = create_app(Config(db_path=str(tmp_path / "db.sqlite"), webhook_password=PASSWORD, log_json=False).validated(),
-                     start_worker=False)
+    app = create_app(Config(db_path=str(tmp_path / "db.sqlite"), webhook_password=PASSWORD, log_json=False).validated())
     yield app.test_client()
     app.extensions["bouncer"].store.close()
 
@@ -43,7 +42,7 @@ def service_of(client: FlaskClient) -> Service:
 
 
 def leftovers(client: FlaskClient) -> list[str]:
-    return sorted(p.name for p in service_of(client).store.spool.directory.iterdir())
+    return sorted(p.name for p in service_of(client).spool.directory.iterdir())
 
 
 def event_count(client: FlaskClient) -> int:
@@ -154,7 +153,7 @@ def test_article_fields_of_any_json_type_are_classified(client: FlaskClient, fie
 
 def test_a_million_empty_znuny_attachments_are_capped_like_raw_parts() -> None:
     article = invoker_body(1, 1, attachments=[{}] * 1_000_000)["Ticket"]["Article"]
-    mail = from_article(article)
+    mail = article_mail(article)
     assert len(mail.parts) <= MAX_PARTS + 1
     assert f"only the first {MAX_PARTS} read" in (mail.error or "")
 

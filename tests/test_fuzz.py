@@ -20,13 +20,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app import create_app
-from bouncer.article import from_article
 from bouncer.classify import classify
 from bouncer.config import Config
 from bouncer.mail import Mail
 from bouncer.mime import parse
 from bouncer.verdict import CATEGORIES
-from hostile import generated_article, generated_mail, generated_payload, mutated
+from hostile import article_mail, generated_article, generated_mail, generated_payload, mutated
 
 FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                        HealthCheck.function_scoped_fixture])
@@ -57,7 +56,7 @@ def test_mime_parser_never_raises_on_any_bytes(raw: bytes) -> None:
 @FUZZ
 @given(st.randoms(use_true_random=False))
 def test_article_adapter_never_raises_on_a_generated_article(rng: Random) -> None:
-    assert isinstance(from_article(generated_article(rng), {"DynamicField_MailFlags": "bounce"}), Mail)
+    assert isinstance(article_mail(generated_article(rng), {"DynamicField_MailFlags": "bounce"}), Mail)
 
 
 @FUZZ
@@ -67,7 +66,7 @@ def test_article_adapter_never_raises_on_a_generated_article(rng: Random) -> Non
                 max_size=3))
 def test_article_adapter_never_raises_on_fields_of_any_json_type(article: dict, attachments: list) -> None:
     article.setdefault("Attachment", attachments)
-    assert isinstance(from_article(article), Mail)
+    assert isinstance(article_mail(article), Mail)
 
 
 @FUZZ
@@ -77,7 +76,7 @@ def test_classifier_gives_every_generated_mail_a_verdict(rng: Random, mutate: bo
     verdict = classify(parse(mutated(raw, rng) if mutate else raw))
     assert verdict.category in CATEGORIES and verdict.evidence
     assert 0 <= verdict.confidence <= 1
-    verdict = classify(from_article(generated_article(rng)))
+    verdict = classify(article_mail(generated_article(rng)))
     assert verdict.category in CATEGORIES
 
 
@@ -85,7 +84,7 @@ def test_classifier_gives_every_generated_mail_a_verdict(rng: Random, mutate: bo
 def webhook(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
     directory: Path = tmp_path_factory.mktemp("fuzz")
     app = create_app(Config(db_path=str(directory / "db.sqlite"), webhook_password=PASSWORD, log_json=False,
-                            max_body_bytes=2 * 1024 * 1024).validated(), start_worker=False)
+                            max_body_bytes=2 * 1024 * 1024).validated())
     yield app.test_client(), app.extensions["bouncer"], itertools.count(1)
     app.extensions["bouncer"].store.close()
 
@@ -96,7 +95,7 @@ def check_answer(webhook: tuple, raw: bytes) -> None:
     assert response.status_code in (200, 400, 413), response.get_data(as_text=True)[:300]
     if response.status_code == 200:
         assert response.get_json()["Result"] in ("processed", "duplicate", "ignored")
-    assert not any(service.store.spool.directory.iterdir()), "every answer leaves the spool empty"
+    assert not any(service.spool.directory.iterdir()), "every answer leaves the spool empty"
 
 
 @FUZZ
