@@ -9,6 +9,7 @@ from __future__ import annotations
 import hmac
 import logging
 import re
+import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -72,6 +73,9 @@ class WebhookEndpoint:
             ids = (int(route.group(1)), int(route.group(2))) if route.group(1) else (None, None)
             try:
                 response = self.handle(request, *ids)
+            except (OSError, sqlite3.OperationalError) as exc:  # disk full, database locked or gone
+                log.exception("webhook request failed: storage", extra={"ticket_id": ids[0], "article_id": ids[1]})
+                response = _refuse(503, f"storage unavailable: {str(exc)[:100]}", "storage")
             except Exception:  # a bug: Znuny gets a 500 and logs it; the traceback goes to our log
                 log.exception("webhook request failed", extra={"ticket_id": ids[0], "article_id": ids[1]})
                 response = _refuse(500, "internal error", "error")
