@@ -62,7 +62,7 @@ _BODY_RE = re.compile(
     r"will (?:continue|keep) trying|retry time|user unknown|no such user|mailbox (?:unavailable|full)|"
     r"error occurred while trying to deliver|smtp error|remote (?:host|server) (?:said|returned)|"
     r"diagnoseinformationen für administratoren|konnte nicht (?:zugestellt|übermittelt)|nicht zugestellt|"
-    r"zustellung .*fehlgeschlagen|unzustellbar|n'a pas pu être remis|no se ha podido entregar|non è stato possibile|"
+    r"zustellung .{0,80}fehlgeschlagen|unzustellbar|n'a pas pu être remis|no se ha podido entregar|non è stato possibile|"
     r"kon niet worden bezorgd|не может быть доставлено|не доставлено|无法发送|无法送达|退信|"
     r"送信できませんでした|送信に失敗|配送できませんでした|届きませんでした|配信できませんでした|届けられませんでした|宛先不明|"
     r"did not reach (?:some or all|the following)|hat einige oder alle empfänger nicht erreicht|"
