@@ -13,7 +13,7 @@ import pytest
 
 from bouncer.spool import Spool, spool_directory
 from bouncer.store import migrations as migrations_module
-from bouncer.store import MIGRATIONS, MailMeta, NotFoundError, PlannedAction, Recorded, Store, iso, subject_key
+from bouncer.store import MIGRATIONS, MailingExists, MailMeta, NotFoundError, PlannedAction, Recorded, Store, iso, subject_key
 from bouncer.verdict import Original, Verdict
 from clock import Clock
 
@@ -384,7 +384,9 @@ def test_register_mailing_adopts_auto_mailing_of_the_same_subject(store: Store, 
     assert registered == auto
     mailing = store.get_mailing(auto)
     assert (mailing["origin"], mailing["recipient_count"], mailing["message_id"]) == ("manual", 12000, "<nl@partei.de>")
-    assert store.register_mailing("Newsletter", T0, message_id="nl@partei.de", origin="api") == auto
+    with pytest.raises(MailingExists) as again:  # registering it again would overwrite it silently
+        store.register_mailing("Newsletter (neu)", T0, message_id="nl@partei.de", origin="api")
+    assert again.value.mailing_id == auto and store.get_mailing(auto)["subject"] == "Newsletter"
     assert store.register_mailing("Einladung", T0) != auto
 
 
@@ -509,13 +511,14 @@ def test_mailing_counts_stats_and_failed_addresses(store: Store, clock: Clock) -
 
     mailings = {m["subject"]: m for m in store.list_mailings()}
     nl = mailings["Newsletter November"]
+    # The false positive counts as the person's mail it was, not as a bounce and not as nothing.
     assert {k: nl[k] for k in ("hard", "soft", "auto_reply", "read_receipt", "human", "total")} == {
-        "hard": 1, "soft": 1, "auto_reply": 1, "read_receipt": 1, "human": 0, "total": 4}
+        "hard": 1, "soft": 1, "auto_reply": 1, "read_receipt": 1, "human": 1, "total": 5}
     assert mailings["Einladung"]["hard"] == 1
     assert [m["subject"] for m in store.list_mailings(q="einl")] == ["Einladung"]
 
     stats = store.mailing_stats(nl["id"])
-    assert stats["counts"]["total"] == 4 and stats["bucket"] == "hour"
+    assert stats["counts"]["total"] == 5 and stats["counts"]["human"] == 1 and stats["bucket"] == "hour"
     assert [(p["t"], p["hard"], p["soft"], p["auto_reply"]) for p in stats["timeline"]] == [
         ("2026-11-28T03:00:00Z", 1, 1, 0), ("2026-11-28T05:00:00Z", 0, 0, 1)]
     assert stats["top_reasons"][0] == {"reason": "user_unknown", "bounce_type": "hard", "n": 2}

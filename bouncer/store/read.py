@@ -1,7 +1,9 @@
 """The read model for the pages, the API and /metrics: listings and statistics as typed rows (rows.py).
 
-Rejected verdicts (false positive, undone) never count in statistics. Every query here is
-chosen so that big mailings stay cheap (see each method); bench/pages.py times them.
+A verdict an admin rejected (false positive, undone) counts as the person's mail it was ("human"),
+in every count, never as machine mail and never toward a dead address. Machine mail about no mailing
+of ours has a bucket of its own (`no_mailing_stats`). Every query here is chosen so that big
+mailings stay cheap (see each method); bench/pages.py times them.
 """
 from __future__ import annotations
 
@@ -17,15 +19,22 @@ from .rows import (
     MailingListRow,
     MailingRow,
     MailingStats,
+    NoMailingStats,
     StoreStats,
     VerdictDetail,
     VerdictListRow,
 )
 
 _KIND_SQL = kind_sql("v")
+# The kind a verdict counts as on the press pages: a rejected one is the person's mail it was.
+_COUNTED_KIND_SQL = f"CASE WHEN v.review IN {REJECTED_SQL} THEN 'human' ELSE {_KIND_SQL} END"
+_MACHINE_SQL = "v.category != 'human'"
 _PIVOT_SQL = ", ".join(f"coalesce(sum(c.n) FILTER (WHERE c.kind = '{k}'), 0) AS {k}" for k in KINDS)
 # Written as ORs, which SQLite matches against the partial index idx_actions_outbox (m005).
 _OUTBOX_SQL = sql_any("state", OUTBOX_STATES)
+
+
+NO_ADDRESS = "no_address"  # the reason row of bounces without a readable failed address
 
 
 class ReadModel(Connection):
@@ -55,15 +64,18 @@ class ReadModel(Connection):
         with self._lock:
             return int(self._conn.execute(f"SELECT count(*) FROM addresses a WHERE {where}", params).fetchone()[0])
 
-    def revived_addresses(self, *, mailing_id: int | None = None, limit: int | None = None) -> list[AddressRow]:
+    def revived_addresses(self, *, mailing_id: int | None = None, since: datetime | None = None,
+                          until: datetime | None = None, limit: int | None = None) -> list[AddressRow]:
         """Addresses that bounced, then wrote to us as a person and are no longer dead, latest first:
         the press officer must not strike them from the distribution list. `mailing_id` keeps those
-        that bounced for that mailing."""
+        that bounced for that mailing; `since`/`until` (inclusive/exclusive) bound when they wrote."""
         sql = "SELECT a.* FROM addresses a WHERE a.dead = 0 AND a.alive_since IS NOT NULL"
         params: list[Any] = []
-        if mailing_id is not None:
-            sql += " AND a.address IN (SELECT b.address FROM bounces b WHERE b.mailing_id = ?)"
-            params.append(mailing_id)
+        for clause, value in (("a.address IN (SELECT b.address FROM bounces b WHERE b.mailing_id = ?)", mailing_id),
+                              ("a.alive_since >= ?", since and iso(since)), ("a.alive_since < ?", until and iso(until))):
+            if value is not None:
+                sql += " AND " + clause
+                params.append(value)
         return cast("list[AddressRow]", self._rows(sql + " ORDER BY a.alive_since DESC, a.address LIMIT ?",
                                                     [*params, -1 if limit is None else limit]))
 
@@ -75,7 +87,8 @@ class ReadModel(Connection):
 
         `counts` per vocab.KINDS plus total; `timeline` as [{"t", <kind>: n...}] by hour, or by day
         when replies span more than three days (or as `bucket` says); `top_reasons` and `top_domains`
-        of the bounced recipients; rejected verdicts are not counted. Cheap for big mailings (a member
+        of the bounced recipients, bounces without a readable address as reason NO_ADDRESS; a
+        rejected verdict counts as a person's mail. Cheap for big mailings (a member
         mailing can bring back thousands of bounces): reasons and domains come from one pass over the
         mailing's bounces, and the few rejected verdicts are looked up once in the covering index."""
         mailing = self.get_mailing(mailing_id)
@@ -88,9 +101,8 @@ class ReadModel(Connection):
         timeline: dict[str, dict[str, Any]] = {}
         counts = dict.fromkeys(KINDS, 0)
         for row in self._rows(
-                f"SELECT substr(v.created_at, 1, ?) AS t, {_KIND_SQL} AS kind, count(*) AS n FROM verdicts v "
-                f"WHERE v.mailing_id = ? AND v.review NOT IN {REJECTED_SQL} GROUP BY t, kind ORDER BY t",
-                [width, mailing_id]):
+                f"SELECT substr(v.created_at, 1, ?) AS t, {_COUNTED_KIND_SQL} AS kind, count(*) AS n FROM verdicts v "
+                "WHERE v.mailing_id = ? GROUP BY t, kind ORDER BY t", [width, mailing_id]):
             point = timeline.setdefault(row["t"], {"t": row["t"] + suffix, **dict.fromkeys(KINDS, 0)})
             point[row["kind"]] += row["n"]
             counts[row["kind"]] += row["n"]
@@ -106,6 +118,13 @@ class ReadModel(Connection):
             total_hard = domains.setdefault(row["domain"], [0, 0])
             total_hard[0] += row["n"]
             total_hard[1] += row["n"] if row["bounce_type"] == "hard" else 0
+        without = self._rows(  # bounces whose failed address nobody could read: a row of their own
+            f"SELECT v.bounce_type, count(*) AS n FROM verdicts v WHERE v.mailing_id = ? AND v.category = 'bounce' "
+            f"AND v.review NOT IN {REJECTED_SQL} AND NOT EXISTS (SELECT 1 FROM bounces b WHERE b.verdict_id = v.id) "
+            "GROUP BY v.bounce_type", [mailing_id])
+        for row in without:
+            key = (NO_ADDRESS, row["bounce_type"])
+            reasons[key] = reasons.get(key, 0) + row["n"]
         top_reasons = sorted(reasons.items(), key=lambda item: (-item[1], item[0][0]))[:10]
         top_domains = sorted(domains.items(), key=lambda item: (-item[1][0], item[0]))[:10]
         return {
@@ -113,6 +132,25 @@ class ReadModel(Connection):
             "top_reasons": [{"reason": r, "bounce_type": t, "n": n} for (r, t), n in top_reasons],
             "top_domains": [{"domain": d, "n": n, "hard": hard} for d, (n, hard) in top_domains],
         }
+
+    def no_mailing_stats(self, limit: int = 100, offset: int = 0) -> NoMailingStats:
+        """Machine mail about no mailing of ours (a bounce of an agent's answer, an out-of-office to a
+        ticket reply, a bounce naming nothing): counts per kind and the latest, newest first.
+
+        Read through the (category, created_at) index, one category at a time: verdicts about no
+        mailing are not in the mailing index, and a person's mail (most of them) is not counted."""
+        counts = dict.fromkeys(KINDS, 0)
+        for row in self._rows(
+                f"SELECT {_KIND_SQL} AS kind, count(*) AS n FROM verdicts v WHERE {_MACHINE_SQL} "
+                f"AND v.mailing_id IS NULL AND v.review NOT IN {REJECTED_SQL} GROUP BY kind"):
+            counts[row["kind"]] += row["n"]
+        counts["total"] = sum(counts.values())
+        latest = self._rows(
+            f"SELECT v.id, v.created_at, v.category, v.bounce_type, v.from_addr, v.subject, v.recipients, "
+            f"v.ticket_id, v.return_date FROM verdicts v WHERE {_MACHINE_SQL} AND v.mailing_id IS NULL "
+            f"AND v.review NOT IN {REJECTED_SQL} ORDER BY v.created_at DESC, v.id DESC LIMIT ? OFFSET ?",
+            [limit, offset])
+        return {"counts": counts, "latest": [cast(Any, decode(row)) for row in latest]}
 
     def failed_addresses(self, mailing_id: int, limit: int | None = None, offset: int = 0) -> list[FailedAddressRow]:
         """Addresses that bounced for this mailing (latest bounce per address), whether they are dead or
@@ -192,7 +230,8 @@ class ReadModel(Connection):
         return cast(VerdictDetail, verdict)
 
     def list_mailings(self, limit: int = 50, offset: int = 0, q: str | None = None) -> list[MailingListRow]:
-        """Mailings newest first, each with its counts per vocab.KINDS and total, in one statement.
+        """Mailings newest first, each with its counts per vocab.KINDS and total (a rejected verdict as a
+        person's mail), in one statement.
 
         The page of mailings is chosen first; its verdicts are grouped straight off the covering
         (mailing_id, category, bounce_type, review) index and only then pivoted per mailing,
@@ -203,9 +242,9 @@ class ReadModel(Connection):
         return cast("list[MailingListRow]", self._rows(
             "WITH page AS (SELECT * FROM mailings m WHERE (:like IS NULL OR m.subject LIKE :like "
             "OR m.message_id LIKE :like) ORDER BY m.sent_at DESC, m.id DESC LIMIT :limit OFFSET :offset), "
-            f"counts AS (SELECT v.mailing_id, {_KIND_SQL} AS kind, count(*) AS n FROM verdicts v "
-            f"WHERE v.mailing_id IN (SELECT id FROM page) AND v.review NOT IN {REJECTED_SQL} "
-            "GROUP BY v.mailing_id, v.category, v.bounce_type) "
+            f"counts AS (SELECT v.mailing_id, {_COUNTED_KIND_SQL} AS kind, count(*) AS n FROM verdicts v "
+            "WHERE v.mailing_id IN (SELECT id FROM page) "
+            "GROUP BY v.mailing_id, v.category, v.bounce_type, v.review IN " + REJECTED_SQL + ") "
             f"SELECT page.*, coalesce(sum(c.n), 0) AS total, {_PIVOT_SQL} "
             "FROM page LEFT JOIN counts c ON c.mailing_id = page.id "
             "GROUP BY page.id ORDER BY page.sent_at DESC, page.id DESC",

@@ -55,6 +55,7 @@ class VerdictRow(TypedDict):
     review_note: str | None
     error: str | None
     purged_at: str | None
+    corrected_from: str | None  # what it was before an admin corrected its category ('auto_reply', 'bounce/soft')
 
 
 class ActionRow(TypedDict):
@@ -157,6 +158,7 @@ class MailingRow(TypedDict):
     last_seen: str
     origin: str  # vocab.MAILING_ORIGINS
     recipient_count: int | None
+    sent_known: int  # 1: sent_at is the original's Date; 0: only the first reply's time ("sent: unknown")
 
 
 class MailingListRow(MailingRow):
@@ -192,6 +194,13 @@ class MailingStats(TypedDict):
     timeline: list[dict[str, Any]]  # {"t": ISO time, <kind>: n ...} per bucket
     top_reasons: list[ReasonCount]
     top_domains: list[DomainCount]
+
+
+class NoMailingStats(TypedDict):
+    """Machine mail about no mailing of ours (Store.no_mailing_stats)."""
+
+    counts: dict[str, int]  # per vocab.KINDS, and "total"
+    latest: list[dict[str, Any]]  # id, created_at, category, bounce_type, from_addr, subject, recipients, ticket_id
 
 
 class AllowRule(TypedDict):

@@ -32,7 +32,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from ..otrs import OtrsError
 from ..service import Service
-from ..store import Store, parse_iso
+from ..store import MailingExists, Store, parse_iso
 from ..vocab import ACTION_STATES, ALLOW_KINDS, CATEGORIES, KINDS, PLAN_ACTIONS, REVIEWS
 from ..vocab import kind as kind_of
 from . import api, auth, params, security, users
@@ -229,16 +229,31 @@ def mailings() -> ResponseReturnValue:
     form = MailingForm()
     if form.validate_on_submit():
         assert form.sent_at.data is not None and form.subject.data is not None
-        mailing_id = _store().register_mailing(form.subject.data, to_utc(form.sent_at.data),
-                                               form.message_id.data or None, form.recipient_count.data,
-                                               origin="manual")
-        flash(_("Mailing registered."), "info")
-        return redirect(url_for("press.mailing", mailing_id=mailing_id))
+        try:
+            mailing_id = _store().register_mailing(form.subject.data, to_utc(form.sent_at.data),
+                                                   form.message_id.data or None, form.recipient_count.data,
+                                                   origin="manual")
+        except MailingExists as exists:
+            form.message_id.errors = [_("A mailing with this Message-ID is already registered (no. %(id)s); it "
+                                        "was left as it is.", id=exists.mailing_id)]
+        else:
+            flash(_("Mailing registered."), "info")
+            return redirect(url_for("press.mailing", mailing_id=mailing_id))
     q = request.args.get("q", "").strip()
     page = params.page()
     rows = _store().list_mailings(limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE, q=q or None)
     return render_template("mailings.html", mailings=rows[:PAGE_SIZE], has_next=len(rows) > PAGE_SIZE,
-                           page=page, q=q, form=form), 400 if form.errors else 200
+                           page=page, q=q, form=form, unlinked=_store().no_mailing_stats(limit=0)["counts"]), \
+        409 if form.message_id.errors and form.message_id.data else 400 if form.errors else 200
+
+
+@press.get("/mailings/none")
+def no_mailing() -> ResponseReturnValue:
+    """Machine mail about no mailing of ours: counted on its own, so no bounce goes missing."""
+    page = params.page()
+    stats = _store().no_mailing_stats(limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
+    return render_template("no_mailing.html", counts=stats["counts"], rows=stats["latest"][:PAGE_SIZE], page=page,
+                           has_next=len(stats["latest"]) > PAGE_SIZE)
 
 
 @press.get("/mailings/<int:mailing_id>")
@@ -248,11 +263,10 @@ def mailing(mailing_id: int) -> ResponseReturnValue:
     failed = _store().failed_addresses(mailing_id, limit=FAILED_PAGE_SIZE, offset=(page - 1) * FAILED_PAGE_SIZE)
     total_failed = failed[0]["total"] if failed else 0
     recipients = stats["mailing"].get("recipient_count")
-    bounced = stats["counts"]["hard"] + stats["counts"]["soft"]
     return render_template("mailing.html", stats=stats, mailing=stats["mailing"], counts=stats["counts"],
                            failed=failed, total_failed=total_failed, page=page,
                            has_next=page * FAILED_PAGE_SIZE < total_failed,
-                           bounce_rate=bounced / recipients if recipients else None)
+                           bounce_rate=total_failed / recipients if recipients else None)
 
 
 @press.get("/mailings/<int:mailing_id>/timeline.svg")
@@ -300,7 +314,8 @@ def dead() -> ResponseReturnValue:
     return render_template(
         "dead.html", addresses=rows[:DEAD_PAGE_SIZE], has_next=len(rows) > DEAD_PAGE_SIZE, page=page,
         total=_store().count_dead_addresses(**filters),
-        revived=_store().revived_addresses(mailing_id=mailing_id, limit=DEAD_PAGE_SIZE),
+        revived=_store().revived_addresses(mailing_id=mailing_id, since=filters["since"], until=filters["until"],
+                                           limit=DEAD_PAGE_SIZE),
         mailing=_store().get_mailing(mailing_id) if mailing_id else None, choices=mailing_choices(mailing_id),
         soft_threshold=_store().soft_threshold, soft_window_days=_store().soft_window.days,
         args={k: request.args.get(k, "") for k in ("mailing", "since", "until")},
