@@ -3,7 +3,7 @@
 `create_app` only builds: store, classifier policy, OTRS client, service, webhook and pages. It
 starts nothing and recovers nothing, so a command such as `flask --app app user add NAME` can load
 the app without draining the outbox. The background work of a serving process (crash recovery,
-retention purge, outbox, WAL checkpoints) is started by `start_background(app)`, which gunicorn
+retention purge, outbox, WAL checkpoints, catch-up) is started by `start_background(app)`, which gunicorn
 calls for each worker (`post_worker_init` in gunicorn.conf.py). No global state: everything
 hangs off the app instance, built from `Config`.
 """
@@ -14,6 +14,7 @@ import logging
 from flask import Flask
 
 from bouncer import logs, web
+from bouncer.catchup import CatchUp
 from bouncer.config import Config
 from bouncer.otrs import OtrsClient
 from bouncer.outbox import OutboxWorker
@@ -21,6 +22,7 @@ from bouncer.policy import Policy
 from bouncer.service import Service
 from bouncer.spool import Spool, spool_directory
 from bouncer.store import Store, utcnow
+from bouncer.sweep_cli import sweep_command
 
 log = logging.getLogger("bouncer.app")
 
@@ -29,8 +31,8 @@ def create_app(config: Config | None = None) -> Flask:
     """Build the app from `config`, or from BOUNCER_* environment variables when None.
 
     The policy file is validated here, so a mistake stops the start with a clear message. The
-    outbox worker is built (`app.extensions["bouncer_worker"]`; tests drive its `run_once`) but
-    not started: see `start_background`.
+    outbox worker and the catch-up are built (`app.extensions["bouncer_worker"]` and
+    `["bouncer_catchup"]`; tests drive their `run_once`) but not started: see `start_background`.
     """
     config = config or Config.from_env()
     logs.setup(config.log_json)
@@ -43,6 +45,8 @@ def create_app(config: Config | None = None) -> Flask:
     app.config.update(BOUNCER=config, MAX_CONTENT_LENGTH=config.max_body_bytes)
     web.init_app(app, service)
     app.extensions["bouncer_worker"] = OutboxWorker(service)
+    app.extensions["bouncer_catchup"] = CatchUp(service)
+    app.cli.add_command(sweep_command)
     return app
 
 
@@ -53,10 +57,14 @@ def start_background(app: Flask) -> None:
     service: Service = app.extensions["bouncer"]
     service.store.start_checkpointer()
     app.extensions["bouncer_worker"].start()
+    if service.config.catchup_enabled:  # articles missed while we were down (bouncer/catchup.py)
+        app.extensions["bouncer_catchup"].start()
     log.info("otrs-bouncer ready", extra={"mode": service.config.mode, "db": service.config.db_path,
-                                          "policy": service.policy.source, "otrs": service.otrs is not None})
+                                          "policy": service.policy.source, "otrs": service.otrs is not None,
+                                          "catchup": service.config.catchup_enabled})
 
 
 def stop_background(app: Flask) -> None:
     """Let the outbox thread finish its round, so no action is left claimed until its lease ends."""
+    app.extensions["bouncer_catchup"].stop()
     app.extensions["bouncer_worker"].stop()

@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import click
 
@@ -74,4 +75,5 @@ def classify_command(as_json: bool, paths: tuple[str, ...]) -> None:
             detail = verdict.bounce_type or ""
             rcpt = ",".join(verdict.recipients[:2])
             why = verdict.error or (verdict.evidence[0] if verdict.evidence else "")
-            click.echo(f"{verdict.category:<15} {detail:<4} {verdict.confidence:4.2f} {rcpt[:40]:<40} {path}  | {why[:90]}")
+            click.echo(f"{verdict.category:<15} {detail:<4} {verdict.confidence:4.2f} {rcpt[:40]:<40} {path}"
+                       f"  | {why[:90]}")

@@ -1,6 +1,6 @@
 """The mail as filters see it: a small, parser-independent model.
 
-Filters never touch flanker or Znuny JSON. Both inputs (raw RFC 822 bytes through
+Filters never see a parser's objects or Znuny JSON. Both inputs (raw RFC 822 bytes through
 `bouncer.mime`, a Znuny invoker article through `bouncer.article`) are turned into
 this one model, so a rule written once holds on both paths.
 """
@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parseaddr, parsedate_to_datetime
 from functools import cached_property
-from typing import Iterator, Literal
+from typing import Literal
 
 # Filters read at most this much decoded text per part: detection needs the top of a
 # report, and a cap keeps time and memory flat on hostile input.
@@ -212,4 +213,4 @@ def mail_date(value: str | None) -> datetime | None:
             moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
             return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -16,6 +16,7 @@ from typing import Any
 
 from .verdict import Verdict
 from .vocab import POLICY_ACTIONS, RULE_KEYS, rule_key
+
 MARKER = "[otrs-bouncer]"  # in every note we add: the loop guard recognises our own articles by it
 
 
@@ -47,7 +48,8 @@ class Policy:
         if path:
             text, source = Path(path).read_text(encoding="utf-8"), str(path)
         else:
-            text, source = resources.files("bouncer").joinpath("policy_default.toml").read_text("utf-8"), "built-in defaults"
+            text = resources.files("bouncer").joinpath("policy_default.toml").read_text("utf-8")
+            source = "built-in defaults"
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -68,10 +70,14 @@ class Policy:
             rules.setdefault(key, Rule(action="tag" if key != "human" else "none"))
         if rules["human"].action != "none":
             raise PolicyError(f"{source}: [rules.human] action must be \"none\": a person's mail is never acted on")
+        if rules["unsubscribe"].action == "close":
+            raise PolicyError(f"{source}: [rules.unsubscribe] action must not be \"close\": an opt-out request is a "
+                              "person's wish the press officer acts on (tag, or move to a queue)")
         tag, dead = data.get("tag") or {}, data.get("dead_address") or {}
         policy = cls(rules=rules, dynamic_field=tag.get("dynamic_field", "MailClassification") or None,
                      note=bool(tag.get("note", True)), note_subject=str(tag.get("note_subject", cls.note_subject)),
-                     dead_soft_bounces=int(dead.get("soft_bounces", 3)), dead_window_days=int(dead.get("window_days", 30)),
+                     dead_soft_bounces=int(dead.get("soft_bounces", 3)),
+                     dead_window_days=int(dead.get("window_days", 30)),
                      source=source)
         if policy.dead_soft_bounces < 1 or policy.dead_window_days < 1:
             raise PolicyError(f"{source}: [dead_address] soft_bounces and window_days must be at least 1")
@@ -144,13 +150,14 @@ def label(verdict: Verdict) -> str:
 
 
 def decide(policy: Policy, verdict: Verdict, ticket: TicketContext) -> Plan:
-    """The plan for one verdict. Human mail: nothing at all."""
-    if not verdict.is_machine:
+    """The plan for one verdict. Human mail: nothing at all; an opt-out request at most a tag or a move."""
+    if not verdict.is_actionable:
         return Plan(action="none", why="written by a person (or not sure): nothing is done")
     rule = policy.rule_for(verdict)
     action, why = rule.action, f"policy [rules.{policy_key(verdict)}] says {rule.action}"
     if action in ("close", "move") and verdict.confidence < rule.min_confidence:
-        action, why = "tag", f"confidence {verdict.confidence:.2f} below {rule.min_confidence:.2f}: tag, don't {rule.action}"
+        action = "tag"
+        why = f"confidence {verdict.confidence:.2f} below {rule.min_confidence:.2f}: tag, don't {rule.action}"
     state = queue = None
     if action in ("close", "move") and ticket.conversation:
         action, why = "tag", f"ticket has human correspondence ({ticket.conversation_why}): never {rule.action} it"
@@ -179,7 +186,8 @@ def note_body(verdict: Verdict, why: str) -> str:
     """The internal note: verdict, decision and evidence, so agents see why without opening our pages."""
     lines = [f"{MARKER} {label(verdict)} (confidence {verdict.confidence:.2f})", f"Decision: {why}"]
     if verdict.recipients:
-        lines.append("Failed recipient(s): " + ", ".join(verdict.recipients))
+        what = "Address to remove from the list" if verdict.category == "unsubscribe" else "Failed recipient(s)"
+        lines.append(f"{what}: " + ", ".join(verdict.recipients))
     if verdict.status or verdict.reason:
         lines.append(f"Status: {verdict.status or '-'} ({verdict.reason or 'other'})")
     if verdict.return_date:

@@ -1,7 +1,8 @@
 """One event's way through the system: event -> mail -> verdict -> action -> record.
 
-The webhook and the crash recovery call `Service.process` with a parsed
-`znuny.ArticleEvent`; the review pages call `Service.reopen`. Everything a step needs
+The webhook, the crash recovery and the catch-up call `Service.process` with a parsed
+`znuny.ArticleEvent`; the sweep calls `judge` and `record` (the same path, in two steps, so a
+dry run can judge without recording); the review pages call `Service.reopen`. Everything a step needs
 comes in through the `Service` instance, built once per process by `create_app`.
 """
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, cast
@@ -23,7 +24,7 @@ from .mime import parse
 from .otrs import Note, OtrsClient, OtrsError
 from .policy import MARKER, Plan, Policy, TicketContext, decide
 from .spool import Spool
-from .store import MailMeta, PlannedAction, Store
+from .store import MailMeta, PlannedAction, Recorded, Store
 from .verdict import Verdict
 from .vocab import ActionKind, ActionState, EventSource, MailSource, Mode
 from .znuny import Article, ArticleEvent
@@ -34,6 +35,20 @@ log = logging.getLogger("bouncer.service")
 _ACTION_STATE: dict[Mode, ActionState] = {"dry-run": "dry-run", "inline": "done", "callback": "pending"}
 _SNIPPET_WS = re.compile(r"\s+")
 _DUPLICATE = "this article was already processed"
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """One article classified and planned for, not yet recorded (see Service.judge)."""
+
+    ticket_id: int
+    article_id: int
+    mail: Mail
+    mail_source: MailSource
+    verdict: Verdict
+    context: TicketContext
+    plan: Plan
+    previous: dict[str, Any]  # the ticket's state, queue and tag before, for a reopen
 
 
 @dataclass(frozen=True)
@@ -55,8 +70,12 @@ class Service:
         self.config, self.store, self.policy, self.otrs, self.spool = config, store, policy, otrs, spool
 
     # ---- the webhook path ------------------------------------------------------------------
-    def process(self, event: ArticleEvent, raw_body: bytes, source: EventSource = "webhook") -> Outcome:
+    def process(self, event: ArticleEvent, raw_body: bytes, source: EventSource = "webhook",
+                late: bool = False) -> Outcome:
         """Classify and act on one ArticleCreate; `raw_body` is what Znuny sent, kept for `recover`.
+
+        `late`: nobody waits for an inline answer (the catch-up found the article afterwards), so in
+        inline mode the update goes through the outbox, as for an event finished after a crash.
 
         The payload is spooled from before classification until the event's record is committed,
         so a worker dying in between loses nothing (`recover` finishes it). If this raises after
@@ -69,7 +88,7 @@ class Service:
         if known is not None:
             return Outcome(event_id=known, status="duplicate", why=_DUPLICATE)
         spooled = self.spool.put(event.ticket_id, event.article_id, source, raw_body)
-        outcome = self._classify_and_act(event, source)
+        outcome = self._classify_and_act(event, source, recovered=late)
         self.spool.drop(spooled)
         return outcome
 
@@ -100,31 +119,50 @@ class Service:
         return done
 
     def _classify_and_act(self, event: ArticleEvent, source: EventSource, recovered: bool = False) -> Outcome:
-        ticket_id, article_id = event.ticket_id, event.article_id
-        mail, mail_source = self._mail(event)
-        verdict = classify(mail, allow=self.store.is_allowed)
-        context = self.ticket_context(event)
-        plan = decide(self.policy, verdict, context)
-        previous = {"state": context.previous_state or context.state, "queue": context.queue,
-                    "classification": event.ticket.dynamic_fields.get(self.policy.dynamic_field)
-                    if self.policy.dynamic_field else None}
-        kind: ActionKind = "ticket_update"
+        judged = self.judge(event)
         mode, state = self.config.mode, _ACTION_STATE[self.config.mode]
         if recovered and mode == "inline":
             # The request that would have carried the inline answer died with the crash: the update
             # goes through the outbox when we can call Znuny, else it is recorded as not done.
             mode, state = ("callback", "pending") if self.otrs is not None else ("inline", "skipped")
-        if plan.is_empty:
-            kind, state = "none", "skipped"
-        recorded = self.store.record_event(source, verdict, _meta(ticket_id, article_id, mail, mail_source, self.config),
-                                           PlannedAction(kind, plan.as_dict(), previous, mode, state))
+        recorded = self.record(judged, source, mode, state)
         if recorded is None:  # another delivery of this article was recorded while we classified
-            return Outcome(event_id=self.store.event_id(ticket_id, article_id), status="duplicate", why=_DUPLICATE)
-        log.info("classified", extra={"ticket_id": ticket_id, "article_id": article_id, "category": verdict.category,
-                                      "confidence": verdict.confidence, "action": plan.action, "mode": self.config.mode,
-                                      "mail_source": mail_source})
-        inline = inline_response(plan) if mode == "inline" and not recovered else {}
-        return Outcome(event_id=recorded.event_id, status="processed", verdict=verdict, plan=plan, inline=inline)
+            return Outcome(event_id=self.store.event_id(event.ticket_id, event.article_id), status="duplicate",
+                           why=_DUPLICATE)
+        inline = inline_response(judged.plan) if mode == "inline" and not recovered else {}
+        return Outcome(event_id=recorded.event_id, status="processed", verdict=judged.verdict, plan=judged.plan,
+                       inline=inline)
+
+    def judge(self, event: ArticleEvent, machine: Collection[int] = ()) -> Judgement:
+        """Classify one article and plan for it; writes nothing.
+
+        `machine`: further articles of the ticket known to be machine mail though not recorded
+        (a dry-run sweep judges a ticket's articles in memory, oldest first)."""
+        mail, mail_source = self._mail(event)
+        verdict = classify(mail, allow=self.store.is_allowed)
+        context = self.ticket_context(event, machine)
+        plan = decide(self.policy, verdict, context)
+        previous = {"state": context.previous_state or context.state, "queue": context.queue,
+                    "classification": event.ticket.dynamic_fields.get(self.policy.dynamic_field)
+                    if self.policy.dynamic_field else None}
+        return Judgement(event.ticket_id, event.article_id, mail, mail_source, verdict, context, plan, previous)
+
+    def record(self, judged: Judgement, source: EventSource, mode: Mode, state: ActionState) -> Recorded | None:
+        """Record a judged article as one event with its verdict and planned action (kind `none`,
+        state `skipped` for an empty plan); None when the article was recorded before."""
+        kind: ActionKind = "ticket_update"
+        if judged.plan.is_empty:
+            kind, state = "none", "skipped"
+        recorded = self.store.record_event(
+            source, judged.verdict, _meta(judged.ticket_id, judged.article_id, judged.mail, judged.mail_source,
+                                          self.config),
+            PlannedAction(kind, judged.plan.as_dict(), judged.previous, mode, state))
+        if recorded is not None:
+            log.info("classified", extra={"ticket_id": judged.ticket_id, "article_id": judged.article_id,
+                                          "category": judged.verdict.category, "confidence": judged.verdict.confidence,
+                                          "action": judged.plan.action, "mode": mode, "source": source,
+                                          "mail_source": judged.mail_source})
+        return recorded
 
     def _mail(self, event: ArticleEvent) -> tuple[Mail, MailSource]:
         """The exact raw mail when configured and reachable, else the payload (recorded either way)."""
@@ -136,8 +174,10 @@ class Service:
                     "ticket_id": event.ticket_id, "article_id": event.article_id, "error": exc.code})
         return from_article(event.article, event.ticket), "payload"
 
-    def ticket_context(self, event: ArticleEvent) -> TicketContext:
-        """Is there a human conversation on this ticket besides this mail? When we can't tell: assume yes."""
+    def ticket_context(self, event: ArticleEvent, machine: Collection[int] = ()) -> TicketContext:
+        """Is there a human conversation on this ticket besides this mail? When we can't tell: assume yes.
+
+        Earlier articles we judged machine mail (recorded, or in `machine`) are no conversation."""
         others = event.others
         if others is None:
             conversation = event.article.article_number != 1
@@ -145,8 +185,8 @@ class Service:
         else:
             people = [a for a in others if a.by_person]
             if people:  # minus the earlier mails we judged machine mail (a ticket's own first bounce asks nothing)
-                machine = self.store.machine_articles(event.ticket_id)
-                people = [a for a in people if a.article_id not in machine]
+                known = self.store.machine_articles(event.ticket_id) | set(machine)
+                people = [a for a in people if a.article_id not in known]
             conversation = bool(people)
             why = ", ".join(sorted({f"{a.sender_type} article" for a in people}))
         return TicketContext(state=event.ticket.state, previous_state=event.old_state, queue=event.ticket.queue,
@@ -157,27 +197,33 @@ class Service:
         """Execute due ticket updates; failures go back with backoff. Returns how many succeeded."""
         done = 0
         for action in self.store.due_actions(limit):
-            if not self.store.claim_action(action["id"]):
-                continue
-            if self.otrs is None:
-                self.store.action_failed(action["id"], "no OTRS credentials configured", None)
-                continue
-            plan = action["plan"]
-            note = plan.get("note")
-            try:
-                self.otrs.ticket_update(
-                    action["ticket_id"], state=plan.get("state"), queue=plan.get("queue"),
-                    dynamic_fields=plan.get("dynamic_fields") or None,
-                    note=Note(note["subject"], note["body"]) if note else None)
-            except OtrsError as exc:
-                retry = backoff(action["attempts"]) if exc.retryable else None
-                due = self.store.clock() + timedelta(seconds=retry) if retry else None
-                self.store.action_failed(action["id"], f"{exc.code}: {exc}", due)
-                continue
-            self.store.action_done(action["id"])
-            self.store.set_event_status(action["event_id"], "acted")
-            done += 1
+            if self.store.claim_action(action["id"]):
+                done += self.execute(action) is None
         return done
+
+    def execute(self, action: Mapping[str, Any]) -> OtrsError | None:
+        """Carry out one claimed action (an `actions` row: id, event_id, ticket_id, plan, attempts before
+        the claim): one TicketUpdate, then done; on failure back to the outbox with backoff when
+        retrying may help, else failed. Returns the error, or None when Znuny took it."""
+        if self.otrs is None:
+            error = OtrsError("NoCredentials", "no OTRS credentials configured", retryable=False)
+            self.store.action_failed(action["id"], error.message, None)
+            return error
+        plan = action["plan"]
+        note = plan.get("note")
+        try:
+            self.otrs.ticket_update(
+                action["ticket_id"], state=plan.get("state"), queue=plan.get("queue"),
+                dynamic_fields=plan.get("dynamic_fields") or None,
+                note=Note(note["subject"], note["body"]) if note else None)
+        except OtrsError as exc:
+            retry = backoff(action["attempts"]) if exc.retryable else None
+            due = self.store.clock() + timedelta(seconds=retry) if retry else None
+            self.store.action_failed(action["id"], f"{exc.code}: {exc}", due)
+            return exc
+        self.store.action_done(action["id"])
+        self.store.set_event_status(action["event_id"], "acted")
+        return None
 
     def reopen(self, verdict_id: int, by: str, note: str = "") -> str:
         """A false positive: record it, and give the ticket back its state, queue and an untagged field.

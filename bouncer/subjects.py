@@ -28,14 +28,17 @@ _WORDS = (
     # read and delivery receipts
     r"|gelesen|read|nicht gelesen|not read|zugestellt|delivered|lu|non lu|letto|gelezen|leído|läst|przeczytane"
     # acknowledgements
-    r"|eingangsbestätigung|empfangsbestätigung|lesebestätigung|bestätigung|received|acknowledg(?:e?ment)?"
+    r"|eingangsbestätigung|empfangsbestätigung|lesebestätigung|lesebestaetigung|rückbestätigung|bestätigung"
+    r"|return receipt|read receipt|received|acknowledg(?:e?ment)?|automated response|automatyczna odpowiedź"
     r"|accusé de réception|ontvangstbevestiging"
 )
 _PREFIX = re.compile(
-    r"^\s*(?:\[[^\]]{1,60}\]"  # [Ticket#2026…], [EXTERN], [SPAM] …
+    r"^\s*(?:\[[^\]]{1,60}\]"  # [Ticket#2026…], [EXTERN], [SPAM], [Automatyczna odpowiedź] …
     rf"|(?:{_WORDS})(?:\s*\[\d+\]|\^\d+)?(?:\s*/\s*(?:{_WORDS}))*\s*:"
     # "Ihre Nachricht an das Landesfunkhaus:", "Your message to Redaktion:"
     r"|(?:ihre (?:nachricht|e-?mail|mail|anfrage)|your (?:message|e-?mail|request)) (?:an|to) [^:]{1,60}:"
+    # Thunderbird's "Return Receipt (displayed) - …", ticket systems' "Ticket Received - 286614 - …"
+    r"|return receipt\s*\((?:displayed|angezeigt)\)\s*[-:]|(?:ticket|request) received\s*-\s*\d{1,12}\s*-"
     r")\s*",
     re.IGNORECASE,
 )

@@ -44,6 +44,11 @@ class Verdict:
     def is_machine(self) -> bool:
         return self.category in MACHINE_CATEGORIES
 
+    @property
+    def is_actionable(self) -> bool:
+        """Anything but `human`: the policy plans an action (for `unsubscribe` at most a tag or a move)."""
+        return self.category != "human"
+
     def with_(self, **changes: Any) -> Verdict:
         return replace(self, **changes)
 

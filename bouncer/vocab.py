@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal, get_args
 
-# What a mail is (bouncer/verdict.py). Everything but a person's mail is machine mail.
-Category = Literal["bounce", "auto_reply", "read_receipt", "feedback_report", "human"]
+# What a mail is (bouncer/verdict.py). `unsubscribe`: a person asks to be taken off the list (typed,
+# or sent by their mail client on their behalf); a person's wish, acted on (tag, move) but never closed.
+Category = Literal["bounce", "auto_reply", "read_receipt", "feedback_report", "unsubscribe", "human"]
 CATEGORIES: tuple[Category, ...] = get_args(Category)
-# Categories written by a person: never acted on as machine mail.
-PERSON_CATEGORIES: frozenset[str] = frozenset({"human"})
+# Categories written by a person (or on a person's behalf): never machine mail.
+PERSON_CATEGORIES: frozenset[str] = frozenset({"human", "unsubscribe"})
 MACHINE_CATEGORIES: frozenset[str] = frozenset(CATEGORIES) - PERSON_CATEGORIES
 
 # A bounce is hard or soft (filters/_smtp.py bounce_type); anything else is its category. A bounce of
@@ -57,14 +58,23 @@ ACTION_STATES: tuple[ActionState, ...] = get_args(ActionState)
 # The states still in the outbox (callback mode), the only ones looked up by state.
 OUTBOX_STATES: tuple[ActionState, ...] = ("pending", "running", "failed")
 
-# Which path saw an article first: Znuny's invoker, or the sweep of open tickets.
-EventSource = Literal["webhook", "sweep"]
+# Which path saw an article first: Znuny's invoker, the sweep of open tickets, or the catch-up of
+# articles created while the service was down.
+EventSource = Literal["webhook", "sweep", "catchup"]
 EVENT_SOURCES: tuple[EventSource, ...] = get_args(EventSource)
 EventStatus = Literal["accepted", "classified", "acted", "ignored", "failed"]
 EVENT_STATUSES: tuple[EventStatus, ...] = get_args(EventStatus)
 # What the verdict was made from: the invoker's article, or the raw mail (AgentTicketPlain).
 MailSource = Literal["payload", "raw"]
 MAIL_SOURCES: tuple[MailSource, ...] = get_args(MailSource)
+
+# Runs over Znuny's tickets (bouncer/sweep.py, bouncer/catchup.py) and how they ended. A sweep runs
+# as a dry run or applied; a catch-up round in the service's mode.
+RunKind = Literal["sweep", "catchup"]
+RUN_KINDS: tuple[RunKind, ...] = get_args(RunKind)
+RunStatus = Literal["running", "done", "interrupted", "failed"]
+RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
+RUN_MODES: tuple[str, ...] = ("dry-run", "apply", *get_args(Mode)[1:])
 
 Review = Literal["pending", "confirmed", "false_positive", "undone"]
 REVIEWS: tuple[Review, ...] = get_args(Review)
@@ -80,6 +90,7 @@ ALLOW_KINDS: tuple[AllowKind, ...] = get_args(AllowKind)
 LABELLED: dict[str, tuple[str, ...]] = {
     "kind": KINDS, "category": CATEGORIES, "reason": REASONS, "action": (*PLAN_ACTIONS, REOPEN), "state": ACTION_STATES,
     "review": REVIEWS, "origin": MAILING_ORIGINS, "rule": RULE_KEYS, "mode": MODES, "allow": ALLOW_KINDS,
+    "source": EVENT_SOURCES, "runkind": RUN_KINDS, "runstatus": RUN_STATUSES, "runmode": RUN_MODES,
 }
 
 

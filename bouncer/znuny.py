@@ -2,7 +2,8 @@
 
 In: the body of the Ticket::Generic invoker on ArticleCreate (what Znuny 7 posts to the webhook,
 see ../shared/otrs-wire invoker-articlecreate-*) becomes one frozen `ArticleEvent`; the answer of
-REST TicketGet (rest-ticketget-*) becomes `Ticket`s with their `Article`s. The rest of the
+REST TicketGet (rest-ticketget-*) becomes `Ticket`s with their `Article`s; the sweep and the
+catch-up read TicketSearch and TicketGet answers and build invoker bodies from them (below). The rest of the
 program speaks only these types and never sees Znuny's JSON shapes.
 Out: the invoker's inline answer, the `OTRS_*` keys Znuny applies to the ticket (`inline_answer`).
 
@@ -14,8 +15,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
 from functools import cached_property
 from typing import Any
 
@@ -126,8 +128,8 @@ def parse_event(body: Any) -> ArticleEvent:
     them in Event; older invoker mappings only in the ticket).
     """
     ticket, article = _ticket_and_article(body)
-    event = body.get("Event") if isinstance(body.get("Event"), Mapping) else {}
-    old = event.get("OldTicketData") if isinstance(event.get("OldTicketData"), Mapping) else {}
+    event: Mapping[str, Any] = body["Event"] if isinstance(body.get("Event"), Mapping) else {}
+    old: Mapping[str, Any] = event["OldTicketData"] if isinstance(event.get("OldTicketData"), Mapping) else {}
     ticket_id = _id(event.get("TicketID") or ticket.get("TicketID") or article.get("TicketID"), "TicketID")
     article_id = _id(event.get("ArticleID") or article.get("ArticleID"), "ArticleID")
     return ArticleEvent(ticket_id=ticket_id, article_id=article_id, ticket=parse_ticket(ticket),
@@ -255,3 +257,82 @@ def _int_or_none(value: Any) -> int | None:
 
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+# ---- REST TicketSearch / TicketGet as raw dicts, for the sweep and the catch-up ----------------
+# (bouncer/sweep.py, bouncer/catchup.py). They keep Znuny's JSON because the catch-up spools an
+# invoker-shaped body built from it (`invoker_body`); `parse_event` then reads that like any other.
+# Times: Znuny writes and reads `YYYY-MM-DD HH:MM:SS` in its system time zone (OTRSTimeZone,
+# BOUNCER_OTRS_TIMEZONE here); `znuny_time`/`wire_time` convert.
+WIRE_TIME = "%Y-%m-%d %H:%M:%S"
+
+
+class ZnunyFormatError(ValueError):
+    """A TicketGet or TicketSearch answer that does not have the documented shape."""
+
+
+def search_ticket_ids(answer: Mapping[str, Any]) -> list[int]:
+    """TicketSearch's `TicketID`: a list of strings (newest first), one string for one hit, or absent
+    (an empty object) for none (rest-ticketsearch-open, -title)."""
+    found = answer.get("TicketID", [])
+    items = [found] if isinstance(found, (str, int)) else found
+    if not isinstance(items, list):
+        raise ZnunyFormatError("TicketSearch: TicketID is neither a list nor a single id")
+    try:
+        return [int(item) for item in items]
+    except (TypeError, ValueError):
+        raise ZnunyFormatError("TicketSearch: a TicketID is not a number") from None
+
+
+def get_ticket(answer: Mapping[str, Any], ticket_id: int) -> dict[str, Any]:
+    """The one ticket of a TicketGet answer (`Ticket: [ {...} ]`)."""
+    tickets = answer.get("Ticket")
+    if not isinstance(tickets, list) or not tickets or not isinstance(tickets[0], dict):
+        raise ZnunyFormatError(f"TicketGet: no ticket in the answer for TicketID {ticket_id}")
+    return tickets[0]
+
+
+def ticket_articles(ticket: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A TicketGet ticket's articles, oldest first whatever ArticleOrder was asked."""
+    articles = ticket.get("Article") or []
+    if isinstance(articles, dict):  # one article may come as an object
+        articles = [articles]
+    if not isinstance(articles, list):
+        raise ZnunyFormatError("TicketGet: Article is neither a list nor an object")
+    return sorted((a for a in articles if isinstance(a, dict)),
+                  key=lambda a: (_number(a.get("ArticleNumber")), _number(a.get("ArticleID"))))
+
+
+def invoker_body(ticket: Mapping[str, Any], article: Mapping[str, Any],
+                 articles: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The ArticleCreate invoker body for `article` (otrs-wire README: Event + Ticket with `Article`
+    and `Articles`), built from raw TicketGet data; `parse_event` reads it like a posted one, and the
+    spool keeps it for crash recovery. `articles`: the ticket's articles the event should list
+    (the invoker lists those up to this one). TicketGet's `DynamicField` lists stay as they are:
+    `parse_ticket`/`parse_article` read both spellings."""
+    return {"Event": {"Event": "ArticleCreate", "TicketID": ticket.get("TicketID"),
+                      "ArticleID": article.get("ArticleID")},
+            "Ticket": {**{k: v for k, v in ticket.items() if k != "Article"}, "Article": dict(article),
+                       "Articles": [dict(a) for a in articles]}}
+
+
+def znuny_time(text: Any, zone: tzinfo = UTC) -> datetime | None:
+    """`2026-11-28 02:47:09` (Created, CreateTime) as an aware UTC datetime; None when not a time."""
+    try:
+        return datetime.strptime(str(text), WIRE_TIME).replace(tzinfo=zone).astimezone(UTC)
+    except ValueError:
+        return None
+
+
+def wire_time(moment: datetime, zone: tzinfo = UTC) -> str:
+    """A datetime as TicketSearch takes it (TicketCreateTimeNewerDate, ArticleCreateTimeNewerDate ...)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(zone).strftime(WIRE_TIME)
+
+
+def _number(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0

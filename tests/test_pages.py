@@ -264,8 +264,8 @@ def test_pages_forbid_scripts_framing_sniffing_and_caching(admin: FlaskClient, p
 
 
 def test_the_stylesheet_may_be_cached_and_needs_no_login(app: Flask) -> None:
-    answer = https_client(app).get("/assets/style.css")
-    assert answer.status_code == 200 and answer.headers["Cache-Control"] == "no-cache" and answer.headers["ETag"]
+    with https_client(app).get("/assets/style.css") as answer:  # a file response: closed, not left to the GC
+        assert answer.status_code == 200 and answer.headers["Cache-Control"] == "no-cache" and answer.headers["ETag"]
 
 
 def test_session_cookie_is_httponly_samesite_lax_and_secure_by_default(app: Flask) -> None:
@@ -334,7 +334,7 @@ def test_mailing_page_shows_counts_reasons_domains_and_bounce_rate(press: FlaskC
     page = press.get(f"/mailings/{mailing_id(app, PRESS_RELEASE[0])}").text
     counts = dict(re.findall(r'data-kind="(\w+)"><span class="n">(\d+)</span>', page))
     assert counts == {"hard": "6", "soft": "4", "auto_reply": "5", "read_receipt": "3", "feedback_report": "0",
-                      "human": "2", "total": "20"}
+                      "unsubscribe": "1", "human": "2", "total": "21"}
     assert "Empfänger unbekannt" in page and "Postfach voll" in page and "posteo-example.de" in page
     # By distinct failed addresses, not bounce messages: 8 addresses (10 bounces) of 412 recipients.
     assert "1,9 %" in page and f"8 unzustellbare Adressen von {PRESS_RELEASE_RECIPIENTS}" in page
@@ -389,6 +389,19 @@ def test_dead_csv_is_for_german_excel_and_follows_the_filter(press: FlaskClient,
     assert rows[0] == ["Adresse", "Domain", "Tot seit", "Zuletzt unzustellbar", "Art", "Status", "Grund",
                        "Harte Unzustellbarkeiten", "Vorübergehende Unzustellbarkeiten"]
     assert len(rows) == 7 and "s.krause@posteo-example.de" in {r[0] for r in rows}
+
+
+def test_mailing_page_lists_opt_outs_with_their_address_and_a_csv_to_remove_them(press: FlaskClient,
+                                                                                 app: Flask) -> None:
+    mailing = mailing_id(app, PRESS_RELEASE[0])
+    page = press.get(f"/mailings/{mailing}").text
+    section = page.split('id="opt-outs"', 1)[1]
+    assert "Abmeldungen" in section and "j.albers@stadtblatt-example.de" in section
+    assert f'href="/opt-outs.csv?mailing={mailing}"' in section
+    rows = read_csv(press.get(f"/opt-outs.csv?mailing={mailing}").data)
+    assert rows[0] == ["Adresse", "Letzte Bitte", "Bitten", "Aussendung"]
+    assert [r[0] for r in rows[1:]] == ["j.albers@stadtblatt-example.de"] and rows[1][3] == PRESS_RELEASE[1]
+    assert press.get("/opt-outs.csv?mailing=9999").status_code == 404
 
 
 def test_csv_cells_that_a_spreadsheet_would_run_as_formulas_are_defused(press: FlaskClient, app: Flask,
@@ -514,8 +527,12 @@ def test_rules_page_shows_the_policy_read_only_and_manages_the_allowlist(admin: 
     store = app.extensions["bouncer"].store
     [rule] = store.allowlist()
     assert (rule["kind"], rule["value"], rule["created_by"]) == ("domain", "kreisverband.example.de", ADMIN[0])
-    bad = post_form(admin, "/admin/rules", "/admin/rules", {"kind": "domain", "value": "kein-punkt"})
-    assert bad.status_code == 400 and "Keine gültige Adresse oder Domain." in bad.text
+    for value in ("kein-punkt", ".de", "co.uk"):
+        bad = post_form(admin, "/admin/rules", "/admin/rules", {"kind": "domain", "value": value})
+        assert bad.status_code == 400 and "Keine gültige Adresse oder Domain." in bad.text
+    big = post_form(admin, "/admin/rules", "/admin/rules", {"kind": "domain", "value": "gmx.de"})
+    assert big.status_code == 302 and "großer Mail-Anbieter" in admin.get("/admin/rules").text
+    store.remove_allow(next(r["id"] for r in store.allowlist() if r["value"] == "gmx.de"))
     post_form(admin, "/admin/rules", f"/admin/rules/allow/{rule['id']}/delete")
     assert store.allowlist() == []
 

@@ -13,7 +13,9 @@ import pytest
 
 from bouncer.spool import Spool, spool_directory
 from bouncer.store import migrations as migrations_module
-from bouncer.store import MIGRATIONS, MailingExists, MailMeta, NotFoundError, PlannedAction, Recorded, Store, iso, subject_key
+from bouncer.store import (MIGRATIONS, MailingExists, MailMeta, NotFoundError, PlannedAction, Recorded, Store, iso,
+                           subject_key)
+from bouncer.store.allowlist import allow_warning
 from bouncer.verdict import Original, Verdict
 from clock import Clock
 
@@ -567,9 +569,17 @@ def test_allowlist_matches_sender_and_domain_case_insensitively(store: Store) ->
 
 
 def test_allowlist_rejects_invalid_values(store: Store) -> None:
-    for kind, value in (("sender", "no-address"), ("domain", "a@b.de"), ("domain", "localhost"), ("ip", "x")):
+    for kind, value in (("sender", "no-address"), ("domain", "a@b.de"), ("domain", "localhost"), ("ip", "x"),
+                        ("domain", ".de"), ("domain", "de."), ("domain", "co.uk"), ("domain", "bad_label.example"),
+                        ("domain", "192.0.2.1")):
         with pytest.raises(ValueError):
             store.add_allow(kind, value)
+    assert store.allowlist() == []
+
+
+def test_allowlist_warns_on_a_large_provider_domain_but_not_on_a_sender_there() -> None:
+    assert allow_warning("domain", "GMX.de") == "large_provider" and allow_warning("domain", "gmail.com")
+    assert allow_warning("sender", "someone@gmx.de") is None and allow_warning("domain", "lokalzeitung.example") is None
 
 
 # --- retention and health -----------------------------------------------------------------------
@@ -605,7 +615,8 @@ def test_stats_counts_categories_events_outbox_and_last_event(store: Store, cloc
     clock.advance(minutes=1)
     record(store, other("human"), from_addr="p@example.org")
     stats = store.stats()
-    assert stats["verdicts"] == {"bounce": 1, "auto_reply": 0, "read_receipt": 0, "feedback_report": 0, "human": 1}
+    assert stats["verdicts"] == {"bounce": 1, "auto_reply": 0, "read_receipt": 0, "feedback_report": 0, "unsubscribe": 0,
+                                 "human": 1}
     assert stats["events"]["classified"] == 2
     assert stats["outbox"] == {"pending": 1, "running": 0, "failed": 0}
     assert stats["last_event_at"] == iso(clock.now)

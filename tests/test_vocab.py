@@ -8,11 +8,12 @@ from bouncer.web.labels import LABELS
 
 
 def test_kinds_and_rule_keys_follow_from_the_categories() -> None:
-    assert vocab.KINDS == ("hard", "soft", "auto_reply", "read_receipt", "feedback_report", "human")
-    assert vocab.RULE_KEYS == ("bounce_hard", "bounce_soft", "auto_reply", "read_receipt", "feedback_report", "human")
+    assert vocab.KINDS == ("hard", "soft", "auto_reply", "read_receipt", "feedback_report", "unsubscribe", "human")
+    assert vocab.RULE_KEYS == ("bounce_hard", "bounce_soft", "auto_reply", "read_receipt", "feedback_report",
+                               "unsubscribe", "human")
     assert [vocab.kind("bounce", t) for t in ("hard", "soft", None)] == ["hard", "soft", "soft"]
     assert vocab.rule_key("bounce", None) == "bounce_soft" and vocab.rule_key("auto_reply", None) == "auto_reply"
-    assert vocab.MACHINE_CATEGORIES == set(vocab.CATEGORIES) - {"human"}
+    assert vocab.MACHINE_CATEGORIES == set(vocab.CATEGORIES) - {"human", "unsubscribe"}
 
 
 @pytest.mark.parametrize("group", sorted(vocab.LABELLED))

@@ -11,6 +11,7 @@ needs filtered listings. One module per concern, each a part of `Store`:
 - mailings.py: which mailing a reply belongs to;
 - outbox.py: planned actions and the outbox callback mode drains;
 - allowlist.py: senders and domains that are never machine mail;
+- runs.py: sweeps and catch-up rounds, with their watermark and reports;
 - retention.py: forgetting mail content after the retention period;
 - read.py and rows.py: the read model for pages, API and metrics, as typed rows.
 
@@ -33,14 +34,15 @@ from .mailings import MailingExists
 from .migrations import MIGRATIONS, migrate
 from .read import ReadModel
 from .retention import Retention
+from .runs import Runs
 
 __all__ = [
-    "MIGRATIONS", "MailMeta", "MailingExists", "NotFoundError", "PlannedAction", "Recorded", "Store", "iso", "parse_iso",
-    "subject_key", "utcnow",
+    "MIGRATIONS", "MailMeta", "MailingExists", "NotFoundError", "PlannedAction", "Recorded", "Store", "iso",
+    "parse_iso", "subject_key", "utcnow",
 ]
 
 
-class Store(Events, Allowlist, Retention, ReadModel):
+class Store(Events, Allowlist, Retention, ReadModel, Runs):
     """All persistence for one process. Thread-safe through one lock around one connection."""
 
     def __init__(

@@ -36,20 +36,22 @@ class DeadAddresses(Connection):
         """Recompute an address from its bounces that no admin rejected (inside a write transaction).
 
         Dead from the first moment the rule held: a hard bounce about the address itself, or
-        `soft_threshold` soft bounces (or hard ones about us, NOT_ABOUT_THE_ADDRESS) within the window, counting only bounces since the address last wrote as a
-        person (alive_since). Derived from the bounce rows rather than kept as a running
-        tally, so a verdict marked false_positive simply drops out.
+        `soft_threshold` soft bounces (or hard ones about us, NOT_ABOUT_THE_ADDRESS) within the window,
+        counting only bounces since the address last wrote as a person (alive_since). Derived from the
+        bounce rows rather than kept as a running tally, so a verdict marked false_positive simply drops out.
         """
         db = self._db
         current = db.execute("SELECT alive_since FROM addresses WHERE address = ?", [address]).fetchone()
         alive_since = (current[0] if current else None) or ""
-        counted = f"FROM bounces b JOIN verdicts v ON v.id = b.verdict_id WHERE b.address = ? AND v.review NOT IN {REJECTED_SQL}"
+        counted = (f"FROM bounces b JOIN verdicts v ON v.id = b.verdict_id "
+                   f"WHERE b.address = ? AND v.review NOT IN {REJECTED_SQL}")
         # Walk the bounces since the address last lived, lazily: the first one that kills it ends the walk,
         # so an address bounced a thousand times costs no more than one bounced once.
         dead_since = None
         recent_soft: list[datetime] = []
         for at, bounce_type, reason in db.execute(
-                f"SELECT b.at, b.bounce_type, b.reason {counted} AND b.at >= ? ORDER BY b.at, b.id", [address, alive_since]):
+                f"SELECT b.at, b.bounce_type, b.reason {counted} AND b.at >= ? ORDER BY b.at, b.id",
+                [address, alive_since]):
             if bounce_type == "hard" and reason not in NOT_ABOUT_THE_ADDRESS:
                 dead_since = at
                 break
@@ -58,9 +60,10 @@ class DeadAddresses(Connection):
             if len(recent_soft) >= self.soft_threshold:
                 dead_since = at
                 break
-        total, hard = db.execute(f"SELECT count(*), coalesce(sum(b.bounce_type = 'hard'), 0) {counted}", [address]).fetchone()
-        last = db.execute(f"SELECT b.at, b.bounce_type, b.status, b.reason {counted} ORDER BY b.at DESC, b.id DESC LIMIT 1",
-                          [address]).fetchone() or (None, None, None, None)
+        total, hard = db.execute(f"SELECT count(*), coalesce(sum(b.bounce_type = 'hard'), 0) {counted}",
+                                 [address]).fetchone()
+        last = db.execute(f"SELECT b.at, b.bounce_type, b.status, b.reason {counted} "
+                          "ORDER BY b.at DESC, b.id DESC LIMIT 1", [address]).fetchone() or (None, None, None, None)
         record: dict[str, Any] = {
             "address": address, "domain": address.rpartition("@")[2],
             "hard_count": hard, "soft_count": total - hard,

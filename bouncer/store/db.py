@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Self
 
@@ -28,13 +28,13 @@ from .. import fastjson
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 ERROR_CHARS = 2000
 BUSY_SECONDS = 5.0  # how long a writer waits for the write lock before giving up ("database is locked")
-_JSON_COLUMNS = ("evidence", "recipients", "refs", "plan", "previous", "actions")
+_JSON_COLUMNS = ("evidence", "recipients", "refs", "plan", "previous", "actions", "params", "summary")
 
 log = logging.getLogger("bouncer.store")
 
 def utcnow() -> datetime:
     """The default clock; tests inject their own to move through soft-bounce windows and leases."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def iso(moment: datetime) -> str:
@@ -44,14 +44,14 @@ def iso(moment: datetime) -> str:
     every row it writes), and with four-digit years whatever the platform's strftime does.
     """
     if moment.tzinfo is not None and moment.utcoffset():
-        moment = moment.astimezone(timezone.utc)
-    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (
-        moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
+        moment = moment.astimezone(UTC)
+    return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
+            f"T{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}Z")
 
 
 def parse_iso(text: str) -> datetime:
     """The inverse of `iso`, for computing with stored times."""
-    return datetime.strptime(text, ISO_FORMAT).replace(tzinfo=timezone.utc)
+    return datetime.strptime(text, ISO_FORMAT).replace(tzinfo=UTC)
 
 
 def decode(row: dict[str, Any]) -> dict[str, Any]:
@@ -197,7 +197,7 @@ class Connection:
         """
         cursor = self._conn.execute(
             f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
-        return int(cursor.lastrowid)
+        return cursor.lastrowid or 0  # an INSERT always sets it
 
     def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
         """Rows of a SELECT as dicts. Straight on the connection: sqlite-utils' `query` wraps each one
@@ -205,7 +205,7 @@ class Connection:
         with self._lock:
             cursor = self._conn.execute(sql, params)
             keys = dedupe_keys(d[0] for d in cursor.description)
-            return [dict(zip(keys, row)) for row in cursor]
+            return [dict(zip(keys, row, strict=True)) for row in cursor]
 
     def _one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> dict[str, Any] | None:
         rows = self._rows(sql, params)

@@ -119,7 +119,7 @@ class Events(DeadAddresses, Mailings, Outbox):
                 [meta.ticket_id, meta.article_id, source, prepared.now, meta.mail_source, prepared.now])
             if cursor.rowcount != 1:
                 return None
-            event_id = int(cursor.lastrowid)
+            event_id = cursor.lastrowid or 0  # set: the row was inserted
             verdict_id = self._record_prepared(db, prepared, event_id)
             action_id = self._insert("actions", dict(action_row, event_id=event_id, verdict_id=verdict_id)) \
                 if action_row else None

@@ -7,9 +7,9 @@ names the original only in its own subject, "Unzustellbar: PM 112/2026: …", th
 within seven days of the send time. Only a mail that carries a copy of one of our originals (an
 enclosed message or its quoted headers: then the original's From or Date is known) creates a
 mailing; an id or a subject alone only ever matches one. An original that is a
-ticket's mail ("[Ticket#…]", Znuny's hook on every agent's answer) is a conversation, never a mailing. Machine mail that matches
-nothing is about "no mailing", which the press pages count on their own. The press pages count per
-mailing (see read.py).
+ticket's mail ("[Ticket#…]", Znuny's hook on every agent's answer) is a conversation, never a mailing.
+Machine mail that matches nothing is about "no mailing", which the press pages count on their own.
+The press pages count per mailing (see read.py).
 """
 from __future__ import annotations
 

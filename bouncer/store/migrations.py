@@ -187,7 +187,19 @@ def m005_fewer_index_pages(db: Database) -> None:
 
 
 @migration
-def m006_mailings_and_corrections(db: Database) -> None:
+def m006_runs(db: Database) -> None:
+    """Sweeps and catch-up rounds (bouncer/sweep.py, bouncer/catchup.py): when, with what settings,
+    what they found and did (`summary`), the catch-up's watermark (`until`: the next round looks
+    from there) and a sweep's per-ticket CSV report."""
+    runs = db.table("runs").create(
+        {"id": int, "kind": str, "mode": str, "status": str, "started_at": str, "finished_at": str,
+         "started_by": str, "params": str, "summary": str, "until": str, "report": str, "error": str},
+        pk="id", not_null={"kind", "mode", "status", "started_at"})
+    runs.create_index(["kind", "started_at"])
+
+
+@migration
+def m007_mailings_and_corrections(db: Database) -> None:
     """A mailing knows whether its send time is known (its original carried a Date) or only guessed
     from the first reply (`sent_known` 0: the pages say "sent: unknown"); a verdict an admin
     corrected keeps what it was (`corrected_from`, e.g. 'auto_reply' or 'bounce/soft'); the address

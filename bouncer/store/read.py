@@ -20,6 +20,7 @@ from .rows import (
     MailingRow,
     MailingStats,
     NoMailingStats,
+    OptOutRow,
     StoreStats,
     VerdictDetail,
     VerdictListRow,
@@ -44,11 +45,11 @@ class ReadModel(Connection):
         """Counts for /metrics and readiness: verdicts per category, events per status, outbox, last event."""
         with self._lock:
             conn = self._conn
-            verdicts: dict[str, int] = dict.fromkeys(CATEGORIES, 0) | dict(conn.execute(
+            verdicts: dict[str, int] = dict.fromkeys(map(str, CATEGORIES), 0) | dict(conn.execute(
                 "SELECT category, count(*) FROM verdicts GROUP BY category").fetchall())
-            events: dict[str, int] = dict.fromkeys(EVENT_STATUSES, 0) | dict(conn.execute(
+            events: dict[str, int] = dict.fromkeys(map(str, EVENT_STATUSES), 0) | dict(conn.execute(
                 "SELECT status, count(*) FROM events GROUP BY status").fetchall())
-            outbox: dict[str, int] = dict.fromkeys(OUTBOX_STATES, 0) | dict(conn.execute(
+            outbox: dict[str, int] = dict.fromkeys(map(str, OUTBOX_STATES), 0) | dict(conn.execute(
                 f"SELECT state, count(*) FROM actions WHERE {_OUTBOX_SQL} "
                 "GROUP BY state").fetchall())
             last = conn.execute("SELECT received_at FROM events ORDER BY id DESC LIMIT 1").fetchone()
@@ -72,7 +73,8 @@ class ReadModel(Connection):
         sql = "SELECT a.* FROM addresses a WHERE a.dead = 0 AND a.alive_since IS NOT NULL"
         params: list[Any] = []
         for clause, value in (("a.address IN (SELECT b.address FROM bounces b WHERE b.mailing_id = ?)", mailing_id),
-                              ("a.alive_since >= ?", since and iso(since)), ("a.alive_since < ?", until and iso(until))):
+                              ("a.alive_since >= ?", since and iso(since)),
+                              ("a.alive_since < ?", until and iso(until))):
             if value is not None:
                 sql += " AND " + clause
                 params.append(value)
@@ -80,7 +82,8 @@ class ReadModel(Connection):
                                                     [*params, -1 if limit is None else limit]))
 
     # The mailing's verdicts an admin rejected, from the covering (mailing_id, ..., review) index.
-    _REJECTED_OF_MAILING = f"rejected AS (SELECT id FROM verdicts WHERE mailing_id = :mailing AND review IN {REJECTED_SQL})"
+    _REJECTED_OF_MAILING = ("rejected AS (SELECT id FROM verdicts "
+                            f"WHERE mailing_id = :mailing AND review IN {REJECTED_SQL})")
 
     def mailing_stats(self, mailing_id: int, bucket: str | None = None) -> MailingStats | None:
         """The press page for one mailing; None if there is no such mailing.
@@ -110,7 +113,8 @@ class ReadModel(Connection):
         reasons: dict[tuple[str, str | None], int] = {}
         domains: dict[str, list[int]] = {}
         for row in self._rows(
-                f"WITH {self._REJECTED_OF_MAILING} SELECT coalesce(b.reason, 'other') AS reason, b.bounce_type, b.domain, "
+                f"WITH {self._REJECTED_OF_MAILING} "
+                "SELECT coalesce(b.reason, 'other') AS reason, b.bounce_type, b.domain, "
                 "count(*) AS n FROM bounces b WHERE b.mailing_id = :mailing AND b.verdict_id NOT IN rejected "
                 "GROUP BY 1, 2, 3", {"mailing": mailing_id}):
             key = (row["reason"], row["bounce_type"])
@@ -166,6 +170,21 @@ class ReadModel(Connection):
             {"mailing": mailing_id, "limit": -1 if limit is None else limit, "offset": offset},
         ))
 
+    def opt_outs(self, mailing_id: int | None = None, limit: int | None = None, offset: int = 0) -> list[OptOutRow]:
+        """Addresses that asked to be taken off the list (category `unsubscribe`), latest request first,
+        one row per address, for one mailing or all; rejected verdicts excluded; a page at a time (no
+        limit: the CSV export). The address is the request's sender: the one on our list."""
+        where = "v.category = 'unsubscribe' AND v.review NOT IN " + REJECTED_SQL + " AND v.from_addr IS NOT NULL"
+        if mailing_id is not None:
+            where += " AND v.mailing_id = :mailing"
+        return cast("list[OptOutRow]", self._rows(
+            "SELECT lower(v.from_addr) AS address, max(v.created_at) AS at, count(*) AS requests, v.id AS verdict_id, "
+            "v.mailing_id, m.subject AS mailing_subject, v.subject, v.evidence, count(*) OVER () AS total "
+            f"FROM verdicts v LEFT JOIN mailings m ON m.id = v.mailing_id WHERE {where} "
+            "GROUP BY lower(v.from_addr) ORDER BY at DESC, address LIMIT :limit OFFSET :offset",
+            {"mailing": mailing_id, "limit": -1 if limit is None else limit, "offset": offset},
+        ))
+
     def list_verdicts(
         self,
         *,
@@ -179,6 +198,7 @@ class ReadModel(Connection):
         action_state: str | None = None,
         mailing_id: int | None = None,
         ticket_id: int | None = None,
+        source: str | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> list[VerdictListRow]:
@@ -186,12 +206,14 @@ class ReadModel(Connection):
         actions summarised (id, kind, planned action, mode, state, attempts, last_error) in one statement.
 
         `action` filters on the plan of our own ticket update (close, move, tag, restore, none),
-        not on a later reopen."""
+        not on a later reopen; `source` on the path that saw the article (vocab.EVENT_SOURCES)."""
         where: list[str] = []
         params: list[Any] = []
+        value: Any
         for clause, value in (("v.category = ?", category), ("v.review = ?", review),
                               ("v.mailing_id = ?", mailing_id),
-                              ("v.event_id IN (SELECT id FROM events WHERE ticket_id = ?)", ticket_id)):
+                              ("v.event_id IN (SELECT id FROM events WHERE ticket_id = ?)", ticket_id),
+                              ("v.event_id IN (SELECT id FROM events WHERE source = ?)", source)):
             if value is not None:
                 where.append(clause)
                 params.append(value)

@@ -131,6 +131,20 @@ class AddressRow(TypedDict):
     alive_since: str | None  # when it last wrote to us as a person
 
 
+class OptOutRow(TypedDict):
+    """An address that asked to be taken off the list: its latest request, how many, which mailing."""
+
+    address: str
+    at: str
+    requests: int
+    verdict_id: int
+    mailing_id: int | None
+    mailing_subject: str | None
+    subject: str | None  # of the request itself (attacker-controlled: escape on display)
+    evidence: str  # JSON list: why we read it as an opt-out
+    total: int  # addresses in all (for paging)
+
+
 class FailedAddressRow(TypedDict):
     """An address that bounced for a mailing: its latest bounce, how many, whether it is dead now."""
 

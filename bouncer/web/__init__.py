@@ -7,7 +7,7 @@ from __future__ import annotations
 from flask import Flask
 
 from ..service import Service
-from . import api, auth, pages, probes, security, webhook
+from . import api, auth, pages, probes, security, sweeps, webhook
 
 
 def init_app(app: Flask, service: Service) -> None:
@@ -18,4 +18,5 @@ def init_app(app: Flask, service: Service) -> None:
     auth.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(probes.bp)
+    app.register_blueprint(sweeps.bp)
     app.wsgi_app = webhook.WebhookEndpoint(app.wsgi_app, service)  # type: ignore[method-assign]

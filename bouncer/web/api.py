@@ -48,6 +48,12 @@ def error(status: int, message: str) -> Response:
     return response
 
 
+@bp.errorhandler(params.BadParameter)
+def bad_parameter(exc: params.BadParameter) -> Response:
+    """A filter value that cannot be read: 400 with the reason, never the unfiltered list."""
+    return error(400, exc.reason(localized=False))
+
+
 @bp.before_request
 def authenticate() -> ResponseReturnValue | None:
     """A page user by session (+ CSRF token on writes) or by HTTP Basic; writes must be JSON."""
@@ -157,3 +163,17 @@ def dead() -> ResponseReturnValue:
 def alive_again() -> ResponseReturnValue:
     return jsonify({"addresses": _store().revived_addresses(mailing_id=params.int_arg("mailing"),
                                                             **params.date_filters())})
+
+
+@bp.get("/opt-outs")
+def opt_outs() -> ResponseReturnValue:
+    """Addresses that asked to be taken off the list (?mailing= for one mailing; ?limit=&offset=)."""
+    mailing_id = params.int_arg("mailing")
+    if mailing_id is not None and _store().get_mailing(mailing_id) is None:
+        return error(404, "no such mailing")
+    limit, offset = _limit()
+    rows = _store().opt_outs(mailing_id, limit=limit, offset=offset)
+    total = rows[0]["total"] if rows else 0
+    return jsonify({"total": total, "limit": limit, "offset": offset, "mailing_id": mailing_id,
+                    "addresses": [{key: value for key, value in row.items() if key not in ("total", "evidence")}
+                                  for row in rows]})

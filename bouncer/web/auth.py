@@ -269,7 +269,8 @@ def login() -> ResponseReturnValue:
     if form.validate_on_submit():
         user, wait = check_password(form.username.data or "", form.password.data or "")
         if wait:
-            flash(_("Too many failed logins. Please try again in %(minutes)d minutes.", minutes=wait // 60 + 1), "error")
+            flash(_("Too many failed logins. Please try again in %(minutes)d minutes.", minutes=wait // 60 + 1),
+                  "error")
             return render_template("login.html", form=form), 429, {"Retry-After": str(wait)}
         if user is not None:
             login_user(user)

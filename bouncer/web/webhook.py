@@ -99,7 +99,8 @@ class WebhookEndpoint:
             event = znuny.parse_event(body)
         except ValueError as exc:
             return _refuse(400, str(exc), "bad_body")
-        for name, value, sent in (("TicketID", ticket_id, event.ticket_id), ("ArticleID", article_id, event.article_id)):
+        for name, value, sent in (("TicketID", ticket_id, event.ticket_id),
+                                  ("ArticleID", article_id, event.article_id)):
             if value is not None and sent != value:
                 return _refuse(400, f"{name} in the path ({value}) differs from the body", "id_mismatch")
         outcome = self.service.process(event, raw)
@@ -122,7 +123,7 @@ def _authorized(request: Request, config: Config) -> str:
     if not config.webhook_password:
         return "webhook password not configured"
     auth = request.authorization
-    user_ok = hmac.compare_digest((auth.username if auth else "").encode(), config.webhook_user.encode())
+    user_ok = hmac.compare_digest(((auth.username if auth else "") or "").encode(), config.webhook_user.encode())
     password_ok = hmac.compare_digest((auth.password if auth and auth.password else "").encode(),
                                       config.webhook_password.encode())
     if not (auth and user_ok and password_ok):

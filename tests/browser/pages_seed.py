@@ -169,6 +169,10 @@ def press_release_reactions(mails: Mails) -> list[tuple[timedelta, dict[str, Any
                   for i, (name, address) in enumerate(readers)]
     reactions += [(7 * hour, mails.human("Petra Lang <p.lang@zeitung-example.de>", pr,
                                          text="Danke, wir bringen das morgen auf Seite 3. Gibt es ein Foto?"))]
+    # A journalist asks to be taken off the list: an opt-out request, listed with the address to remove.
+    reactions += [(9 * hour, mails.human("Jonas Albers <j.albers@stadtblatt-example.de>", pr,
+                                         text="Guten Tag, bitte streichen Sie mich aus dem Presseverteiler, "
+                                              "ich habe die Redaktion gewechselt. Danke!"))]
     # Someone whose address bounced hard writes to us in person afterwards: alive again.
     reactions += [(30 * hour, mails.human("Redaktion <redaktion@tageblatt-example.de>", pr,
                                           text="Unser Postfach war umgezogen, bitte weiter an diese Adresse."))]

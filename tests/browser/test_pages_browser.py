@@ -42,8 +42,8 @@ def test_press_officer_opens_a_mailing_sees_counts_and_plot_and_exports_failed_a
     page.get_by_role("link", name=PRESS_RELEASE[1]).click()
 
     expect(page.get_by_role("heading", name=PRESS_RELEASE[1])).to_be_visible()
-    assert [count(page, k) for k in ("hard", "soft", "auto_reply", "read_receipt", "human", "total")] == [
-        "6", "4", "5", "3", "2", "20"]
+    assert [count(page, k) for k in ("hard", "soft", "auto_reply", "read_receipt", "unsubscribe", "human", "total")] == [
+        "6", "4", "5", "3", "1", "2", "21"]
     plot = page.locator("img.plot")
     expect(plot).to_be_visible()
     assert plot.evaluate("img => img.complete && img.naturalWidth > 0")
@@ -62,6 +62,21 @@ def test_press_officer_opens_a_mailing_sees_counts_and_plot_and_exports_failed_a
         "redaktion@tageblatt-example.de", "m.mueller@lokalzeitung-example.de", "info@radio-example.de",
         "politik@wochenblatt-example.de", "j.schulz@freenet-example.de", "desk@agentur-example.com",
         "s.krause@posteo-example.de", "nachrichten@sender-example.de"}
+
+
+def test_press_officer_sees_who_asked_to_be_taken_off_the_list_and_exports_the_addresses(
+        page: Page, live: Live) -> None:
+    log_in(page, live, PRESS)
+    page.get_by_role("link", name=PRESS_RELEASE[1]).click()
+    section = page.locator("#opt-outs")
+    expect(section.get_by_role("heading", name="Abmeldungen")).to_be_visible()
+    expect(section.locator("table.opt-outs")).to_contain_text("j.albers@stadtblatt-example.de")
+    assert count(page, "unsubscribe") == "1"
+    with page.expect_download() as download:
+        section.get_by_role("link", name="Zu streichende Adressen exportieren (CSV)").click()
+    rows = read_csv(download.value.path())
+    assert rows[0] == ["Adresse", "Letzte Bitte", "Bitten", "Aussendung"]
+    assert [row[0] for row in rows[1:]] == ["j.albers@stadtblatt-example.de"]
 
 
 def test_press_officer_filters_dead_addresses_by_mailing_and_exports_them(page: Page, live: Live) -> None:
