@@ -152,11 +152,11 @@ def press_week(recipients: int = 300) -> Week:
     add(Reaction(at(pm, 50), reply(to, pm, "Danke, wir bringen das morgen. Gibt es ein Foto?", in_reply_to=True),
                  "human", PRESS_RELEASE, to, label="person-in-reply-to"))
     to = next(r)
-    add(Reaction(at(pm, 60), reply(to, pm, "Wann ist die Pressekonferenz dazu?", in_reply_to=False, quote=True),
-                 "human", PRESS_RELEASE, to, label="person-quoted"))
+    add(Reaction(at(pm, 65), reply(to, pm, "Können Sie mir die Rede als PDF schicken? Ich finde sie nicht.",
+                                   in_reply_to=False, quote=True), "human", PRESS_RELEASE, to, label="person-quoted"))
     to = next(r)
-    add(Reaction(at(pm, 65), reply(to, pm, "Bitte nehmen Sie mich aus Ihrem Presseverteiler.", in_reply_to=True),
-                 "unsubscribe", PRESS_RELEASE, to, label="opt-out"))
+    add(Reaction(at(pm, 66), reply(to, pm, "Bitte nehmen Sie mich aus Ihrem Presseverteiler.", in_reply_to=False,
+                                   quote=True), "unsubscribe", PRESS_RELEASE, to, label="person-opt-out"))
 
     # --- the member mailing: a few of each
     m = iter(mb.recipients)

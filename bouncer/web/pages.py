@@ -29,7 +29,8 @@ from ..vocab import KINDS
 from ..vocab import kind as kind_of
 from . import admin, auth, common, params, security, users
 from .charts import HOURS_PLOTTED, continuous, timeline_svg
-from .common import csv_address, csv_response, csv_status, csv_time, mailing_stats_or_404, not_found, store
+from .common import csv_time, mailing_stats_or_404, not_found, store
+from .csv_export import csv_address, csv_response, csv_status
 from .evidence import evidence_text
 from .labels import label
 
