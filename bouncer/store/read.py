@@ -10,17 +10,32 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from ..vocab import CATEGORIES, EVENT_STATUSES, KINDS, OUTBOX_STATES, check, kind_sql, sql_any
+from ..vocab import (
+    CATEGORIES,
+    EVENT_STATUSES,
+    KINDS,
+    OUTBOX_STATES,
+    PERSON_CATEGORIES,
+    check,
+    kind_sql,
+    sql_any,
+    sql_list,
+)
 from .addresses import REJECTED_SQL, dead_where
 from .db import Connection, decode, iso, parse_iso
+from .filters import verdict_where
 from .rows import (
+    AddressHistory,
     AddressRow,
     FailedAddressRow,
+    HistoryRow,
     MailingListRow,
+    MailingPeople,
     MailingRow,
     MailingStats,
     NoMailingStats,
     OptOutRow,
+    PersonRow,
     StoreStats,
     VerdictDetail,
     VerdictListRow,
@@ -29,7 +44,7 @@ from .rows import (
 _KIND_SQL = kind_sql("v")
 # The kind a verdict counts as on the press pages: a rejected one is the person's mail it was.
 _COUNTED_KIND_SQL = f"CASE WHEN v.review IN {REJECTED_SQL} THEN 'human' ELSE {_KIND_SQL} END"
-_MACHINE_SQL = "v.category != 'human'"
+_MACHINE_SQL = f"v.category NOT IN {sql_list(PERSON_CATEGORIES)}"
 _PIVOT_SQL = ", ".join(f"coalesce(sum(c.n) FILTER (WHERE c.kind = '{k}'), 0) AS {k}" for k in KINDS)
 # Written as ORs, which SQLite matches against the partial index idx_actions_outbox (m005).
 _OUTBOX_SQL = sql_any("state", OUTBOX_STATES)
@@ -199,6 +214,8 @@ class ReadModel(Connection):
         mailing_id: int | None = None,
         ticket_id: int | None = None,
         source: str | None = None,
+        q: str | None = None,
+        hide_quiet: bool = False,
         limit: int = 50,
         offset: int = 0,
     ) -> list[VerdictListRow]:
@@ -206,38 +223,72 @@ class ReadModel(Connection):
         actions summarised (id, kind, planned action, mode, state, attempts, last_error) in one statement.
 
         `action` filters on the plan of our own ticket update (close, move, tag, restore, none),
-        not on a later reopen; `source` on the path that saw the article (vocab.EVENT_SOURCES)."""
-        where: list[str] = []
-        params: list[Any] = []
-        value: Any
-        for clause, value in (("v.category = ?", category), ("v.review = ?", review),
-                              ("v.mailing_id = ?", mailing_id),
-                              ("v.event_id IN (SELECT id FROM events WHERE ticket_id = ?)", ticket_id),
-                              ("v.event_id IN (SELECT id FROM events WHERE source = ?)", source)):
-            if value is not None:
-                where.append(clause)
-                params.append(value)
-        for clause, value in (("v.confidence >= ?", min_conf), ("v.confidence <= ?", max_conf),
-                              ("v.created_at >= ?", since and iso(since)), ("v.created_at < ?", until and iso(until))):
-            if value is not None:
-                where.append(clause)
-                params.append(value)
-        if action is not None:
-            where.append("EXISTS (SELECT 1 FROM actions a WHERE a.verdict_id = v.id AND a.kind != 'reopen' "
-                         "AND json_extract(a.plan, '$.action') = ?)")
-            params.append(action)
-        if action_state is not None:
-            where.append("EXISTS (SELECT 1 FROM actions a WHERE a.verdict_id = v.id AND a.state = ?)")
-            params.append(action_state)
+        not on a later reopen; `source` on the path that saw the article (vocab.EVENT_SOURCES); `q`
+        searches sender and subject (a part of them) and, when it is a number, the ticket id;
+        `hide_quiet` leaves out a person's mail nobody reviewed and we did nothing to."""
+        where, params = verdict_where(category=category, review=review, min_conf=min_conf, max_conf=max_conf,
+                                      since=since, until=until, action=action, action_state=action_state,
+                                      mailing_id=mailing_id, ticket_id=ticket_id, source=source, q=q,
+                                      hide_quiet=hide_quiet)
         sql = (
             "SELECT v.*, (SELECT json_group_array(json_object('id', a.id, 'kind', a.kind, "
             "'action', json_extract(a.plan, '$.action'), 'mode', a.mode, 'state', a.state, "
             "'attempts', a.attempts, 'last_error', a.last_error)) "
             "FROM actions a WHERE a.verdict_id = v.id) AS actions FROM verdicts v"
-            + (" WHERE " + " AND ".join(where) if where else "")
+            + (" WHERE " + where if where else "")
             + " ORDER BY v.created_at DESC, v.id DESC LIMIT ? OFFSET ?"
         )
         return [cast(VerdictListRow, decode(row)) for row in self._rows(sql, [*params, limit, offset])]
+
+    def count_verdicts(self, **filters: Any) -> int:
+        """How many verdicts `list_verdicts` finds for the same filters (verdict_where's arguments)."""
+        where, params = verdict_where(**filters)
+        with self._lock:
+            return int(self._conn.execute("SELECT count(*) FROM verdicts v" + (" WHERE " + where if where else ""),
+                                          params).fetchone()[0])
+
+    def mailing_people(self, mailing_id: int, limit: int = 200) -> MailingPeople:
+        """Who answered a mailing, for the press officer: the people who wrote in person (a false positive
+        too: it was a person's mail), who is away and until when, and who read it; each list newest first
+        with its total. Served by the mailing index (mailing_id, category, …)."""
+        def people(condition: str) -> tuple[list[PersonRow], int]:
+            rows = self._rows(
+                "SELECT v.id AS verdict_id, v.from_addr AS address, v.created_at AS at, v.ticket_id, v.return_date, "
+                f"v.subject, count(*) OVER () AS total FROM verdicts v WHERE v.mailing_id = ? AND {condition} "
+                "ORDER BY v.created_at DESC, v.id DESC LIMIT ?", [mailing_id, limit])
+            return cast("list[PersonRow]", rows), (rows[0]["total"] if rows else 0)
+
+        rejected = f"v.review IN {REJECTED_SQL}"
+        wrote, wrote_total = people(f"(v.category = 'human' OR ({_MACHINE_SQL} AND {rejected}))")
+        away, away_total = people(f"v.category = 'auto_reply' AND NOT {rejected}")
+        read, read_total = people(f"v.category = 'read_receipt' AND NOT {rejected}")
+        return {"wrote": wrote, "wrote_total": wrote_total, "away": away, "away_total": away_total,
+                "read": read, "read_total": read_total}
+
+    def address_history(self, address: str, limit: int = 200) -> AddressHistory:
+        """Everything we know of one address, newest first: its dead-address row (dead since, alive again
+        since) and every bounce, auto-reply, receipt and personal mail from or about it, with the mailing
+        it answered. Bounces through the (address, at) index, mail from it through the from_addr index."""
+        key = address.strip().lower()
+        row = self._one("SELECT * FROM addresses WHERE address = ?", [key])
+        events = self._rows(
+            "SELECT * FROM (SELECT v.id AS verdict_id, b.at, 'bounce' AS category, b.bounce_type, b.status, b.reason, "
+            "v.return_date, v.ticket_id, v.review, b.mailing_id, m.subject AS mailing_subject "
+            "FROM bounces b JOIN verdicts v ON v.id = b.verdict_id LEFT JOIN mailings m ON m.id = b.mailing_id "
+            "WHERE b.address = :a UNION ALL "
+            "SELECT v.id, v.created_at, v.category, v.bounce_type, v.status, v.reason, v.return_date, v.ticket_id, "
+            "v.review, v.mailing_id, m.subject FROM verdicts v LEFT JOIN mailings m ON m.id = v.mailing_id "
+            "WHERE v.from_addr = :a AND v.category != 'bounce') ORDER BY at DESC, verdict_id DESC LIMIT :limit",
+            {"a": key, "limit": limit})
+        return {"address": key, "row": cast("AddressRow | None", row), "events": cast("list[HistoryRow]", events)}
+
+    def find_addresses(self, part: str, limit: int = 20) -> list[str]:
+        """Addresses we know (bounced, or wrote to us) that contain `part`, for a search that is not exact."""
+        like = "%" + part.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = self._rows("SELECT address FROM addresses WHERE address LIKE ? ESCAPE '\\' "
+                          "UNION SELECT DISTINCT from_addr FROM verdicts WHERE from_addr LIKE ? ESCAPE '\\' "
+                          "ORDER BY 1 LIMIT ?", [like, like, limit])
+        return [r["address"] for r in rows]
 
     def get_verdict(self, verdict_id: int) -> VerdictDetail | None:
         """One verdict with its full actions (plan, previous), its event and its bounce rows."""

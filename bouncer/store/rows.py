@@ -217,6 +217,49 @@ class NoMailingStats(TypedDict):
     latest: list[dict[str, Any]]  # id, created_at, category, bounce_type, from_addr, subject, recipients, ticket_id
 
 
+class PersonRow(TypedDict):
+    """Someone who answered a mailing (Store.mailing_people)."""
+
+    verdict_id: int
+    address: str | None
+    at: str
+    ticket_id: int
+    return_date: str | None  # an out-of-office's "back on" (ISO date)
+    subject: str | None
+    total: int
+
+
+class MailingPeople(TypedDict):
+    wrote: list[PersonRow]  # in person (false positives included: they were people)
+    wrote_total: int
+    away: list[PersonRow]  # out-of-office and other auto-replies, with the return date when named
+    away_total: int
+    read: list[PersonRow]  # read receipts
+    read_total: int
+
+
+class HistoryRow(TypedDict):
+    """One mail from or about an address (Store.address_history)."""
+
+    verdict_id: int
+    at: str
+    category: str
+    bounce_type: str | None
+    status: str | None
+    reason: str | None
+    return_date: str | None
+    ticket_id: int
+    review: str
+    mailing_id: int | None
+    mailing_subject: str | None
+
+
+class AddressHistory(TypedDict):
+    address: str
+    row: AddressRow | None  # None when it never bounced
+    events: list[HistoryRow]
+
+
 class AllowRule(TypedDict):
     id: int
     kind: str  # vocab.ALLOW_KINDS
