@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test bench clean
+.PHONY: run test lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,13 @@ $(VENV)/.installed: pyproject.toml
 run: $(VENV)/.installed
 	$(VENV)/bin/gunicorn -c gunicorn.conf.py 'app:create_app()'
 
-test: $(VENV)/.installed
+# The quality gate first: lint (ruff), types (mypy), layering (import-linter, .importlinter); then every test.
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check bouncer filters app.py gunicorn.conf.py
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+test: lint
 	scripts/ensure-chromium
 	scripts/ensure-znuny
 	$(PY) -m pytest -q

@@ -5,8 +5,9 @@ Environment (all optional):
                    In a container use 0.0.0.0:8080 (the Dockerfile sets it) and let the
                    container network decide who reaches it.
   BOUNCER_WORKERS  processes; default 2. Each builds its own app (create_app runs per
-                   worker, nothing is preloaded), so each has its own SQLite connection and,
-                   in callback mode, its own outbox thread; claims keep them from doubling work.
+                   worker, nothing is preloaded), so each has its own SQLite connection; each
+                   starts its own background work (post_worker_init: recovery, retention, the
+                   outbox thread); claims keep them from doubling work.
   BOUNCER_THREADS  threads per process; default 1 (the sync worker). Judging a mail is CPU
                    work and SQLite has one writer, so more threads only add lock waits: on
                    bench/webhook.py 4 threads gave a p99 a third higher. Raise it (gthread) when
@@ -59,12 +60,20 @@ def child_exit(server: Any, worker: Any) -> None:
     multiprocess.mark_process_dead(worker.pid)
 
 
+def post_worker_init(worker: Any) -> None:
+    """Each worker, once it has built its app: start its background work (app.start_background)."""
+    from app import start_background
+
+    start_background(worker.wsgi)
+
+
 def worker_exit(server: Any, worker: Any) -> None:
     """Let the outbox thread finish its round, so no action is left claimed until its lease ends."""
     app = getattr(worker, "wsgi", None)
-    outbox = getattr(app, "extensions", {}).get("bouncer_worker")
-    if outbox is not None:
-        outbox.stop()
+    if app is not None and hasattr(app, "extensions"):
+        from app import stop_background
+
+        stop_background(app)
 
 
 def on_exit(server: Any) -> None:

@@ -178,8 +178,7 @@ def main() -> None:
         written = seed(db, args.verdicts, args.mailings, soft_threshold=3, window_days=30)
         print(f"seeded in {time.perf_counter() - started:.1f} s: " + ", ".join(f"{v:,} {k}" for k, v in written.items()))
         write_test_users(Path(tmp) / "users.toml")
-        app = create_app(Config(db_path=str(db), users_file=str(Path(tmp) / "users.toml"), log_json=True),
-                         start_worker=False)
+        app = create_app(Config(db_path=str(db), users_file=str(Path(tmp) / "users.toml"), log_json=True))
         store = app.extensions["bouncer"].store
         client = https_client(app)
         client.post("/login", data={"csrf_token": csrf_token(client.get("/login").text),

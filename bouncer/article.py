@@ -1,65 +1,32 @@
-"""A Znuny/OTRS invoker article -> `Mail`, so the same filters judge both paths.
+"""A Znuny article (bouncer/znuny.py) -> `Mail`, so the same filters judge both paths.
 
-What Znuny 7 posts (see ../shared/otrs-wire): no top-level Content-Type, no raw
-headers but From/To/Cc/Subject/Message-ID/In-Reply-To/References, the body part as
-`Body`, and every other MIME part as a base64 `Attachment[]` entry (the DSN as
-`message/delivery-status`, the returned mail as a `message/rfc822` .eml, MDN parts
-under their own names). Raw headers only arrive when a PostMaster filter copies them
-into article dynamic fields; ARTICLE_HEADER_FIELDS maps the ones our kit creates.
+What Znuny 7 gives (see ../shared/otrs-wire): no top-level Content-Type, no raw headers but
+From/To/Cc/Subject/Message-ID/In-Reply-To/References, the body part as `Body`, and every other
+MIME part as an attachment (the DSN as `message/delivery-status`, the returned mail as a
+`message/rfc822` .eml, MDN parts under their own names). Raw headers only arrive when a
+PostMaster filter copies them into article dynamic fields (znuny.ARTICLE_HEADER_FIELDS).
 """
 from __future__ import annotations
 
-import base64
-import binascii
-from collections.abc import Mapping
-from typing import Any
-
 from . import mime
 from .mail import TEXT_CAP, Headers, Mail, Part
+from .znuny import Article, Attachment, Ticket
 
-# Article dynamic field -> the raw header it carries (docs/znuny-setup.md creates them).
-# Names avoid auth/token/secret/passw/config: Znuny strips payload keys matching those.
-ARTICLE_HEADER_FIELDS: dict[str, str] = {
-    "AutoSubmitted": "Auto-Submitted",
-    "MailPrecedence": "Precedence",
-    "MailAutoReply": "X-Autoreply",
-    "MailAutoRespond": "X-Autorespond",
-    "MailResponseSuppress": "X-Auto-Response-Suppress",
-    "MailRulesLoop": "X-MS-Exchange-Inbox-Rules-Loop",
-    "MailReturnPath": "Return-Path",
-    "MailFailedRecipients": "X-Failed-Recipients",
-}
-_ARTICLE_HEADERS = (
-    ("From", "From"), ("To", "To"), ("Cc", "Cc"), ("ReplyTo", "Reply-To"), ("Subject", "Subject"),
-    ("MessageID", "Message-ID"), ("InReplyTo", "In-Reply-To"), ("References", "References"),
-)
 # Znuny stores the mail's own body part as an attachment too (file-1, file-2 for HTML).
 _BODY_FILENAMES = ("file-1", "file-2")
 
 
-def from_article(article: Mapping[str, Any], ticket: Mapping[str, Any] | None = None) -> Mail:
-    """Build a Mail from `Ticket.Article` of an invoker request (ticket fields give hints)."""
-    headers = Headers()
-    for key, name in _ARTICLE_HEADERS:
-        value = article.get(key)
-        if isinstance(value, str) and value.strip():
-            headers.add(name, value)
-    for field_name, header in ARTICLE_HEADER_FIELDS.items():
-        value = article.get(f"DynamicField_{field_name}")
-        if isinstance(value, list):
-            value = value[0] if value else None
-        if isinstance(value, str) and value.strip():
-            headers.add(header, value.strip())
-
+def from_article(article: Article, ticket: Ticket | None = None) -> Mail:
+    """Build a Mail from an article (the ticket's fields give hints)."""
+    headers = Headers(list(article.headers))
     top = headers.get("Content-Type") or ""
-    body_ctype = str(article.get("ContentType") or "text/plain").split(";", 1)[0].strip().lower()
+    body_ctype = article.content_type.split(";", 1)[0].strip().lower()
     mail = Mail(headers=headers, source="znuny", content_type="text/plain")
-    body = article.get("Body")
-    if isinstance(body, str) and body:
+    body = article.body
+    if body:
         mail.parts.append(Part(content_type=body_ctype if body_ctype.startswith("text/") else "text/plain",
                                text=body[:TEXT_CAP], size=len(body)))
-    attachments = article.get("Attachment") or []
-    for att in attachments if isinstance(attachments, list) else []:
+    for att in article.attachments:
         part = _attachment_part(att, has_body=bool(body))
         if part is not None:
             mail.parts.append(part)
@@ -71,26 +38,19 @@ def from_article(article: Mapping[str, Any], ticket: Mapping[str, Any] | None = 
         mail.content_type = "multipart/mixed"
     mail.size = len(body or "") + sum(p.size for p in mail.parts[1:])
     # The flag is ticket-wide and stays set: it speaks for this article only when it opened the ticket.
-    if ticket and str(ticket.get("DynamicField_MailFlags") or "").lower() == "bounce" and article.get("ArticleNumber") == 1:
+    if ticket and str(ticket.dynamic_fields.get("MailFlags") or "").lower() == "bounce" and article.article_number == 1:
         mail.hints["znuny_bounce_flag"] = "1"
     return mail
 
 
-def _attachment_part(att: Any, has_body: bool) -> Part | None:
-    if not isinstance(att, Mapping):
-        return None
-    ctype_full = str(att.get("ContentType") or "application/octet-stream")
-    ctype, _, rest = ctype_full.partition(";")
+def _attachment_part(att: Attachment, has_body: bool) -> Part | None:
+    ctype, _, rest = att.content_type.partition(";")
     ctype = ctype.strip().lower()
-    filename = str(att.get("Filename") or "") or None
-    disposition = str(att.get("Disposition") or "") or None
+    filename, disposition = att.filename, att.disposition
     params = _params(rest)
     if has_body and filename in _BODY_FILENAMES and ctype == "text/plain":
         return None  # the body again; `Body` already carries it
-    try:
-        data = base64.b64decode(str(att.get("Content") or ""), validate=False)
-    except (binascii.Error, ValueError):
-        data = b""
+    data = att.data
     part = Part(content_type=ctype, params=params, filename=filename, disposition=disposition, size=len(data))
     if ctype in mime.MESSAGE_TYPES:
         part.message = mime.parse(data, depth=1)
@@ -113,14 +73,3 @@ def _params(rest: str) -> dict[str, str]:
         if eq:
             out[key.strip().lower()] = value.strip().strip('"')
     return out
-
-
-def request_article(body: Mapping[str, Any]) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
-    """(ticket, article) of an invoker request body; raises ValueError if it is not one."""
-    ticket = body.get("Ticket") if isinstance(body, Mapping) else None
-    if not isinstance(ticket, Mapping):
-        raise ValueError("body has no 'Ticket' object")
-    article = ticket.get("Article")
-    if not isinstance(article, Mapping):
-        raise ValueError("body has no 'Ticket.Article' object")
-    return ticket, article

@@ -9,15 +9,16 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import click
 
-from .article import request_article
 from .classify import classify, classify_article
 from .mime import parse
 from .verdict import Verdict, human
+from .znuny import parse_request
 
 MAX_INPUT_BYTES = 64 * 1024 * 1024  # larger files are refused with an error verdict, not read
 
@@ -55,10 +56,10 @@ def _classify_json(raw: bytes) -> Verdict:
     try:
         doc: Any = json.loads(raw)
         body = doc.get("body_json", doc) if isinstance(doc, dict) else doc
-        ticket, article = request_article(body)
+        ticket, article = parse_request(body)
     except (ValueError, AttributeError) as exc:
         return human(error=f"not a Znuny invoker request: {exc}", confidence=0.5)
-    return classify_article(dict(article), dict(ticket))
+    return classify_article(article, ticket)
 
 
 @click.command("classify")
@@ -74,4 +75,5 @@ def classify_command(as_json: bool, paths: tuple[str, ...]) -> None:
             detail = verdict.bounce_type or ""
             rcpt = ",".join(verdict.recipients[:2])
             why = verdict.error or (verdict.evidence[0] if verdict.evidence else "")
-            click.echo(f"{verdict.category:<15} {detail:<4} {verdict.confidence:4.2f} {rcpt[:40]:<40} {path}  | {why[:90]}")
+            click.echo(f"{verdict.category:<15} {detail:<4} {verdict.confidence:4.2f} {rcpt[:40]:<40} {path}"
+                       f"  | {why[:90]}")

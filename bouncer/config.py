@@ -6,13 +6,13 @@ reader of the environment, and `create_app(config)` takes the result (or a test'
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-MODES = ("dry-run", "inline", "callback")
+from .vocab import MODES, Mode
 
 
 class ConfigError(ValueError):
@@ -22,7 +22,7 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class Config:
     db_path: str = "data/bouncer.sqlite"
-    mode: str = "dry-run"  # dry-run: record and show, act on nothing
+    mode: Mode = "dry-run"  # dry-run: record and show, act on nothing
     policy_path: str | None = None  # None: the built-in safe defaults (bouncer/policy_default.toml)
     webhook_user: str = "webhook"
     webhook_password: str = ""  # empty: webhook refuses everything until set (dev: see README)
@@ -34,12 +34,17 @@ class Config:
     otrs_password: str | None = None
     otrs_timeout: float = 10.0
     fetch_raw: bool = False  # fetch the exact raw mail via AgentTicketPlain when credentials are set
-    secret_key: str = field(default_factory=lambda: secrets.token_hex(32))
+    secret_key: str | None = None  # signs page sessions; None: generated once, kept beside the database
+    cookie_secure: bool | None = None  # session cookie over https only; None: on, except in Flask debug/testing
     retention_days: int = 90
     store_bodies: bool = False  # GDPR Art. 9: no mail bodies by default, only a short snippet
     snippet_chars: int = 280
     users_file: str | None = None  # page logins (press/admin), see docs/configuration.md
     log_json: bool = True
+    otrs_timezone: str = "UTC"  # Znuny's OTRSTimeZone: how its TicketSearch/TicketGet times are meant
+    catchup_minutes: float = 5.0  # catch-up round every so many minutes; 0: off
+    catchup_in_dry_run: bool = False  # the catch-up also runs in BOUNCER_MODE=dry-run (recording only)
+    catchup_overlap_minutes: float = 10.0  # each round looks back this much before the last one's end
 
     ENV_PREFIX = "BOUNCER_"
 
@@ -58,14 +63,32 @@ class Config:
         if self.mode not in MODES:
             raise ConfigError(f"BOUNCER_MODE={self.mode!r}: must be one of {', '.join(MODES)}")
         if self.mode == "callback" and not (self.otrs_url and self.otrs_user and self.otrs_password):
-            raise ConfigError("BOUNCER_MODE=callback needs BOUNCER_OTRS_URL, BOUNCER_OTRS_USER and BOUNCER_OTRS_PASSWORD")
+            raise ConfigError("BOUNCER_MODE=callback needs BOUNCER_OTRS_URL, BOUNCER_OTRS_USER and "
+                              "BOUNCER_OTRS_PASSWORD")
         if self.max_body_bytes < 1024:
             raise ConfigError("BOUNCER_MAX_BODY_BYTES must be at least 1024")
         if self.retention_days < 1:
             raise ConfigError("BOUNCER_RETENTION_DAYS must be at least 1")
+        if self.catchup_minutes < 0 or self.catchup_overlap_minutes < 0:
+            raise ConfigError("BOUNCER_CATCHUP_MINUTES and BOUNCER_CATCHUP_OVERLAP_MINUTES must be 0 or more")
+        try:
+            ZoneInfo(self.otrs_timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"BOUNCER_OTRS_TIMEZONE={self.otrs_timezone!r}: not a time zone name "
+                              "(e.g. UTC, Europe/Berlin)") from None
         if self.policy_path and not Path(self.policy_path).is_file():
             raise ConfigError(f"BOUNCER_POLICY_PATH={self.policy_path!r}: no such file")
         return self
+
+    @property
+    def otrs_zone(self) -> ZoneInfo:
+        return ZoneInfo(self.otrs_timezone)
+
+    @property
+    def catchup_enabled(self) -> bool:
+        """On when it has an interval and a Znuny to ask, and either acts or was asked to run in dry-run."""
+        return bool(self.catchup_minutes > 0 and self.otrs_url and self.otrs_user and self.otrs_password
+                    and (self.mode != "dry-run" or self.catchup_in_dry_run))
 
     def with_(self, **changes: Any) -> Config:
         return replace(self, **changes).validated()

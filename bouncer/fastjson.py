@@ -7,7 +7,8 @@ difference stays: orjson reads an integer beyond 64 bits as a float, which no id
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 

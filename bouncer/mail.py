@@ -1,6 +1,6 @@
 """The mail as filters see it: a small, parser-independent model.
 
-Filters never touch flanker or Znuny JSON. Both inputs (raw RFC 822 bytes through
+Filters never see a parser's objects or Znuny JSON. Both inputs (raw RFC 822 bytes through
 `bouncer.mime`, a Znuny invoker article through `bouncer.article`) are turned into
 this one model, so a rule written once holds on both paths.
 """
@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parseaddr, parsedate_to_datetime
 from functools import cached_property
-from typing import Iterator, Literal
+from typing import Literal
 
 # Filters read at most this much decoded text per part: detection needs the top of a
 # report, and a cap keeps time and memory flat on hostile input.
@@ -177,3 +180,37 @@ def addresses(value: str) -> list[str]:
         if "@" in address and address not in out:
             out.append(address)
     return out
+
+
+_MESSAGE_ID = re.compile(r"<[^<>\s]+>")
+
+
+def message_ids(value: str | None) -> list[str]:
+    """Message-IDs in `<...>` form, so `abc@x` and `<abc@x>` match each other."""
+    if not value or not value.strip():
+        return []
+    return _MESSAGE_ID.findall(value) or [f"<{value.strip().strip('<>')}>"]
+
+
+def bare_address(value: str | None) -> str | None:
+    """Bare lower-case address from `Name <a@b>` or `rfc822; a@b`; None if it is not one."""
+    value = (value or "").rpartition(";")[2].strip()
+    if "<" not in value and " " not in value and '"' not in value:
+        address = value.lower()  # already bare: the classifier's recipients are (parseaddr is slow)
+    else:
+        address = parseaddr(value)[1].strip().lower()
+    return address if "@" in address else None
+
+
+def mail_date(value: str | None) -> datetime | None:
+    """A Date header (RFC 2822, or ISO as some parsers give it) as aware UTC; None if unreadable."""
+    if not value or not value.strip():
+        return None
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        try:
+            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import os
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client import multiprocess
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
 EVENTS = Counter("bouncer_events_total", "Invoker events by outcome and category", ["status", "category", "action"])
 LATENCY = Histogram("bouncer_webhook_seconds", "Webhook request latency",

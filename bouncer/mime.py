@@ -13,6 +13,7 @@ as malformed, and its 2019 release warns on import. See README "Deviations".
 from __future__ import annotations
 
 import binascii
+import email.errors
 import email.header
 import re
 from urllib.parse import unquote
@@ -84,7 +85,8 @@ def _split(raw: bytes) -> tuple[bytes, bytes]:
     if raw.startswith(b"From "):  # mbox separator line
         raw = raw.split(b"\n", 1)[1] if b"\n" in raw else b""
     start, end = _blank_line(raw)
-    if start >= 0 and _HEADER_BLOCK.match(raw, 0, start).end() == start:
+    block = _HEADER_BLOCK.match(raw, 0, start) if start >= 0 else None  # matches always: lines or none
+    if block is not None and block.end() == start:
         return raw[:start], raw[end:]  # the usual case, without a loop
     position, size = 0, len(raw)
     while position < size:
@@ -235,7 +237,10 @@ def _children(body: bytes, boundary: str, budget: _Budget) -> list[bytes] | None
 def _transfer_decode(data: bytes, encoding: str) -> bytes:
     if encoding == "base64":
         clean = _NOT_BASE64.sub(b"", data)
-        clean = clean[: len(clean) - len(clean) % 4]
+        if data.rstrip().endswith(b"=") and len(clean) % 4 > 1:
+            clean += b"=" * (4 - len(clean) % 4)  # the padded last quantum holds the last one or two bytes
+        else:
+            clean = clean[: len(clean) - len(clean) % 4]  # a cut-off read: drop the partial quantum
         try:
             return binascii.a2b_base64(clean)
         except binascii.Error:
@@ -273,5 +278,5 @@ def _decode_words(value: str) -> str:
         return value
     try:
         return str(email.header.make_header(email.header.decode_header(value)))
-    except (ValueError, LookupError, UnicodeError, binascii.Error):
-        return value
+    except (ValueError, LookupError, UnicodeError, binascii.Error, email.errors.HeaderParseError):
+        return value  # a broken encoded word stays as written

@@ -13,13 +13,15 @@ end up in proxy access logs or in the URL a transport exception prints.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 from urllib.parse import quote
 
 import requests
 
+from . import znuny
 from .config import Config
 
 # Cookie name of the agent interface (Znuny's SessionName default, as captured).
@@ -29,6 +31,10 @@ _SESSION_ERROR_SUFFIX = ".AuthFail"
 _SESSION_CREATE_OPERATION = "SessionCreate"
 # Transient HTTP answers; any other non-200 status is a configuration problem.
 _RETRYABLE_STATUS = frozenset({408, 429})
+# Znuny's state types of a ticket still open. Named one by one: TicketSearch over REST answers
+# StateType "Open" (the agent interface's shorthand) with no ticket at all (seen on Znuny 7.0.19).
+OPEN_STATE_TYPES = ("new", "open", "pending reminder", "pending auto")
+SEARCH_LIMIT = 100_000  # TicketSearch's own default is far lower; a sweep wants every hit
 
 
 class OtrsError(Exception):
@@ -143,10 +149,60 @@ class OtrsClient:
         path = f"/Ticket/{quote(str(ticket_id), safe='')}"
         params = {key: _wire_value(value) for key, value in options.items()}
         data = self._with_session(lambda sid: self._call("POST", path, {"SessionID": sid, **params}, "TicketGet"))
-        tickets = data.get("Ticket")
-        if not isinstance(tickets, list) or not tickets or not isinstance(tickets[0], dict):
-            raise OtrsError("TicketGet.NoTicket", f"no ticket in the answer for TicketID {ticket_id}", False)
-        return tickets[0]
+        try:
+            return znuny.get_ticket(data, ticket_id)
+        except znuny.ZnunyFormatError as exc:
+            raise OtrsError("TicketGet.NoTicket", str(exc), False) from None
+
+    def ticket_with_articles(self, ticket_id: int, page_size: int = 30) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The ticket (dynamic fields on) and all its articles, oldest first.
+
+        TicketGet has no article offset (ArticleID is ignored, otrs-wire with-articleid), so long
+        tickets are paged this way: one call gets the newest `page_size` articles with attachments;
+        only when the page is full, a second call lists every article without attachments, and
+        those outside the first page carry no `Attachment` key (`customer_articles` gets them).
+        Most tickets take one call."""
+        ticket = self.ticket_get(ticket_id, AllArticles=True, Attachments=True, DynamicFields=True,
+                                 ArticleOrder="DESC", ArticleLimit=page_size)
+        newest = znuny.ticket_articles(ticket)
+        if len(newest) < page_size:
+            return ticket, newest
+        listed = znuny.ticket_articles(self.ticket_get(ticket_id, AllArticles=True, DynamicFields=True))
+        full = {a.get("ArticleID"): a for a in newest}
+        return ticket, [full.get(a.get("ArticleID"), a) for a in listed]
+
+    def customer_articles(self, ticket_id: int, wanted: set[int], page_size: int = 30) -> dict[int, dict[str, Any]]:
+        """Customer articles with attachments, newest first in pages that double (ArticleSenderType,
+        ArticleOrder=DESC, ArticleLimit), until every id in `wanted` is there or the ticket has no more."""
+        found: dict[int, dict[str, Any]] = {}
+        limit = page_size
+        while True:
+            ticket = self.ticket_get(ticket_id, AllArticles=True, Attachments=True, DynamicFields=True,
+                                     ArticleSenderType=["customer"], ArticleOrder="DESC", ArticleLimit=limit)
+            articles = znuny.ticket_articles(ticket)
+            found = {int(a["ArticleID"]): a for a in articles if str(a.get("ArticleID", "")).isdigit()}
+            if wanted <= set(found) or len(articles) < limit:
+                return found
+            limit *= 2
+
+    def open_ticket_ids(self, queues: Sequence[str] = (), created_after: datetime | None = None,
+                        created_before: datetime | None = None, zone: tzinfo = UTC,
+                        limit: int = SEARCH_LIMIT) -> list[int]:
+        """TicketSearch for open tickets (the state types in OPEN_STATE_TYPES), in the given queues or
+        every queue the agent may read; oldest first."""
+        criteria: dict[str, Any] = {"StateType": list(OPEN_STATE_TYPES), "Limit": limit}
+        if queues:
+            criteria["Queues"] = list(queues)
+        if created_after is not None:
+            criteria["TicketCreateTimeNewerDate"] = znuny.wire_time(created_after, zone)
+        if created_before is not None:
+            criteria["TicketCreateTimeOlderDate"] = znuny.wire_time(created_before, zone)
+        return sorted(self.ticket_search(**criteria))
+
+    def tickets_with_articles_since(self, since: datetime, zone: tzinfo = UTC,
+                                    limit: int = SEARCH_LIMIT) -> list[int]:
+        """TicketSearch for tickets, in any state, with an article created at or after `since`; oldest first."""
+        return sorted(self.ticket_search(ArticleCreateTimeNewerDate=znuny.wire_time(since, zone), Limit=limit))
 
     def ticket_update(
         self,
@@ -184,8 +240,10 @@ class OtrsClient:
         params = {key: _wire_value(value) for key, value in criteria.items()}
         data = self._with_session(
             lambda sid: self._call("POST", "/TicketSearch", {"SessionID": sid, **params}, "TicketSearch"))
-        found = data.get("TicketID", [])
-        return [int(ticket_id) for ticket_id in ([found] if isinstance(found, (str, int)) else found)]
+        try:
+            return znuny.search_ticket_ids(data)
+        except znuny.ZnunyFormatError as exc:
+            raise OtrsError("TicketSearch.BadResponse", str(exc), False) from None
 
     # -- agent interface ---------------------------------------------------------------
 

@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from .verdict import Verdict
+from .vocab import POLICY_ACTIONS, RULE_KEYS, rule_key
 
-ACTIONS = ("close", "move", "tag", "none")
-RULE_KEYS = ("bounce_hard", "bounce_soft", "auto_reply", "read_receipt", "feedback_report", "human")
 MARKER = "[otrs-bouncer]"  # in every note we add: the loop guard recognises our own articles by it
 
 
@@ -49,7 +48,8 @@ class Policy:
         if path:
             text, source = Path(path).read_text(encoding="utf-8"), str(path)
         else:
-            text, source = resources.files("bouncer").joinpath("policy_default.toml").read_text("utf-8"), "built-in defaults"
+            text = resources.files("bouncer").joinpath("policy_default.toml").read_text("utf-8")
+            source = "built-in defaults"
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -70,18 +70,21 @@ class Policy:
             rules.setdefault(key, Rule(action="tag" if key != "human" else "none"))
         if rules["human"].action != "none":
             raise PolicyError(f"{source}: [rules.human] action must be \"none\": a person's mail is never acted on")
+        if rules["unsubscribe"].action == "close":
+            raise PolicyError(f"{source}: [rules.unsubscribe] action must not be \"close\": an opt-out request is a "
+                              "person's wish the press officer acts on (tag, or move to a queue)")
         tag, dead = data.get("tag") or {}, data.get("dead_address") or {}
         policy = cls(rules=rules, dynamic_field=tag.get("dynamic_field", "MailClassification") or None,
                      note=bool(tag.get("note", True)), note_subject=str(tag.get("note_subject", cls.note_subject)),
-                     dead_soft_bounces=int(dead.get("soft_bounces", 3)), dead_window_days=int(dead.get("window_days", 30)),
+                     dead_soft_bounces=int(dead.get("soft_bounces", 3)),
+                     dead_window_days=int(dead.get("window_days", 30)),
                      source=source)
         if policy.dead_soft_bounces < 1 or policy.dead_window_days < 1:
             raise PolicyError(f"{source}: [dead_address] soft_bounces and window_days must be at least 1")
         return policy
 
     def rule_for(self, verdict: Verdict) -> Rule:
-        key = f"bounce_{verdict.bounce_type or 'soft'}" if verdict.category == "bounce" else verdict.category
-        return self.rules[key]
+        return self.rules[policy_key(verdict)]
 
     def describe(self) -> list[dict[str, Any]]:
         """The rules as rows, for the rules page."""
@@ -95,8 +98,8 @@ def _rule(raw: Any, where: str) -> Rule:
     if extra:
         raise PolicyError(f"{where}: unknown key(s) {', '.join(sorted(extra))}")
     action = raw.get("action")
-    if action not in ACTIONS:
-        raise PolicyError(f"{where}: action must be one of {', '.join(ACTIONS)}, not {action!r}")
+    if action not in POLICY_ACTIONS:
+        raise PolicyError(f"{where}: action must be one of {', '.join(POLICY_ACTIONS)}, not {action!r}")
     if action == "close" and not raw.get("state"):
         raise PolicyError(f"{where}: action \"close\" needs a state (e.g. \"closed successful\")")
     if action == "move" and not raw.get("queue"):
@@ -147,13 +150,14 @@ def label(verdict: Verdict) -> str:
 
 
 def decide(policy: Policy, verdict: Verdict, ticket: TicketContext) -> Plan:
-    """The plan for one verdict. Human mail: nothing at all."""
-    if not verdict.is_machine:
+    """The plan for one verdict. Human mail: nothing at all; an opt-out request at most a tag or a move."""
+    if not verdict.is_actionable:
         return Plan(action="none", why="written by a person (or not sure): nothing is done")
     rule = policy.rule_for(verdict)
     action, why = rule.action, f"policy [rules.{policy_key(verdict)}] says {rule.action}"
     if action in ("close", "move") and verdict.confidence < rule.min_confidence:
-        action, why = "tag", f"confidence {verdict.confidence:.2f} below {rule.min_confidence:.2f}: tag, don't {rule.action}"
+        action = "tag"
+        why = f"confidence {verdict.confidence:.2f} below {rule.min_confidence:.2f}: tag, don't {rule.action}"
     state = queue = None
     if action in ("close", "move") and ticket.conversation:
         action, why = "tag", f"ticket has human correspondence ({ticket.conversation_why}): never {rule.action} it"
@@ -174,14 +178,16 @@ def decide(policy: Policy, verdict: Verdict, ticket: TicketContext) -> Plan:
 
 
 def policy_key(verdict: Verdict) -> str:
-    return f"bounce_{verdict.bounce_type or 'soft'}" if verdict.category == "bounce" else verdict.category
+    """The [rules.*] key that decides this verdict (a bounce of unknown type counts as soft)."""
+    return rule_key(verdict.category, verdict.bounce_type)
 
 
 def note_body(verdict: Verdict, why: str) -> str:
     """The internal note: verdict, decision and evidence, so agents see why without opening our pages."""
     lines = [f"{MARKER} {label(verdict)} (confidence {verdict.confidence:.2f})", f"Decision: {why}"]
     if verdict.recipients:
-        lines.append("Failed recipient(s): " + ", ".join(verdict.recipients))
+        what = "Address to remove from the list" if verdict.category == "unsubscribe" else "Failed recipient(s)"
+        lines.append(f"{what}: " + ", ".join(verdict.recipients))
     if verdict.status or verdict.reason:
         lines.append(f"Status: {verdict.status or '-'} ({verdict.reason or 'other'})")
     if verdict.return_date:

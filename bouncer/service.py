@@ -1,7 +1,8 @@
 """One event's way through the system: event -> mail -> verdict -> action -> record.
 
-The webhook, the crash recovery and (later) the sweep of open tickets all call
-`Service.process`; the review pages call `Service.reopen`. Everything a step needs
+The webhook, the crash recovery and the catch-up call `Service.process` with a parsed
+`znuny.ArticleEvent`; the sweep calls `judge` and `record` (the same path, in two steps, so a
+dry run can judge without recording); the review pages call `Service.reopen`. Everything a step needs
 comes in through the `Service` instance, built once per process by `create_app`.
 """
 from __future__ import annotations
@@ -9,29 +10,45 @@ from __future__ import annotations
 import logging
 import re
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-from . import fastjson
-from .article import from_article, request_article
+from . import fastjson, znuny
+from .article import from_article
 from .classify import classify
 from .config import Config
 from .mail import Mail
 from .mime import parse
 from .otrs import Note, OtrsClient, OtrsError
 from .policy import MARKER, Plan, Policy, TicketContext, decide
-from .store import MailMeta, PlannedAction, Store
+from .spool import Spool
+from .store import MailMeta, PlannedAction, Recorded, Store
 from .verdict import Verdict
+from .vocab import ActionKind, ActionState, EventSource, MailSource, Mode
+from .znuny import Article, ArticleEvent
 
 log = logging.getLogger("bouncer.service")
 
-INTERNAL_CHANNEL_ID = 3  # Znuny's CommunicationChannel "Internal" (notes)
 # What a planned ticket update is, per mode: only recorded, answered inline, or queued in the outbox.
-_ACTION_STATE = {"dry-run": "dry-run", "inline": "done", "callback": "pending"}
+_ACTION_STATE: dict[Mode, ActionState] = {"dry-run": "dry-run", "inline": "done", "callback": "pending"}
 _SNIPPET_WS = re.compile(r"\s+")
 _DUPLICATE = "this article was already processed"
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """One article classified and planned for, not yet recorded (see Service.judge)."""
+
+    ticket_id: int
+    article_id: int
+    mail: Mail
+    mail_source: MailSource
+    verdict: Verdict
+    context: TicketContext
+    plan: Plan
+    previous: dict[str, Any]  # the ticket's state, queue and tag before, for a reopen
 
 
 @dataclass(frozen=True)
@@ -49,30 +66,30 @@ class Outcome:
 class Service:
     """The processing core; one per process (each gunicorn worker builds its own)."""
 
-    def __init__(self, config: Config, store: Store, policy: Policy, otrs: OtrsClient | None) -> None:
-        self.config, self.store, self.policy, self.otrs = config, store, policy, otrs
+    def __init__(self, config: Config, store: Store, policy: Policy, otrs: OtrsClient | None, spool: Spool) -> None:
+        self.config, self.store, self.policy, self.otrs, self.spool = config, store, policy, otrs, spool
 
     # ---- the webhook path ------------------------------------------------------------------
-    def process(self, body: Mapping[str, Any], raw_body: bytes, source: str = "webhook") -> Outcome:
-        """Classify and act on one invoker event. Raises ValueError for a body that is not one.
+    def process(self, event: ArticleEvent, raw_body: bytes, source: EventSource = "webhook",
+                late: bool = False) -> Outcome:
+        """Classify and act on one ArticleCreate; `raw_body` is what Znuny sent, kept for `recover`.
+
+        `late`: nobody waits for an inline answer (the catch-up found the article afterwards), so in
+        inline mode the update goes through the outbox, as for an event finished after a crash.
 
         The payload is spooled from before classification until the event's record is committed,
         so a worker dying in between loses nothing (`recover` finishes it). If this raises after
         spooling, the payload stays for `recover` too.
         """
-        event = body.get("Event") if isinstance(body.get("Event"), Mapping) else {}
-        ticket, article = request_article(body)
-        ticket_id = _int(event.get("TicketID") or ticket.get("TicketID") or article.get("TicketID"), "TicketID")
-        article_id = _int(event.get("ArticleID") or article.get("ArticleID"), "ArticleID")
-        own = own_article(article)
+        own = own_article(event.article)
         if own:
             return Outcome(event_id=None, status="ignored", why=own)
-        known = self.store.event_id(ticket_id, article_id)
+        known = self.store.event_id(event.ticket_id, event.article_id)
         if known is not None:
             return Outcome(event_id=known, status="duplicate", why=_DUPLICATE)
-        spooled = self.store.spool.put(ticket_id, article_id, source, raw_body)
-        outcome = self._classify_and_act(ticket_id, article_id, body, source)
-        self.store.spool.drop(spooled)
+        spooled = self.spool.put(event.ticket_id, event.article_id, source, raw_body)
+        outcome = self._classify_and_act(event, source, recovered=late)
+        self.spool.drop(spooled)
         return outcome
 
     def recover(self) -> int:
@@ -81,7 +98,7 @@ class Service:
         Each worker's thread runs this; a file lock on the payload keeps two from doing one event,
         and the article's unique event row keeps a late original request from doing it again.
         """
-        done, spool = 0, self.store.spool
+        done, spool = 0, self.spool
         for item in spool.stale():
             with spool.claim(item) as payload:
                 if payload is None:  # another worker is on it, or it was finished meanwhile
@@ -89,8 +106,8 @@ class Service:
                 ids = {"ticket_id": item.ticket_id, "article_id": item.article_id}
                 try:
                     if self.store.event_id(item.ticket_id, item.article_id) is None:
-                        outcome = self._classify_and_act(item.ticket_id, item.article_id, fastjson.loads(payload),
-                                                         item.source, recovered=True)
+                        event = znuny.parse_event(fastjson.loads(payload))
+                        outcome = self._classify_and_act(event, cast(EventSource, item.source), recovered=True)
                         done += outcome.status == "processed"
                 except sqlite3.OperationalError as exc:  # the database is busy or gone: next round
                     log.warning("recovery postponed", extra={**ids, "error": str(exc)})
@@ -101,62 +118,78 @@ class Service:
                 spool.drop(item)
         return done
 
-    def _classify_and_act(self, ticket_id: int, article_id: int, body: Mapping[str, Any], source: str,
-                          recovered: bool = False) -> Outcome:
-        ticket, article = request_article(body)
-        mail, mail_source = self._mail(ticket_id, article_id, article, ticket)
-        verdict = classify(mail, allow=self.store.is_allowed)
-        context = self.ticket_context(ticket, body.get("Event") or {}, article_id)
-        plan = decide(self.policy, verdict, context)
-        previous = {"state": context.previous_state or context.state, "queue": context.queue,
-                    "classification": ticket.get(f"DynamicField_{self.policy.dynamic_field}")
-                    if self.policy.dynamic_field else None}
-        kind, mode, state = "ticket_update", self.config.mode, _ACTION_STATE[self.config.mode]
+    def _classify_and_act(self, event: ArticleEvent, source: EventSource, recovered: bool = False) -> Outcome:
+        judged = self.judge(event)
+        mode, state = self.config.mode, _ACTION_STATE[self.config.mode]
         if recovered and mode == "inline":
             # The request that would have carried the inline answer died with the crash: the update
             # goes through the outbox when we can call Znuny, else it is recorded as not done.
             mode, state = ("callback", "pending") if self.otrs is not None else ("inline", "skipped")
-        if plan.is_empty:
-            kind, state = "none", "skipped"
-        recorded = self.store.record_event(source, verdict, _meta(ticket_id, article_id, mail, mail_source, self.config),
-                                           PlannedAction(kind, plan.as_dict(), previous, mode, state))
+        recorded = self.record(judged, source, mode, state)
         if recorded is None:  # another delivery of this article was recorded while we classified
-            return Outcome(event_id=self.store.event_id(ticket_id, article_id), status="duplicate", why=_DUPLICATE)
-        log.info("classified", extra={"ticket_id": ticket_id, "article_id": article_id, "category": verdict.category,
-                                      "confidence": verdict.confidence, "action": plan.action, "mode": self.config.mode,
-                                      "mail_source": mail_source})
-        inline = inline_response(plan) if mode == "inline" and not recovered else {}
-        return Outcome(event_id=recorded.event_id, status="processed", verdict=verdict, plan=plan, inline=inline)
+            return Outcome(event_id=self.store.event_id(event.ticket_id, event.article_id), status="duplicate",
+                           why=_DUPLICATE)
+        inline = inline_response(judged.plan) if mode == "inline" and not recovered else {}
+        return Outcome(event_id=recorded.event_id, status="processed", verdict=judged.verdict, plan=judged.plan,
+                       inline=inline)
 
-    def _mail(self, ticket_id: int, article_id: int, article: Mapping[str, Any],
-              ticket: Mapping[str, Any]) -> tuple[Mail, str]:
+    def judge(self, event: ArticleEvent, machine: Collection[int] = ()) -> Judgement:
+        """Classify one article and plan for it; writes nothing.
+
+        `machine`: further articles of the ticket known to be machine mail though not recorded
+        (a dry-run sweep judges a ticket's articles in memory, oldest first)."""
+        mail, mail_source = self._mail(event)
+        verdict = classify(mail, allow=self.store.is_allowed)
+        context = self.ticket_context(event, machine)
+        plan = decide(self.policy, verdict, context)
+        previous = {"state": context.previous_state or context.state, "queue": context.queue,
+                    "classification": event.ticket.dynamic_fields.get(self.policy.dynamic_field)
+                    if self.policy.dynamic_field else None}
+        return Judgement(event.ticket_id, event.article_id, mail, mail_source, verdict, context, plan, previous)
+
+    def record(self, judged: Judgement, source: EventSource, mode: Mode, state: ActionState) -> Recorded | None:
+        """Record a judged article as one event with its verdict and planned action (kind `none`,
+        state `skipped` for an empty plan); None when the article was recorded before."""
+        kind: ActionKind = "ticket_update"
+        if judged.plan.is_empty:
+            kind, state = "none", "skipped"
+        recorded = self.store.record_event(
+            source, judged.verdict, _meta(judged.ticket_id, judged.article_id, judged.mail, judged.mail_source,
+                                          self.config),
+            PlannedAction(kind, judged.plan.as_dict(), judged.previous, mode, state))
+        if recorded is not None:
+            log.info("classified", extra={"ticket_id": judged.ticket_id, "article_id": judged.article_id,
+                                          "category": judged.verdict.category, "confidence": judged.verdict.confidence,
+                                          "action": judged.plan.action, "mode": mode, "source": source,
+                                          "mail_source": judged.mail_source})
+        return recorded
+
+    def _mail(self, event: ArticleEvent) -> tuple[Mail, MailSource]:
         """The exact raw mail when configured and reachable, else the payload (recorded either way)."""
         if self.config.fetch_raw and self.otrs is not None:
             try:
-                return parse(self.otrs.article_plain(ticket_id, article_id)), "raw"
+                return parse(self.otrs.article_plain(event.ticket_id, event.article_id)), "raw"
             except OtrsError as exc:
                 log.warning("raw mail fetch failed, using the payload", extra={
-                    "ticket_id": ticket_id, "article_id": article_id, "error": exc.code})
-        return from_article(article, ticket), "payload"
+                    "ticket_id": event.ticket_id, "article_id": event.article_id, "error": exc.code})
+        return from_article(event.article, event.ticket), "payload"
 
-    def ticket_context(self, ticket: Mapping[str, Any], event: Mapping[str, Any], article_id: int) -> TicketContext:
-        """Is there a human conversation on this ticket besides this mail? When we can't tell: assume yes."""
-        old = event.get("OldTicketData") if isinstance(event.get("OldTicketData"), Mapping) else {}
-        articles = ticket.get("Articles")
-        if not isinstance(articles, list):
-            number = (ticket.get("Article") or {}).get("ArticleNumber")
-            conversation = number != 1
+    def ticket_context(self, event: ArticleEvent, machine: Collection[int] = ()) -> TicketContext:
+        """Is there a human conversation on this ticket besides this mail? When we can't tell: assume yes.
+
+        Earlier articles we judged machine mail (recorded, or in `machine`) are no conversation."""
+        others = event.others
+        if others is None:
+            conversation = event.article.article_number != 1
             why = "article history not sent, not the ticket's first article" if conversation else ""
         else:
-            people = [a for a in articles if isinstance(a, Mapping) and _int_or_none(a.get("ArticleID")) != article_id
-                      and a.get("SenderType") in ("agent", "customer")
-                      and a.get("CommunicationChannelID") != INTERNAL_CHANNEL_ID]
+            people = [a for a in others if a.by_person]
             if people:  # minus the earlier mails we judged machine mail (a ticket's own first bounce asks nothing)
-                machine = self.store.machine_articles(_int(ticket.get("TicketID"), "TicketID"))
-                people = [a for a in people if _int_or_none(a.get("ArticleID")) not in machine]
+                known = self.store.machine_articles(event.ticket_id) | set(machine)
+                people = [a for a in people if a.article_id not in known]
             conversation = bool(people)
-            why = ", ".join(sorted({f"{a.get('SenderType')} article" for a in people}))
-        return TicketContext(state=ticket.get("State"), previous_state=old.get("State"), queue=ticket.get("Queue"),
+            why = ", ".join(sorted({f"{a.sender_type} article" for a in people}))
+        return TicketContext(state=event.ticket.state, previous_state=event.old_state, queue=event.ticket.queue,
                              conversation=conversation, conversation_why=why)
 
     # ---- outbox (callback mode) and review ----------------------------------------------------
@@ -164,27 +197,33 @@ class Service:
         """Execute due ticket updates; failures go back with backoff. Returns how many succeeded."""
         done = 0
         for action in self.store.due_actions(limit):
-            if not self.store.claim_action(action["id"]):
-                continue
-            if self.otrs is None:
-                self.store.action_failed(action["id"], "no OTRS credentials configured", None)
-                continue
-            plan = action["plan"]
-            note = plan.get("note")
-            try:
-                self.otrs.ticket_update(
-                    action["ticket_id"], state=plan.get("state"), queue=plan.get("queue"),
-                    dynamic_fields=plan.get("dynamic_fields") or None,
-                    note=Note(note["subject"], note["body"]) if note else None)
-            except OtrsError as exc:
-                retry = backoff(action["attempts"]) if exc.retryable else None
-                due = self.store.clock() + timedelta(seconds=retry) if retry else None
-                self.store.action_failed(action["id"], f"{exc.code}: {exc}", due)
-                continue
-            self.store.action_done(action["id"])
-            self.store.set_event_status(action["event_id"], "acted")
-            done += 1
+            if self.store.claim_action(action["id"]):
+                done += self.execute(action) is None
         return done
+
+    def execute(self, action: Mapping[str, Any]) -> OtrsError | None:
+        """Carry out one claimed action (an `actions` row: id, event_id, ticket_id, plan, attempts before
+        the claim): one TicketUpdate, then done; on failure back to the outbox with backoff when
+        retrying may help, else failed. Returns the error, or None when Znuny took it."""
+        if self.otrs is None:
+            error = OtrsError("NoCredentials", "no OTRS credentials configured", retryable=False)
+            self.store.action_failed(action["id"], error.message, None)
+            return error
+        plan = action["plan"]
+        note = plan.get("note")
+        try:
+            self.otrs.ticket_update(
+                action["ticket_id"], state=plan.get("state"), queue=plan.get("queue"),
+                dynamic_fields=plan.get("dynamic_fields") or None,
+                note=Note(note["subject"], note["body"]) if note else None)
+        except OtrsError as exc:
+            retry = backoff(action["attempts"]) if exc.retryable else None
+            due = self.store.clock() + timedelta(seconds=retry) if retry else None
+            self.store.action_failed(action["id"], f"{exc.code}: {exc}", due)
+            return exc
+        self.store.action_done(action["id"])
+        self.store.set_event_status(action["event_id"], "acted")
+        return None
 
     def reopen(self, verdict_id: int, by: str, note: str = "") -> str:
         """A false positive: record it, and give the ticket back its state, queue and an untagged field.
@@ -214,57 +253,28 @@ def backoff(attempts: int, base: float = 5.0, cap: float = 900.0) -> float:
 
 
 def inline_response(plan: Plan) -> dict[str, Any]:
-    """Znuny's invoker response keys. TicketArticleAdd needs HistoryType/HistoryComment, else Znuny
-    applies nothing at all (see otrs-wire ooo-exchange-canned-response-missing-historytype)."""
-    out: dict[str, Any] = {}
-    if plan.state:
-        out["OTRS_TicketStateSet"] = plan.state
-    if plan.queue:
-        out["OTRS_TicketQueueSet"] = plan.queue
-    for name, value in plan.dynamic_fields.items():
-        out[f"OTRS_TicketDynamicFieldSet_{name}"] = value
-    if plan.note_body:
-        out["OTRS_TicketArticleAdd"] = {
-            "Subject": plan.note_subject or MARKER, "Body": plan.note_body,
-            "ContentType": "text/plain; charset=utf-8", "HistoryType": "AddNote",
-            "HistoryComment": f"{MARKER} {plan.action}",
-        }
-    return out
+    """The plan as the invoker's inline answer (znuny.inline_answer); our notes carry the MARKER."""
+    note = (plan.note_subject or MARKER, plan.note_body) if plan.note_body else None
+    return znuny.inline_answer(state=plan.state, queue=plan.queue, dynamic_fields=plan.dynamic_fields, note=note,
+                               history_comment=f"{MARKER} {plan.action}")
 
 
-def own_article(article: Mapping[str, Any]) -> str:
+def own_article(article: Article) -> str:
     """Why this article is ours or an agent's (then we never classify it), or '' for mail to judge.
 
     Every note we add fires ArticleCreate again; so do agents' replies and Znuny's own
     auto-responses. Only mail that came in from outside is ours to judge.
     """
-    if article.get("SenderType") in ("agent", "system"):
-        return f"SenderType {article.get('SenderType')}: not incoming mail"
-    if article.get("CommunicationChannelID") == INTERNAL_CHANNEL_ID or article.get("CommunicationChannel") == "Internal":
+    if article.sender_type in ("agent", "system"):
+        return f"SenderType {article.sender_type}: not incoming mail"
+    if article.is_internal:
         return "internal note"
-    if MARKER in str(article.get("Subject") or "") or str(article.get("Body") or "").startswith(MARKER):
+    if MARKER in article.subject or (article.body or "").startswith(MARKER):
         return "our own note"
     return ""
 
 
-def _int(value: Any, name: str) -> int:
-    number = _int_or_none(value)
-    if number is None or number < 1:
-        raise ValueError(f"missing or invalid {name}")
-    return number
-
-
-def _int_or_none(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None
-
-
-def _meta(ticket_id: int, article_id: int, mail: Mail, mail_source: str, config: Config) -> MailMeta:
+def _meta(ticket_id: int, article_id: int, mail: Mail, mail_source: MailSource, config: Config) -> MailMeta:
     """What we keep of the mail: addresses, subject, a short snippet (bodies only when configured)."""
     text = mail.body_text if config.store_bodies else _SNIPPET_WS.sub(" ", mail.body_text[:2000]).strip()[
         : config.snippet_chars]

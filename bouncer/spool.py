@@ -29,6 +29,11 @@ from pathlib import Path
 _NAME = re.compile(r"(\d+)-(\d+)-([a-z]+)-\d+-[0-9a-f]+-\d+\.json")
 
 
+def spool_directory(db_path: str | Path) -> Path:
+    """Where a database's payload spool lives: beside it (same file system, same volume)."""
+    return Path(f"{db_path}-spool")
+
+
 @dataclass(frozen=True)
 class Spooled:
     """One spooled payload: where it is and which article it is."""

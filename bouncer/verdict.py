@@ -3,16 +3,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date
-from typing import Any, Literal
+from typing import Any
 
-Category = Literal["bounce", "auto_reply", "read_receipt", "feedback_report", "human"]
-CATEGORIES: tuple[str, ...] = ("bounce", "auto_reply", "read_receipt", "feedback_report", "human")
-MACHINE_CATEGORIES = frozenset(CATEGORIES) - {"human"}
-# Bounce reasons: a small taxonomy, enough to decide hard vs soft and to show the press officer why.
-REASONS: tuple[str, ...] = (
-    "user_unknown", "mailbox_full", "domain_not_found", "rejected_policy", "spam_blocked",
-    "expired", "quota", "mailbox_disabled", "message_too_large", "other",
-)
+from .vocab import CATEGORIES, MACHINE_CATEGORIES, REASONS, BounceType, Category
+
+__all__ = ["CATEGORIES", "REASONS", "Category", "Original", "Verdict", "human"]
 
 
 @dataclass(frozen=True)
@@ -35,7 +30,7 @@ class Verdict:
     category: Category
     confidence: float
     evidence: tuple[str, ...] = ()
-    bounce_type: Literal["hard", "soft"] | None = None
+    bounce_type: BounceType | None = None
     reason: str | None = None
     recipients: tuple[str, ...] = ()
     status: str | None = None
@@ -48,6 +43,11 @@ class Verdict:
     @property
     def is_machine(self) -> bool:
         return self.category in MACHINE_CATEGORIES
+
+    @property
+    def is_actionable(self) -> bool:
+        """Anything but `human`: the policy plans an action (for `unsubscribe` at most a tag or a move)."""
+        return self.category != "human"
 
     def with_(self, **changes: Any) -> Verdict:
         return replace(self, **changes)

@@ -5,11 +5,13 @@ the same thing get the same reason and the same hard/soft answer.
 """
 from __future__ import annotations
 
+import email.errors
 import email.header
 import re
 
 from bouncer.mail import Mail, addresses, first_address
 from bouncer.verdict import Original
+from bouncer.vocab import BounceType
 
 # No look-behind at the start: a pattern that starts with a character class is scanned fast,
 # so "not preceded by a digit or dot" is checked in `_standalone` instead.
@@ -87,7 +89,13 @@ def has_failure_code(text: str) -> bool:
 
 
 def reason_for(status: str | None, text: str) -> str:
-    """A reason from the status code first (precise), then from the wording."""
+    """A reason from the status code first (precise), then from the wording.
+
+    Quota wording wins over any status class: servers answer a full mailbox with 5.2.2,
+    5.7.0 or 5.0.0 alike ("552 5.2.2 Mailbox Full", "maildir over quota").
+    """
+    if status and _text_reason(text) == "mailbox_full" and not status.startswith("5.1."):
+        return "mailbox_full"
     if status:
         for prefix, reason in _STATUS_REASONS:
             if status == prefix:
@@ -110,16 +118,35 @@ def _text_reason(text: str) -> str:
     return "other"
 
 
-def bounce_type(status: str | None, reason: str, delayed: bool = False) -> str:
-    """Soft when the failure is temporary (4.x.x, delayed) or the mailbox is only full: the address may recover.
+def bounce_type(status: str | None, reason: str, delayed: bool = False, temporary: bool = False) -> BounceType:
+    """Soft when the failure is temporary (4.x.x, delayed, `temporary` wording) or the mailbox is only full:
+    the address may recover. Everything else is hard.
 
-    Everything else, including a server that gave up without a temporary status, is hard.
+    `temporary`: the report says the failure is transient (`temporary_wording`); that outranks a
+    5.x.x status, which servers also send when they give up after retrying a host that was down.
     """
-    if delayed or reason == "mailbox_full" or (status or "").startswith("4"):
+    if delayed or temporary or reason == "mailbox_full" or (status or "").startswith("4"):
         return "soft"
     if not status and reason == "quota":
         return "soft"
     return "hard"
+
+
+# Wording that says delivery failed for now, not for good (lower-cased, whitespace collapsed).
+# Exim's "retry time not reached ... after a long failure period" / "all hosts ... have been failing"
+# mean a host is down, not that the address is dead.
+_TEMPORARY_RE = re.compile(
+    r"\bdeferred\b|will be (?:re-?attempted|retried|tried again)|re-?attempted later|temporar(?:y|ily) "
+    r"(?:error|failure|problem|unavailable|rejected|deferred|local problem)|this is a temporary|"
+    r"all hosts (?:for '?[^ ]{1,80}'? )?have been failing|have been failing for a long time|retry time not reached|"
+    r"zustellung (?:wurde )?verzögert|verzögerte zustellung|noch nicht zugestellt|wird (?:später )?erneut versucht|"
+    r"vorübergehende?r? (?:fehler|problem)|still being retried|will (?:continue|keep) trying|not yet been delivered|"
+    r"delivery (?:is |has been )?delayed|greylist")
+
+
+def temporary_wording(text: str) -> bool:
+    """Whether a report says its failure is temporary ('deferred', 'will be reattempted later', 'Zustellung verzögert')."""
+    return bool(text) and _TEMPORARY_RE.search(" ".join(text[:4000].lower().split())) is not None
 
 
 def smtp_status_from_code(text: str) -> str | None:
@@ -157,7 +184,7 @@ def decode_words(value: str) -> str:
         return value
     try:
         return str(email.header.make_header(email.header.decode_header(value)))
-    except (ValueError, LookupError, UnicodeError):
+    except (ValueError, LookupError, UnicodeError, email.errors.HeaderParseError):
         return value
 
 

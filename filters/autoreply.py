@@ -11,6 +11,8 @@ import re
 from bouncer.mail import Mail
 from bouncer.verdict import Verdict
 
+from . import Detector, Trust
+
 NAME = "autoreply"
 _VENDOR_HEADERS = ("X-Autoreply", "X-Autorespond", "X-Autoresponse", "X-AutoReply-From", "X-Mail-Autoreply",
                    "X-Autoresponder", "X-Vacation", "X-FC-MachineGenerated")
@@ -50,3 +52,6 @@ def detect(mail: Mail) -> Verdict | None:
     if len(evidence) > 1:
         confidence = min(0.97, confidence + 0.04)
     return Verdict(category="auto_reply", confidence=confidence, evidence=tuple(evidence))
+
+
+DETECTOR = Detector(NAME, Trust.HEADER, detect)

@@ -1,22 +1,21 @@
 """RFC 3464 delivery status notifications: the structured report is proof, not a guess.
 
 Reads every `message/delivery-status` part (also when Znuny hands it over as an
-attachment) and, for MTAs that paste the fields into the text, DSN field blocks in the
-body. Action failed -> bounce, delayed -> soft bounce, delivered/relayed -> a delivery
-receipt ("Zugestellt:"), which is no bounce at all.
+attachment). Action failed -> bounce, delayed -> soft bounce, delivered/relayed -> a delivery
+receipt ("Zugestellt:"), which is no bounce at all. A recipient block without Action and
+Status (some gateways give Final-Recipient and Diagnostic-Code only) is read from its
+Diagnostic-Code. DSN fields pasted into a body's text are no report part: people paste them
+too, so `ndr` reads those as one sign among others.
 """
 from __future__ import annotations
 
-import re
-
+from bouncer.fields import field_address, is_recipient_block, parse_blocks
 from bouncer.mail import Mail, addresses
 from bouncer.verdict import Verdict
 
-from . import _smtp
+from . import Detector, Trust, _smtp
 
 NAME = "dsn"
-_FIELD_RE = re.compile(r"^([A-Za-z][A-Za-z0-9-]*)[ \t]*:[ \t]*(.*)$")
-_BODY_DSN_RE = re.compile(r"^(?:final|original)-recipient\s*:", re.I | re.M)
 _RECEIPT_ACTIONS = ("delivered", "relayed", "expanded")
 
 
@@ -24,15 +23,13 @@ def detect(mail: Mail) -> Verdict | None:
     parts = _status_parts(mail)
     where = "message/delivery-status part"
     confidence = 0.98
-    if not parts and mail.report_type == "delivery-status" and mail.enclosed is not None and _status_parts(mail.enclosed):
+    enclosed = mail.enclosed
+    if not parts and mail.report_type == "delivery-status" and enclosed is not None and _status_parts(enclosed):
         # A gateway that wraps the real DSN in a message/rfc822 while itself claiming to be a DSN.
-        mail, parts, where = mail.enclosed, _status_parts(mail.enclosed), "delivery-status report wrapped by a gateway"
+        mail, parts, where = enclosed, _status_parts(enclosed), "delivery-status report wrapped by a gateway"
     if not parts:
-        body = mail.body_text
-        if not (_BODY_DSN_RE.search(body) and re.search(r"^action\s*:", body, re.I | re.M)):
-            return None
-        parts, where, confidence = [body], "DSN fields in the body text", 0.9
-    recipients = [block for text in parts for block in parse_blocks(text)[1:] if _is_recipient_block(block)]
+        return None
+    recipients = [block for text in parts for block in parse_blocks(text)[1:] if is_recipient_block(block)]
     if not recipients:
         return None
     failed = [r for r in recipients if _action(r) == "failed"]
@@ -42,7 +39,8 @@ def detect(mail: Mail) -> Verdict | None:
     if not chosen:
         if receipts:
             return _receipt(mail, receipts, where)
-        chosen = [r for r in recipients if _status(r).startswith(("5", "4"))]
+        chosen = [r for r in recipients if _status(r).startswith(("5", "4"))] or [
+            r for r in recipients if not _action(r) and _smtp.has_failure_code(_diagnostic(r))]
         if not chosen:
             return None
     first = chosen[0]
@@ -51,10 +49,13 @@ def detect(mail: Mail) -> Verdict | None:
     detail = _smtp.first_status(diagnostic)
     if detail and (not status or status.endswith(".0.0")) and detail[0] == (status or detail)[0]:
         status = detail
-    action = _action(first) or ("failed" if status.startswith("5") else "delayed")
+    if not status:  # Final-Recipient and Diagnostic-Code only: the SMTP reply says it
+        status = _smtp.smtp_status_from_code(diagnostic) or ""
+    action = _action(first) or ("delayed" if status.startswith("4") else "failed")
     report_text = "\n".join([mail.body_text, diagnostic])
     reason = _smtp.reason_for(status or None, diagnostic or mail.body_text)
-    btype = _smtp.bounce_type(status or None, reason, delayed=action == "delayed")
+    btype = _smtp.bounce_type(status or None, reason, delayed=action == "delayed",
+                              temporary=_smtp.temporary_wording(diagnostic))
     if btype == "soft" and any(_hard(r) for r in chosen[1:]):
         btype = "hard"  # one dead address among several is still a dead address
     addrs = tuple(dict.fromkeys(a for r in chosen for a in _addresses(r)))
@@ -84,39 +85,11 @@ def _receipt(mail: Mail, receipts: list[dict[str, str]], where: str) -> Verdict:
     )
 
 
-def parse_blocks(text: str) -> list[dict[str, str]]:
-    """Split DSN fields into blocks (per-message first, then per-recipient), keys lower-cased."""
-    blocks: list[dict[str, str]] = []
-    current: dict[str, str] = {}
-    last = None
-    for line in text.replace("\r\n", "\n").split("\n"):
-        if not line.strip():
-            if current:
-                blocks.append(current)
-                current, last = {}, None
-            continue
-        if line[0] in " \t" and last:
-            current[last] += " " + line.strip()
-            continue
-        match = _FIELD_RE.match(line)
-        if match:
-            last = match.group(1).lower()
-            current.setdefault(last, match.group(2).strip())
-    if current:
-        blocks.append(current)
-    if blocks and _is_recipient_block(blocks[0]):
-        blocks.insert(0, {})  # some MTAs omit the per-message block
-    return blocks
-
-
 def _hard(block: dict[str, str]) -> bool:
     status, diagnostic = _status(block), _diagnostic(block)
     reason = _smtp.reason_for(status or None, diagnostic)
-    return _smtp.bounce_type(status or None, reason, delayed=_action(block) == "delayed") == "hard"
-
-
-def _is_recipient_block(block: dict[str, str]) -> bool:
-    return "final-recipient" in block or "original-recipient" in block or "action" in block
+    return _smtp.bounce_type(status or None, reason, delayed=_action(block) == "delayed",
+                             temporary=_smtp.temporary_wording(diagnostic)) == "hard"
 
 
 def _action(block: dict[str, str]) -> str:
@@ -142,10 +115,14 @@ def _addresses(block: dict[str, str]) -> list[str]:
     out = []
     for key in ("original-recipient", "final-recipient", "x-actual-recipient"):
         value = block.get(key, "")
-        kind, sep, rest = value.partition(";")
-        found = addresses(rest if sep else value)
-        if found and "." in found[0].split("@", 1)[1] and found[0] not in out:
-            out.append(found[0])
+        found = field_address(value)
+        if not found and value:  # not an address as written (a pipe, a comment): the address inside it
+            found = next((a for a in addresses(value.partition(";")[2] or value) if "." in a.split("@", 1)[1]), None)
+        if found and found not in out:
+            out.append(found)
         if key == "final-recipient" and out:
             break
     return out
+
+
+DETECTOR = Detector(NAME, Trust.REPORT, detect)

@@ -3,18 +3,21 @@ T-Online, Yahoo and friends, which carry no machine-readable report.
 
 No single sign is proof (people write about undelivered mail too), so this detector
 adds up independent signs: a daemon sender, a bounce subject, bounce wording in the
-report, X-Failed-Recipients, an SMTP status. It needs a bounce-specific sign plus a
-second one, and reports each in the evidence.
+report, X-Failed-Recipients, DSN fields pasted into the text, an SMTP status. It needs a
+bounce-specific sign plus a second one, and reports each in the evidence. A sender that is no
+mail daemon (no-reply@, an antivirus gateway, a product's postmaster) counts when the bounce
+wording and an enclosed original agree.
 """
 from __future__ import annotations
 
 import re
 
+from bouncer.fields import field_address, is_recipient_block, parse_blocks
 from bouncer.mail import Mail, addresses, first_address
+from bouncer.owntext import is_forward
 from bouncer.verdict import Verdict
 
-from . import _smtp
-from .human import FORWARD_PREFIX_RE
+from . import Detector, Trust, _smtp
 
 NAME = "ndr"
 BODY_WINDOW = 8000  # where failed recipients are looked for
@@ -22,7 +25,11 @@ WORDING_WINDOW = 2500  # bounce wording stands in the first lines of a report
 
 _DAEMON_RE = re.compile(
     r"^(?:mailer[-_.]?daemon|post[-_.]?master|mail[-_.]?delivery[-_.]?(?:system|subsystem)?|mmdf|smtp[-_.]?gateway"
-    r"|mdaemon|ndr|bounces?|e500_smtp_mail_service|postoffice)(?:@|$)", re.I)
+    r"|mdaemon|ndr|bounces?|e500_smtp_mail_service|postoffice|microsoftexchange[0-9a-f]{32})(?:@|$)", re.I)
+# Machine senders that are no mail daemon: a bounce from them needs the wording and the original to agree.
+_MACHINE_SENDER_RE = re.compile(r"^(?:no[-_.]?reply|do[-_.]?not[-_.]?reply|noreply|donotreply|auto[-_.]?reply|"
+                                r"mail[-_.]?(?:gateway|system|admin|server)|virus|antivirus|av[-_.]?scan|scanner|"
+                                r"quarantine|security|system|admin(?:istrator)?|notifications?|postmaster)[^@]{0,30}@", re.I)
 _DAEMON_NAME_RE = re.compile(r"mail delivery (?:sub)?system|mailer[- ]daemon|postmaster|delivery subsystem|"
                              r"mail deliver system|ndr administrator|system administrator|e-mail interconnect", re.I)
 _POSTMASTER_ONLY_RE = re.compile(r"^post[-_.]?master@", re.I)
@@ -35,7 +42,9 @@ _SUBJECT_RE = re.compile(
     r"non remis|non distribuable|échec de (?:la )?remise|impossible de remettre|no se puede entregar|"
     r"onbestelbaar|niet bezorgd|non recapitabile|mancato recapito|nie dostarczono|не доставлено|"
     r"permanent delivery failure|processing error|automatically rejected|mail could not be delivered|"
-    r"delivery notification|problem (?:with|delivering)|bounce(?:d)? (?:notification|mail|message)|errors from|^e$|邮件传输失败|^failure delivery|^delivery failure", re.I)
+    r"delivery notification|problem (?:with|delivering)|bounce(?:d)? (?:notification|mail|message)|errors from|^e$|邮件传输失败|^failure delivery|^delivery failure|"
+    r"delivery delayed|zustellung verzögert|verzögerte zustellung|mail delivery deferred|"
+    r"配信不能|配信エラー|配送エラー|未配達|送信エラー|エラーメール|退信|无法投递|投递失败|전송 실패|반송", re.I)
 _BODY_RE = re.compile(
     r"could not be delivered|couldn'?t be delivered|was not delivered|delivery (?:to the following|has failed|failed)|"
     r"permanent(?:ly)? (?:error|fatal|failure)|(?:wasn'?t|was not|not) able to deliver|i'?ve given up|fatal errors?|undeliverable|unable to deliver|could not deliver|"
@@ -50,9 +59,16 @@ _BODY_RE = re.compile(
     r"diagnoseinformationen für administratoren|konnte nicht (?:zugestellt|übermittelt)|nicht zugestellt|"
     r"zustellung .*fehlgeschlagen|unzustellbar|n'a pas pu être remis|no se ha podido entregar|non è stato possibile|"
     r"kon niet worden bezorgd|не может быть доставлено|не доставлено|无法发送|无法送达|退信|"
-    r"送信できませんでした|送信に失敗|配送できませんでした|届きませんでした|配信できませんでした")  # on lower-cased text
+    r"送信できませんでした|送信に失敗|配送できませんでした|届きませんでした|配信できませんでした|"
+    r"did not reach (?:some or all|the following)|hat einige oder alle empfänger nicht erreicht|"
+    r"(?:empfänger|recipients?(?:\(s\))?) (?:kann|können|konnten|could|cannot|can't)(?:/können)? (?:nicht|not) (?:be )?(?:erreicht|reached)|"
+    r"n'a pas atteint|non ha raggiunto|heeft .{0,30}niet bereikt|nie dotarła|"
+    r"zustellung (?:an folgende|ist) .{0,40}(?:fehlgeschlagen|verzögert)|wurde(?:n)? nicht zugestellt|"
+    r"konnte(?:n)? nicht (?:zugestellt|erreicht) werden|deferred|will be reattempted|virus (?:found|detected)|"
+    r"virus gefunden|nicht ausgeliefert|not been delivered")  # on lower-cased text
 _DELAY_RE = re.compile(r"\bdelay(?:ed)?\b|still being retried|will (?:continue|keep) trying|not yet been delivered|"
-                       r"warning: message|could not send mail for past|retry|noch nicht zugestellt|verzögert")  # lower-cased
+                       r"warning: message|could not send mail for past|retry|noch nicht zugestellt|verzögert|"
+                       r"\bdeferred\b|reattempted")  # lower-cased
 _ORIGINAL_MARKER_RE = re.compile(
     r"^.{0,20}(?:original message|message headers follow|header of the original|copy of the message|below this line|"
     r"returned message|unsent message|original (?:mail|e-?mail)|headers of the original|ursprüngliche nachricht|"
@@ -65,7 +81,9 @@ _ERROR_LINE_RE = re.compile(r"(?<![\d.])[45]\d\d(?![\d])|[45]\.\d{1,3}\.\d{1,3}|
                             r"failed|invalid|refused|denied|unavailable|full|quota|not found|error|unbekannt|"
                             r"permanent|could not|couldn't|undeliverable|unrouteable|unable")  # lower-cased lines
 _LIST_HEAD_RE = re.compile(r"following (?:addresses|recipients?|address)|addresses had|recipients? (?:failed|could not)|"
-                           r"could not be delivered to|failed addresses|fehlgeschlagene (?:adressen|empfänger)")
+                           r"could not be delivered to|failed addresses|fehlgeschlagene (?:adressen|empfänger)|"
+                           r"folgende(?:\(r\))? empfänger|destinataires? suivants?|destinatari seguenti")
+_BODY_DSN_RE = re.compile(r"^(?:final|original)-recipient[ \t]*:", re.I | re.M)
 
 
 def detect(mail: Mail) -> Verdict | None:
@@ -87,9 +105,11 @@ def detect(mail: Mail) -> Verdict | None:
         signs.append(f"{NAME}: bounce subject: {subject_hit.group(0)!r}")
     failed_header = addresses(",".join(mail.headers.get_all("X-Failed-Recipients")))
     report_sign = mail.report_type == "delivery-status" or mail.first("message/delivery-status") is not None
-    if not (daemon or subject_hit or failed_header or report_sign):
+    machine = not daemon and bool(_MACHINE_SENDER_RE.match(sender))
+    if not (daemon or subject_hit or failed_header or report_sign or machine):
         return None  # nothing could make it strong enough: spare the body scan (most human mail ends here)
     report = report_text(mail)[:BODY_WINDOW]
+    pasted = _pasted_fields(mail.body_text[:BODY_WINDOW])
     body_hit = _BODY_RE.search(" ".join(report[:WORDING_WINDOW].lower().split()))  # reports wrap lines anywhere
     if body_hit:
         score += 0.3
@@ -103,26 +123,37 @@ def detect(mail: Mail) -> Verdict | None:
     if mail.hints.get("znuny_bounce_flag"):
         score += 0.25
         signs.append(f"{NAME}: Znuny's own bounce detection flagged this new ticket (MailFlags=bounce)")
+    if pasted:
+        score += 0.3
+        signs.append(f"{NAME}: DSN fields in the text ({len(pasted)} recipient block(s))")
     if _smtp.has_failure_code(report):
         score += 0.1
-    specific = bool(subject_hit or body_hit or failed_header or report_sign)
+    enclosed = bool(machine and body_hit) and (
+        mail.enclosed is not None or _ORIGINAL_MARKER_RE.search(mail.body_text[:BODY_WINDOW], 40) is not None)
+    if enclosed:
+        score += 0.5
+        signs.append(f"{NAME}: machine sender {sender!r}, bounce wording and the original enclosed agree")
+    specific = bool(subject_hit or body_hit or failed_header or report_sign or pasted)
     # postmaster@ is a role people write from: alone with bounce wording it is not enough.
     strong = (daemon and not _POSTMASTER_ONLY_RE.match(sender)) or bool(failed_header) or report_sign or bool(
-        subject_hit and (body_hit or daemon))
+        subject_hit and (body_hit or daemon)) or enclosed
     if not specific or not strong or score < 0.6:
         return None
     if _looks_forwarded(mail):
         return None
 
     original = _smtp.original_of(mail, mail.body_text)
-    recipients = failed_header or find_recipients(mail, report, original.from_)
+    field_recipients = [a for block in pasted for a in _block_addresses(block)]
+    recipients = failed_header or list(dict.fromkeys(field_recipients)) or find_recipients(mail, report, original.from_)
     diagnostic = _diagnostic_line(report, recipients)
-    status = (_smtp.first_status(diagnostic) or _smtp.smtp_status_from_code(diagnostic) or _smtp.first_status(report)
-              or _smtp.smtp_status_from_code(report))
+    field_status = next((_smtp.first_status(b.get("status", "")) for b in pasted if b.get("status")), None)
+    status = (field_status or _smtp.first_status(diagnostic) or _smtp.smtp_status_from_code(diagnostic)
+              or _smtp.first_status(report) or _smtp.smtp_status_from_code(report))
     reason = _smtp.reason_for(status, diagnostic or report[:2000])
     delayed = bool(_DELAY_RE.search(mail.subject.lower())) or (
         bool(_DELAY_RE.search(report[:600].lower())) and not (status or "").startswith("5"))
-    btype = _smtp.bounce_type(status, reason, delayed=delayed)
+    btype = _smtp.bounce_type(status, reason, delayed=delayed,
+                              temporary=_smtp.temporary_wording(diagnostic or report[:1500]))
     if btype == "soft" and not delayed and any(_recipient_type(report, r) == "hard" for r in recipients[1:]):
         btype = "hard"  # one dead address among several is still a dead address
     if status:
@@ -134,6 +165,18 @@ def detect(mail: Mail) -> Verdict | None:
         reason=reason, recipients=tuple(recipients), status=status, diagnostic=diagnostic or None,
         original=original,
     )
+
+
+def _pasted_fields(text: str) -> list[dict[str, str]]:
+    """Recipient blocks of DSN fields written into the text (old MTAs do; so do people who paste them)."""
+    if not _BODY_DSN_RE.search(text):
+        return []
+    return [b for b in parse_blocks(text) if is_recipient_block(b) and ("action" in b or "status" in b)]
+
+
+def _block_addresses(block: dict[str, str]) -> list[str]:
+    found = [field_address(block.get(key, "")) for key in ("original-recipient", "final-recipient")]
+    return [a for a in found if a]
 
 
 def _prefix_end(subject: str) -> int:
@@ -217,5 +260,8 @@ def _recipient_type(report: str, recipient: str) -> str:
 
 def _looks_forwarded(mail: Mail) -> bool:
     """A person forwarding a bounce to us ("Fwd: Undelivered ...") is a person."""
-    return bool(FORWARD_PREFIX_RE.match(mail.subject)) and not mail.from_address.startswith(
+    return is_forward(mail.subject) and not mail.from_address.startswith(
         ("mailer-daemon", "postmaster"))
+
+
+DETECTOR = Detector(NAME, Trust.HEADER, detect)

@@ -9,10 +9,10 @@ import json
 import re
 from typing import Any
 
-from bouncer.verdict import Original, Verdict
 from bouncer.mail import Mail
+from bouncer.verdict import Original, Verdict
 
-from . import _smtp
+from . import Detector, Trust, _smtp
 
 NAME = "ses"
 _START_RE = re.compile(r"\{\s*\"(?:notificationType|eventType|Type|Message)\"")
@@ -29,7 +29,7 @@ def detect(mail: Mail) -> Verdict | None:
     if not isinstance(doc, dict):
         return None
     kind = str(doc.get("notificationType") or doc.get("eventType") or "").lower()
-    mail_obj = doc.get("mail") if isinstance(doc.get("mail"), dict) else {}
+    mail_obj: dict[str, Any] = doc["mail"] if isinstance(doc.get("mail"), dict) else {}
     original = _original(mail_obj)
     if kind == "bounce" and isinstance(doc.get("bounce"), dict):
         bounce = doc["bounce"]
@@ -64,8 +64,11 @@ def _load(text: str) -> Any:
 
 
 def _original(mail_obj: dict[str, Any]) -> Original:
-    common = mail_obj.get("commonHeaders") if isinstance(mail_obj.get("commonHeaders"), dict) else {}
+    common: dict[str, Any] = mail_obj["commonHeaders"] if isinstance(mail_obj.get("commonHeaders"), dict) else {}
     message_id = common.get("messageId") or mail_obj.get("messageId")
     return Original(message_id=str(message_id) if message_id else None, subject=common.get("subject"),
                     date=common.get("date") or mail_obj.get("timestamp"),
                     from_=(common.get("from") or [None])[0] if isinstance(common.get("from"), list) else None)
+
+
+DETECTOR = Detector(NAME, Trust.REPORT, detect)

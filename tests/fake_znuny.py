@@ -17,6 +17,7 @@ import secrets
 import string
 import threading
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -54,7 +55,9 @@ STATES: dict[str, tuple[int, str]] = {
 }
 # Znuny's default queues (Postmaster and Misc are in the captures) and the capture system's "Bounces".
 QUEUES: dict[str, int] = {"Postmaster": 1, "Raw": 2, "Junk": 3, "Misc": 4, "Bounces": 5}
-SEARCH_CRITERIA = frozenset({"SessionID", "Title", "States", "StateType", "Queues", "Limit", "SortBy", "OrderBy"})
+SEARCH_CRITERIA = frozenset({"SessionID", "Title", "States", "StateType", "Queues", "Limit", "SortBy", "OrderBy",
+                             "TicketCreateTimeNewerDate", "TicketCreateTimeOlderDate", "ArticleCreateTimeNewerDate"})
+
 
 Operation = Literal["SessionCreate", "TicketGet", "TicketUpdate", "TicketSearch", "AgentTicketPlain", "Unknown"]
 
@@ -183,6 +186,8 @@ class FakeZnuny:
         self._note_template = self.wire.note_template()
         self._outage: Literal["503", "refuse"] | None = None
         self._downloads_held: threading.Event | None = None
+        self._failing: dict[tuple[Operation, int], str] = {}
+        self._next_article_id = 1 + max(a["ArticleID"] for t in self.tickets.values() for a in t["Article"])
         self.server = _QuickStopServer(host="127.0.0.1", port=0)
         self.server.expect_request(re.compile(".*")).respond_with_handler(self._handle)
 
@@ -234,6 +239,26 @@ class FakeZnuny:
         self._downloads_held = threading.Event()
         return self._downloads_held
 
+    def add_ticket(self, ticket: dict[str, Any]) -> None:
+        """Serve one more ticket, in TicketGet's shape (DynamicField lists, `Article` a list)."""
+        self.tickets[int(ticket["TicketID"])] = ticket
+        self._next_article_id = max(self._next_article_id, 1 + max((a["ArticleID"] for a in ticket["Article"]),
+                                                                   default=0))
+
+    def add_article(self, ticket_id: int, article: dict[str, Any]) -> int:
+        """A mail arriving on an existing ticket (as PostMaster would add it); returns its new ArticleID."""
+        ticket = self.tickets[ticket_id]
+        article = {**article, "ArticleID": self._next_article_id, "TicketID": ticket_id,
+                   "ArticleNumber": len(ticket["Article"]) + 1}
+        self._next_article_id += 1
+        ticket["Article"].append(article)
+        return article["ArticleID"]
+
+    def fail(self, ticket_id: int, operation: Operation, capture: str) -> None:
+        """Answer `operation` on this ticket with the error body of a REST capture, at HTTP 200 as Znuny
+        does (e.g. "ticketupdate-badstate", "ticketget-badticketid")."""
+        self._failing[(operation, ticket_id)] = capture
+
     def expire_sessions(self) -> None:
         """Forget every issued session, as Znuny does after SessionMaxIdleTime."""
         self.sessions.clear()
@@ -265,6 +290,9 @@ class FakeZnuny:
         if params.get("SessionID") not in self.sessions:
             return self._json(self._auth_fail(operation))
         ticket_id = request.path.rsplit("/", 1)[1]
+        failing = self._failing.get((operation, int(ticket_id))) if ticket_id.isdigit() else None
+        if failing:
+            return self._json(self.wire.answer(failing))
         if operation == "TicketGet":
             return self._json(self._ticket_get(ticket_id, params))
         if operation == "TicketUpdate":
@@ -386,7 +414,8 @@ class FakeZnuny:
         ticket["DynamicField"].append({"Name": name, "Value": value})
 
     def _add_article(self, ticket: dict[str, Any], requested: dict[str, Any]) -> int:
-        article_id = max(a["ArticleID"] for t in self.tickets.values() for a in t["Article"]) + 1
+        article_id = self._next_article_id
+        self._next_article_id += 1
         article = copy.deepcopy(self._note_template)
         article.update(
             ArticleID=article_id,
@@ -396,6 +425,7 @@ class FakeZnuny:
             Body=requested.get("Body", ""),
             IsVisibleForCustomer=int(requested.get("IsVisibleForCustomer", 1)),
             SenderType=requested.get("SenderType", article["SenderType"]),
+            CreateTime=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
         )
         if "ContentType" in requested:
             article["ContentType"] = requested["ContentType"]
@@ -426,6 +456,9 @@ def _shape_ticket(ticket: dict[str, Any], params: dict[str, Any]) -> dict[str, A
         for article in articles:
             article.pop("DynamicField", None)
     if _flag(params, "AllArticles"):
+        if "ArticleSenderType" in params:
+            wanted = params["ArticleSenderType"]
+            articles = [a for a in articles if a["SenderType"] in ([wanted] if isinstance(wanted, str) else wanted)]
         if str(params.get("ArticleOrder", "ASC")).upper() == "DESC":
             articles.reverse()
         if "ArticleLimit" in params:
@@ -446,6 +479,14 @@ def _search_matches(ticket: dict[str, Any], params: dict[str, Any]) -> bool:
         wanted = params.get(key)
         if wanted is not None and ticket[attribute] not in ([wanted] if isinstance(wanted, str) else wanted):
             return False
+    # Znuny's times are "YYYY-MM-DD HH:MM:SS" text in one zone: compared as text, as its SQL does.
+    if "TicketCreateTimeNewerDate" in params and ticket["Created"] < params["TicketCreateTimeNewerDate"]:
+        return False
+    if "TicketCreateTimeOlderDate" in params and ticket["Created"] > params["TicketCreateTimeOlderDate"]:
+        return False
+    if "ArticleCreateTimeNewerDate" in params and not any(
+            a["CreateTime"] >= params["ArticleCreateTimeNewerDate"] for a in ticket["Article"]):
+        return False
     for key, condition in params.items():
         if key.startswith("DynamicField_"):
             name = key.removeprefix("DynamicField_")

@@ -17,7 +17,7 @@ def app(tmp_path: Path, wire_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
     monkeypatch.delenv("BOUNCER_SECRET_KEY", raising=False)
     config = page_config(tmp_path)
     seed_mailings(config, wire_dir)
-    app = create_app(config, start_worker=False)
+    app = create_app(config)
     yield app
     app.extensions["bouncer"].store.close()
 
@@ -36,7 +36,7 @@ def test_a_page_user_reads_the_mailings_with_http_basic(client: FlaskClient) -> 
     answer = client.get("/api/v1/mailings", auth=PRESS)
     assert answer.status_code == 200
     release = next(m for m in answer.json["mailings"] if m["message_id"] == PRESS_RELEASE[0])  # type: ignore[index]
-    assert (release["subject"], release["hard"], release["soft"], release["total"]) == (PRESS_RELEASE[1], 6, 4, 20)
+    assert (release["subject"], release["hard"], release["soft"], release["total"]) == (PRESS_RELEASE[1], 6, 4, 21)
 
 
 @pytest.mark.parametrize("auth", [None, WEBHOOK, (PRESS[0], "wrong")], ids=["anonymous", "webhook", "wrong"])
@@ -49,11 +49,22 @@ def test_the_api_refuses_everyone_but_page_users(client: FlaskClient, auth: Any)
 def test_mailing_numbers_are_the_same_as_on_the_page(client: FlaskClient) -> None:
     stats = client.get(f"/api/v1/mailings/{release_id(client)}", auth=PRESS).json
     assert stats["counts"] == {"hard": 6, "soft": 4, "auto_reply": 5, "read_receipt": 3,  # type: ignore[index]
-                               "feedback_report": 0, "human": 2, "total": 20}
+                               "feedback_report": 0, "unsubscribe": 1, "human": 2, "total": 21}
     assert stats["bucket"] == "hour" and sum(p["hard"] for p in stats["timeline"]) == 6  # type: ignore[index]
     assert stats["top_reasons"][0] == {"reason": "user_unknown", "bounce_type": "hard", "n": 6}  # type: ignore[index]
     day = client.get(f"/api/v1/mailings/{release_id(client)}?bucket=day", auth=PRESS).json
     assert [p["t"] for p in day["timeline"]] == ["2026-11-24", "2026-11-25"]  # type: ignore[index]
+
+
+def test_opt_outs_list_the_addresses_to_remove_per_mailing_and_in_all(client: FlaskClient) -> None:
+    mine = client.get(f"/api/v1/opt-outs?mailing={release_id(client)}", auth=PRESS).json
+    assert mine["total"] == 1 and mine["mailing_id"] == release_id(client)  # type: ignore[index]
+    (row,) = mine["addresses"]  # type: ignore[index]
+    assert row["address"] == "j.albers@stadtblatt-example.de" and row["requests"] == 1
+    assert row["mailing_subject"] == PRESS_RELEASE[1] and "evidence" not in row
+    every = client.get("/api/v1/opt-outs", auth=PRESS).json
+    assert [r["address"] for r in every["addresses"]] == ["j.albers@stadtblatt-example.de"]  # type: ignore[index]
+    assert client.get("/api/v1/opt-outs?mailing=9999", auth=PRESS).status_code == 404
 
 
 def test_failed_addresses_flag_those_alive_again(client: FlaskClient) -> None:

@@ -2,7 +2,8 @@
 
 The folder names the category (and hard/soft); an optional `<name>.expect.json` adds
 recipients, status, reason, the original's Message-ID and subject, the return date,
-or a confidence ceiling for mails that must at most be tagged.
+a confidence ceiling for mails that must at most be tagged, or a floor for mails clear
+enough to close.
 """
 from __future__ import annotations
 
@@ -24,11 +25,18 @@ def _expect(mail: Path) -> dict:
     return json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.is_file() else {}
 
 
+def _allowlist(domain: str | None):
+    """The allowlist as the store answers it: the rule that covers the sender's domain, if any."""
+    if not domain:
+        return None
+    return lambda sender: f"domain {domain}" if sender.rsplit("@", 1)[-1] in (domain,) or sender.endswith("." + domain) else None
+
+
 @pytest.mark.parametrize("mail", MAILS, ids=[f"{m.parent.name}/{m.stem}" for m in MAILS])
 def test_fixture_mail_gets_its_expected_verdict(mail: Path) -> None:
     label = mail.parent.name
-    verdict = classify(parse(mail.read_bytes()))
     expect = _expect(mail)
+    verdict = classify(parse(mail.read_bytes()), allow=_allowlist(expect.get("allowlist")))
     assert verdict.category == category_of(label), verdict.evidence
     if label.startswith("bounce_"):
         assert verdict.bounce_type == label.split("_")[1], (verdict.status, verdict.reason, verdict.evidence)
@@ -44,8 +52,10 @@ def test_fixture_mail_gets_its_expected_verdict(mail: Path) -> None:
         assert verdict.original.subject == expect["original_subject"]
     if "return_date" in expect:
         assert verdict.return_date is not None and verdict.return_date.isoformat() == expect["return_date"]
-    if "max_confidence" in expect and verdict.is_machine:
+    if "max_confidence" in expect and verdict.is_actionable:
         assert verdict.confidence <= expect["max_confidence"], "a machine verdict here may only be tagged"
+    if "min_confidence" in expect:
+        assert verdict.confidence >= expect["min_confidence"], ("clear enough to act on", verdict.evidence)
 
 
 def test_there_are_enough_fixtures_for_every_category() -> None:

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,26 @@ def test_no_path_is_a_usage_error(tmp_path: Path) -> None:
     result = run_cli(cwd=tmp_path)
     assert result.returncode == 2
     assert b"Missing argument" in result.stderr
+
+
+def test_user_add_command_starts_no_background_work(tmp_path: Path) -> None:
+    """`flask --app app user add` loads the app but must not recover, purge or drain the outbox."""
+    env = {**os.environ, "BOUNCER_DB_PATH": str(tmp_path / "data" / "bouncer.sqlite"), "BOUNCER_LOG_JSON": "0",
+           "PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-m", "flask", "--app", "app", "user", "add", "lena", "--role", "press",
+                             "--password", "Lenas-Passwort-7"], cwd=REPO, env=env, capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "added lena (press)" in result.stdout
+    for line in ("otrs-bouncer ready", "retention purge", "outbox"):
+        assert line not in result.stderr + result.stdout
+
+
+def test_create_app_starts_no_thread(tmp_path: Path) -> None:
+    from app import create_app
+    from bouncer.config import Config
+
+    before = {t.name for t in threading.enumerate()}
+    app = create_app(Config(db_path=str(tmp_path / "b.sqlite"), log_json=False))
+    assert {t.name for t in threading.enumerate()} - before == set()
+    app.extensions["bouncer"].store.close()

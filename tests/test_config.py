@@ -42,4 +42,4 @@ def test_a_broken_policy_file_stops_the_start(tmp_path: Path) -> None:
     policy = tmp_path / "policy.toml"
     policy.write_text('[rules.auto_reply]\naction = "close"\n')
     with pytest.raises(PolicyError, match="needs a state"):
-        create_app(Config(db_path=str(tmp_path / "b.sqlite"), policy_path=str(policy)), start_worker=False)
+        create_app(Config(db_path=str(tmp_path / "b.sqlite"), policy_path=str(policy)))

@@ -49,7 +49,7 @@ def config(tmp_path: Path, wire_dir: Path, monkeypatch: pytest.MonkeyPatch) -> C
 
 @pytest.fixture
 def app(config: Config, wire_dir: Path) -> Iterator[Flask]:
-    app = create_app(config, start_worker=False)
+    app = create_app(config)
     client = app.test_client()
     for path, body in wire_captures(wire_dir):
         assert client.post(path, data=body, auth=WEBHOOK, content_type="application/json").status_code == 200
@@ -207,8 +207,8 @@ def test_first_start_creates_the_users_file_with_an_admin_and_logs_the_password_
     logger, collect = logging.getLogger("bouncer.auth"), Collect()
     logger.addHandler(collect)
     try:
-        first = create_app(config, start_worker=False)
-        second = create_app(config, start_worker=False)
+        first = create_app(config)
+        second = create_app(config)
     finally:
         logger.removeHandler(collect)
     users_file = tmp_path / "data" / "users.toml"
@@ -224,7 +224,7 @@ def test_first_start_creates_the_users_file_with_an_admin_and_logs_the_password_
 
 def test_all_workers_of_one_installation_accept_the_same_login(config: Config) -> None:
     """Each gunicorn worker builds its own app: without BOUNCER_SECRET_KEY they share data/secret_key."""
-    one, two = create_app(config, start_worker=False), create_app(config, start_worker=False)
+    one, two = create_app(config), create_app(config)
     client = https_client(one)
     log_in(client, PRESS)
     client.application = two  # the next request lands on the other worker
@@ -264,8 +264,8 @@ def test_pages_forbid_scripts_framing_sniffing_and_caching(admin: FlaskClient, p
 
 
 def test_the_stylesheet_may_be_cached_and_needs_no_login(app: Flask) -> None:
-    answer = https_client(app).get("/assets/style.css")
-    assert answer.status_code == 200 and answer.headers["Cache-Control"] == "no-cache" and answer.headers["ETag"]
+    with https_client(app).get("/assets/style.css") as answer:  # a file response: closed, not left to the GC
+        assert answer.status_code == 200 and answer.headers["Cache-Control"] == "no-cache" and answer.headers["ETag"]
 
 
 def test_session_cookie_is_httponly_samesite_lax_and_secure_by_default(app: Flask) -> None:
@@ -277,9 +277,8 @@ def test_session_cookie_is_httponly_samesite_lax_and_secure_by_default(app: Flas
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" in cookie
 
 
-def test_cookie_secure_can_be_switched_off_for_plain_http(config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BOUNCER_COOKIE_SECURE", "false")
-    app = create_app(config, start_worker=False)
+def test_cookie_secure_can_be_switched_off_for_plain_http(config: Config) -> None:
+    app = create_app(config.with_(cookie_secure=False))
     client = app.test_client()
     page = client.get("/login")
     answer = client.post("/login", data={"csrf_token": csrf_token(page.text), "username": PRESS[0],
@@ -335,7 +334,7 @@ def test_mailing_page_shows_counts_reasons_domains_and_bounce_rate(press: FlaskC
     page = press.get(f"/mailings/{mailing_id(app, PRESS_RELEASE[0])}").text
     counts = dict(re.findall(r'data-kind="(\w+)"><span class="n">(\d+)</span>', page))
     assert counts == {"hard": "6", "soft": "4", "auto_reply": "5", "read_receipt": "3", "feedback_report": "0",
-                      "human": "2", "total": "20"}
+                      "unsubscribe": "1", "human": "2", "total": "21"}
     assert "Empfänger unbekannt" in page and "Postfach voll" in page and "posteo-example.de" in page
     assert f"{PRESS_RELEASE_RECIPIENTS}" in page and "2,4 %" in page  # 10 bounces of 412 recipients
 
@@ -391,15 +390,43 @@ def test_dead_csv_is_for_german_excel_and_follows_the_filter(press: FlaskClient,
     assert len(rows) == 7 and "s.krause@posteo-example.de" in {r[0] for r in rows}
 
 
+def test_mailing_page_lists_opt_outs_with_their_address_and_a_csv_to_remove_them(press: FlaskClient,
+                                                                                 app: Flask) -> None:
+    mailing = mailing_id(app, PRESS_RELEASE[0])
+    page = press.get(f"/mailings/{mailing}").text
+    section = page.split('id="opt-outs"', 1)[1]
+    assert "Abmeldungen" in section and "j.albers@stadtblatt-example.de" in section
+    assert f'href="/opt-outs.csv?mailing={mailing}"' in section
+    rows = read_csv(press.get(f"/opt-outs.csv?mailing={mailing}").data)
+    assert rows[0] == ["Adresse", "Letzte Bitte", "Bitten", "Aussendung"]
+    assert [r[0] for r in rows[1:]] == ["j.albers@stadtblatt-example.de"] and rows[1][3] == PRESS_RELEASE[1]
+    assert press.get("/opt-outs.csv?mailing=9999").status_code == 404
+
+
 def test_csv_cells_that_a_spreadsheet_would_run_as_formulas_are_defused(press: FlaskClient, app: Flask,
                                                                        config: Config) -> None:
     with Store(config.db_path) as store:
         store.record_event("webhook", Verdict(
-            category="bounce", confidence=0.98, bounce_type="hard", reason="user_unknown",
-            recipients=("=1+2@evil.example",), original=Original(message_id=PRESS_RELEASE[0])),
+            category="bounce", confidence=0.98, bounce_type="hard", reason="user_unknown", status="5.1.1",
+            recipients=("=1+2@evil.example", "-info@verein.example"), original=Original(message_id=PRESS_RELEASE[0])),
             MailMeta(ticket_id=99, article_id=99))
     rows = read_csv(press.get(f"/mailings/{mailing_id(app, PRESS_RELEASE[0])}/failed.csv").data)
-    assert "'=1+2@evil.example" in {r[0] for r in rows}
+    addresses = {r[0] for r in rows}
+    # Valid addresses that start like a formula: a string constant, shown by Excel exactly as the address.
+    assert {'="=1+2@evil.example"', '="-info@verein.example"'} <= addresses
+    assert "s.krause@posteo-example.de" in addresses  # every other address exactly as stored
+
+
+def test_csv_values_are_german_with_status_codes_kept_as_text(press: FlaskClient, app: Flask) -> None:
+    rows = read_csv(press.get(f"/mailings/{mailing_id(app, PRESS_RELEASE[0])}/failed.csv").data)
+    header, krause = rows[0], next(r for r in rows if r[0] == "s.krause@posteo-example.de")
+    row = dict(zip(header, krause))
+    assert row["Art"] == "Unzustellbar (vorübergehend)" and row["Grund"] == "Postfach voll"
+    assert row["Status"] == '="4.2.2"'  # German Excel would read 4.2.2 as a date
+    assert re.fullmatch(r"\d\d\.\d\d\.2026 \d\d:\d\d", row["Zuletzt unzustellbar"])
+    dead = read_csv(press.get("/dead.csv").data)
+    assert all(re.fullmatch(r"\d\d\.\d\d\.\d{4} \d\d:\d\d", r[2]) for r in dead[1:])
+    assert {r[4] for r in dead[1:]} <= {"Unzustellbar (hart)", "Unzustellbar (vorübergehend)"}
 
 
 def test_english_csv_uses_commas(press: FlaskClient) -> None:
@@ -413,10 +440,13 @@ def test_unknown_mailing_and_decision_are_404_pages(admin: FlaskClient) -> None:
         assert answer.status_code == 404 and "Nicht gefunden" in answer.text
 
 
-def test_bad_filter_values_are_ignored_not_errors(admin: FlaskClient) -> None:
+def test_bad_filter_values_are_400_pages_with_the_reason_but_a_bad_page_number_is_page_one(
+        admin: FlaskClient) -> None:
     for path in ("/admin/review?min_conf=abc&max_conf=7&since=gestern&category=spam&page=x",
-                 "/dead?mailing=x&since=2026-13-45", "/mailings?page=-1"):
-        assert admin.get(path).status_code == 200
+                 "/dead?mailing=x&since=2026-13-45"):
+        answer = admin.get(path)
+        assert answer.status_code == 400 and "Dieser Filter ist nicht lesbar" in answer.text
+    assert admin.get("/mailings?page=-1").status_code == 200
 
 
 # --- markup written by strangers -------------------------------------------------------------
@@ -496,17 +526,24 @@ def test_rules_page_shows_the_policy_read_only_and_manages_the_allowlist(admin: 
     store = app.extensions["bouncer"].store
     [rule] = store.allowlist()
     assert (rule["kind"], rule["value"], rule["created_by"]) == ("domain", "kreisverband.example.de", ADMIN[0])
-    bad = post_form(admin, "/admin/rules", "/admin/rules", {"kind": "domain", "value": "kein-punkt"})
-    assert bad.status_code == 400 and "Keine gültige Adresse oder Domain." in bad.text
+    for value in ("kein-punkt", ".de", "co.uk"):
+        bad = post_form(admin, "/admin/rules", "/admin/rules", {"kind": "domain", "value": value})
+        assert bad.status_code == 400 and "Keine gültige Adresse oder Domain." in bad.text
+    big = post_form(admin, "/admin/rules", "/admin/rules", {"kind": "domain", "value": "gmx.de"})
+    assert big.status_code == 302 and "großer Mail-Anbieter" in admin.get("/admin/rules").text
+    store.remove_allow(next(r["id"] for r in store.allowlist() if r["value"] == "gmx.de"))
     post_form(admin, "/admin/rules", f"/admin/rules/allow/{rule['id']}/delete")
     assert store.allowlist() == []
 
 
-def test_times_are_shown_in_berlin_time(press: FlaskClient, app: Flask) -> None:
+def test_times_are_shown_in_berlin_time_with_german_dates(press: FlaskClient, app: Flask) -> None:
     sent = datetime.fromisoformat(app.extensions["bouncer"].store.get_mailing(
         mailing_id(app, PRESS_RELEASE[0]))["sent_at"].replace("Z", "+00:00"))
     assert sent == datetime(2026, 11, 24, 9, 26, tzinfo=timezone.utc)
-    assert "24.11.26, 10:26" in press.get(f"/mailings/{mailing_id(app, PRESS_RELEASE[0])}").text
+    page = press.get(f"/mailings/{mailing_id(app, PRESS_RELEASE[0])}").text
+    assert "24.11.2026 10:26" in page and "2026-11-24" not in page
+    assert "24 Nov 2026, 10:26" in press.get(f"/mailings/{mailing_id(app, PRESS_RELEASE[0])}",
+                                             headers={"Accept-Language": "en"}).text
 
 
 def test_login_throttle_forgets_failures_after_its_window() -> None:
@@ -522,3 +559,15 @@ def test_login_throttle_forgets_failures_after_its_window() -> None:
         throttle.failed("addr:b")
     throttle.succeeded("addr:b")
     assert throttle.retry_after("addr:b") == 0
+
+
+def test_evidence_is_shown_in_german_with_mail_values_verbatim(admin: FlaskClient, app: Flask) -> None:
+    store = app.extensions["bouncer"].store
+    bounce = store.list_verdicts(category="bounce", mailing_id=mailing_id(app, PRESS_RELEASE[0]), limit=1)[0]
+    page = admin.get(f"/admin/review/{bounce['id']}").text
+    assert "Zustellbericht (DSN): Berichtsteil message/delivery-status" in page
+    assert re.search(r"Zustellbericht \(DSN\): Action: \w+, Status: \d\.\d\.\d", page)  # RFC 3464 names kept
+    away = store.list_verdicts(category="auto_reply", limit=1)[0]
+    assert "Kopfzeilen einer automatischen Antwort: Auto-Submitted:" in admin.get(f"/admin/review/{away['id']}").text
+    english = admin.get(f"/admin/review/{bounce['id']}", headers={"Accept-Language": "en"}).text
+    assert "Delivery report (DSN): report part message/delivery-status" in english

@@ -54,18 +54,34 @@ def test_move_rule_moves_to_its_queue(tmp_path: Path) -> None:
     assert (plan.action, plan.queue) == ("move", "Missbrauch")
 
 
+OPT_OUT = Verdict(category="unsubscribe", confidence=0.98, recipients=("j.albers@example.org",),
+                  evidence=("unsubscribe: X-Apple-Unsubscribe: true",))
+
+
+def test_an_opt_out_request_is_tagged_by_default_never_closed_and_may_go_to_a_queue(tmp_path: Path) -> None:
+    plan = decide(Policy.load(), OPT_OUT, NEW)
+    assert (plan.action, plan.state, dict(plan.dynamic_fields)) == ("tag", None, {"MailClassification": "unsubscribe"})
+    assert plan.note_body and "Address to remove from the list: j.albers@example.org" in plan.note_body
+    path = tmp_path / "policy.toml"
+    path.write_text('[rules.unsubscribe]\naction = "move"\nqueue = "Presse::Abmeldungen"\n')
+    moved = decide(Policy.load(str(path)), OPT_OUT, NEW)
+    assert (moved.action, moved.queue, moved.state) == ("move", "Presse::Abmeldungen", None)
+
+
 @pytest.mark.parametrize("text, message", [
     ('[rules.bounce_hard]\naction = "close"\n', "needs a state"),
     ('[rules.feedback_report]\naction = "move"\n', "needs a queue"),
     ('[rules.auto_reply]\naction = "delete"\n', "action must be one of"),
     ('[rules.human]\naction = "tag"\n', "never acted on"),
+    ('[rules.unsubscribe]\naction = "close"\nstate = "closed successful"\n', "a person's wish"),
     ('[rules.newsletter]\naction = "tag"\n', "[rules.newsletter] is not one of"),
     ('[rules.auto_reply]\naction = "close"\nstate = "closed"\nmin_confidence = 2\n', "min_confidence"),
     ('[rules.auto_reply]\nacton = "tag"\n', "unknown key(s) acton"),
     ('[dead_address]\nsoft_bounces = 0\n', "at least 1"),
     ('[surprise]\n', "unknown section(s) surprise"),
     ('rules = [', "not valid TOML"),
-], ids=["close-without-state", "move-without-queue", "unknown-action", "human-acted-on", "unknown-category",
+], ids=["close-without-state", "move-without-queue", "unknown-action", "human-acted-on", "opt-out-closed",
+         "unknown-category",
         "confidence-out-of-range", "typo-in-key", "zero-threshold", "unknown-section", "broken-toml"])
 def test_a_wrong_policy_file_is_refused_with_the_key_named(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "policy.toml"

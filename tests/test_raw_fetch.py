@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from app import create_app
+from bouncer.znuny import parse_event
 from bouncer.config import Config
 from fake_znuny import FakeZnuny
 
@@ -13,7 +14,7 @@ from fake_znuny import FakeZnuny
 def _service(tmp_path: Path, fake: FakeZnuny):
     config = Config(db_path=str(tmp_path / "b.sqlite"), webhook_password="pw", mode="dry-run", fetch_raw=True,
                     otrs_url=fake.base_url, otrs_user=fake.user, otrs_password=fake.password, log_json=False)
-    return create_app(config, start_worker=False).extensions["bouncer"]
+    return create_app(config).extensions["bouncer"]
 
 
 def _capture(wire_dir: Path, name: str) -> tuple[dict, bytes]:
@@ -24,7 +25,7 @@ def _capture(wire_dir: Path, name: str) -> tuple[dict, bytes]:
 def test_raw_mail_is_fetched_and_recorded_as_the_source(tmp_path: Path, fake_znuny: FakeZnuny, wire_dir: Path) -> None:
     service = _service(tmp_path, fake_znuny)
     body, raw = _capture(wire_dir, "bounce-postfix-dsn-followup")
-    outcome = service.process(body, raw)
+    outcome = service.process(parse_event(body), raw)
     assert outcome.verdict is not None and outcome.verdict.category == "bounce"
     assert [r.query.get("Action") for r in fake_znuny.requests_for("AgentTicketPlain")] == ["AgentTicketPlain"]
     assert service.store.get_event(outcome.event_id)["mail_source"] == "raw"
@@ -36,6 +37,6 @@ def test_payload_is_used_when_znuny_is_down(tmp_path: Path, fake_znuny: FakeZnun
     service = _service(tmp_path, fake_znuny)
     fake_znuny.down()
     body, raw = _capture(wire_dir, "bounce-postfix-dsn-followup")
-    outcome = service.process(body, raw)
+    outcome = service.process(parse_event(body), raw)
     assert outcome.verdict is not None and outcome.verdict.category == "bounce"
     assert service.store.get_event(outcome.event_id)["mail_source"] == "payload"

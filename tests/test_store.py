@@ -11,8 +11,10 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from bouncer import store as store_module
+from bouncer.spool import Spool, spool_directory
+from bouncer.store import migrations as migrations_module
 from bouncer.store import MIGRATIONS, MailMeta, NotFoundError, PlannedAction, Recorded, Store, iso, subject_key
+from bouncer.store.allowlist import allow_warning
 from bouncer.verdict import Original, Verdict
 from clock import Clock
 
@@ -180,7 +182,7 @@ def test_two_threads_recording_the_same_articles_record_each_exactly_once(db_pat
 
 
 def test_set_event_status_and_unknown_event(store: Store) -> None:
-    recorded = store.record_event("cli", other("human"), MailMeta(ticket_id=1, article_id=1))
+    recorded = store.record_event("sweep", other("human"), MailMeta(ticket_id=1, article_id=1))
     assert recorded is not None
     store.set_event_status(recorded.event_id, "failed", "OTRS timeout")
     assert store.get_event(recorded.event_id)["status_note"] == "OTRS timeout"
@@ -563,9 +565,17 @@ def test_allowlist_matches_sender_and_domain_case_insensitively(store: Store) ->
 
 
 def test_allowlist_rejects_invalid_values(store: Store) -> None:
-    for kind, value in (("sender", "no-address"), ("domain", "a@b.de"), ("domain", "localhost"), ("ip", "x")):
+    for kind, value in (("sender", "no-address"), ("domain", "a@b.de"), ("domain", "localhost"), ("ip", "x"),
+                        ("domain", ".de"), ("domain", "de."), ("domain", "co.uk"), ("domain", "bad_label.example"),
+                        ("domain", "192.0.2.1")):
         with pytest.raises(ValueError):
             store.add_allow(kind, value)
+    assert store.allowlist() == []
+
+
+def test_allowlist_warns_on_a_large_provider_domain_but_not_on_a_sender_there() -> None:
+    assert allow_warning("domain", "GMX.de") == "large_provider" and allow_warning("domain", "gmail.com")
+    assert allow_warning("sender", "someone@gmx.de") is None and allow_warning("domain", "lokalzeitung.example") is None
 
 
 # --- retention and health -----------------------------------------------------------------------
@@ -601,14 +611,15 @@ def test_stats_counts_categories_events_outbox_and_last_event(store: Store, cloc
     clock.advance(minutes=1)
     record(store, other("human"), from_addr="p@example.org")
     stats = store.stats()
-    assert stats["verdicts"] == {"bounce": 1, "auto_reply": 0, "read_receipt": 0, "feedback_report": 0, "human": 1}
+    assert stats["verdicts"] == {"bounce": 1, "auto_reply": 0, "read_receipt": 0, "feedback_report": 0, "unsubscribe": 0,
+                                 "human": 1}
     assert stats["events"]["classified"] == 2
     assert stats["outbox"] == {"pending": 1, "running": 0, "failed": 0}
     assert stats["last_event_at"] == iso(clock.now)
 
 
 def test_failed_event_is_recorded_once_and_blocks_nothing_already_recorded(store: Store) -> None:
-    item = store.spool.put(7, 70, "webhook", b"{not json")
+    item = Spool(spool_directory(store.path), store.clock).put(7, 70, "webhook", b"{not json")
     assert store.record_failed(item, "recovery failed: JSONDecodeError") is True
     event = store.get_event(store.event_id(7, 70))
     assert (event["status"], event["status_note"], event["source"]) == ("failed", "recovery failed: JSONDecodeError", "webhook")
@@ -619,7 +630,7 @@ def test_failed_event_is_recorded_once_and_blocks_nothing_already_recorded(store
 def test_payloads_left_in_the_inbox_table_by_an_earlier_version_move_to_spool_files(
         db_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
     """An upgrade right after a crash: the interrupted events must still be finished, none lost."""
-    monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS[:3])
+    monkeypatch.setattr(migrations_module, "MIGRATIONS", MIGRATIONS[:3])
     with Store(db_path, clock=clock) as old:
         for article, payload in ((1, b'{"Event": {"ArticleID": 1}}'), (2, zlib.compress(b'{"Event": {"ArticleID": 2}}', 1))):
             event_id = old._conn.execute(
@@ -634,7 +645,7 @@ def test_payloads_left_in_the_inbox_table_by_an_earlier_version_move_to_spool_fi
         assert new.stats()["schema_version"] == len(MIGRATIONS)
         assert (new.event_id(7, 1), new.event_id(7, 2)) == (None, None)  # to be recorded by recovery
         assert new.event_id(7, 3) is not None
-        spooled = sorted(new.spool.stale(), key=lambda item: item.article_id)
+        spooled = sorted(Spool(spool_directory(db_path), new.clock).stale(), key=lambda item: item.article_id)
         assert [(i.ticket_id, i.article_id, i.source) for i in spooled] == [(7, 1, "webhook"), (7, 2, "webhook")]
         assert [i.path.read_bytes() for i in spooled] == [b'{"Event": {"ArticleID": 1}}', b'{"Event": {"ArticleID": 2}}']
 
@@ -692,3 +703,37 @@ def test_per_event_and_outbox_queries_use_indexes_not_table_scans(store: Store, 
         assert statements, name
         for statement in statements:
             assert _scans(store, statement) == [], f"{name}: {statement}"
+
+
+def test_only_a_copy_of_our_original_creates_a_mailing_an_id_or_subject_alone_only_matches(store: Store) -> None:
+    away = record(store, other("auto_reply", message_id="<pm-9@partei.de>", subject="PM 9"),
+                  in_reply_to="<pm-9@partei.de>", subject="Automatische Antwort: PM 9")
+    named = record(store, bounce("x@example.org", message_id=None, subject=None), subject="Unzustellbar: PM 9")
+    assert store.get_verdict(away)["mailing_id"] is None and store.get_verdict(named)["mailing_id"] is None
+    assert store.list_mailings() == []
+    # The first mail with a copy creates it, and the out-of-office recorded before joins it.
+    copy = record(store, bounce("y@example.org", message_id="<pm-9@partei.de>", subject="PM 9"))
+    mailing = store.get_verdict(copy)["mailing_id"]
+    assert mailing is not None and store.get_verdict(away)["mailing_id"] == mailing
+    # From now on a bounce that only names it in its subject belongs to it too.
+    later = record(store, bounce("z@example.org", message_id=None, subject=None), subject="Unzustellbar: PM 9")
+    assert store.get_verdict(later)["mailing_id"] == mailing
+    assert [m["total"] for m in store.list_mailings()] == [3]
+
+
+def test_a_bounce_of_an_agents_ticket_answer_is_no_mailing(store: Store) -> None:
+    answer = record(store, bounce("a@example.org", message_id="<1795.1@znuny>",
+                                  subject="Re: [Ticket#2026120410000017] Frage zur Mitgliedschaft"))
+    assert store.get_verdict(answer)["mailing_id"] is None and store.list_mailings() == []
+
+
+def test_a_mailing_without_the_originals_date_has_an_unknown_send_time_until_a_reply_tells_it(
+        store: Store, clock: Clock) -> None:
+    first = record(store, bounce("a@example.org", message_id="<nl-7@partei.de>", subject="Newsletter", date=None))
+    mailing = store.get_mailing(store.get_verdict(first)["mailing_id"])
+    assert mailing["sent_known"] == 0
+    clock.advance(hours=3)
+    record(store, bounce("b@example.org", message_id="<nl-7@partei.de>", subject="Newsletter",
+                         date="Mon, 23 Nov 2026 10:00:00 +0100"))
+    mailing = store.get_mailing(mailing["id"])
+    assert (mailing["sent_known"], mailing["sent_at"]) == (1, "2026-11-23T09:00:00Z")

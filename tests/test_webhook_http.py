@@ -30,6 +30,7 @@ from bouncer.config import Config
 from bouncer.outbox import OutboxWorker
 from bouncer.policy import MARKER
 from bouncer.service import Service
+from bouncer.spool import Spool, spool_directory
 from bouncer.store import Store, parse_iso
 from clock import Clock
 
@@ -159,12 +160,13 @@ def serve(fake_znuny: FakeZnuny, db_path: Path, clock: Clock) -> Iterator[Serve]
             webhook_token=TOKEN, max_body_bytes=MAX_BODY, otrs_url=fake_znuny.base_url,
             otrs_user=fake_znuny.user, otrs_password=fake_znuny.password, otrs_timeout=5.0)
         settings.update(overrides)
-        app = create_app(Config(**settings).validated(), start_worker=False)
+        app = create_app(Config(**settings).validated())
         service: Service = app.extensions["bouncer"]
         # create_app's store keeps wall-clock time; the same file behind the test's clock replaces it.
         service.store.close()
         service.store = Store(db_path, clock=clock, soft_threshold=service.policy.dead_soft_bounces,
                               soft_window_days=service.policy.dead_window_days)
+        service.spool = Spool(spool_directory(db_path), clock)
         server = make_server("127.0.0.1", 0, app, threaded=True)
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
         thread.start()
@@ -201,9 +203,9 @@ def verdict_for(store: Store, ticket_id: int, article_id: int) -> dict[str, Any]
     return verdict
 
 
-def spooled(store: Store) -> list[tuple[int, int]]:
+def spooled(service: Service) -> list[tuple[int, int]]:
     """(TicketID, ArticleID) of every payload in the spool, however young."""
-    return sorted((item.ticket_id, item.article_id) for item in store.spool.stale(older_than=-3600))
+    return sorted((item.ticket_id, item.article_id) for item in service.spool.stale(older_than=-3600))
 
 
 def event_count(store: Store) -> int:
@@ -354,13 +356,13 @@ def test_unexpected_error_answers_500_json_and_leaves_the_event_to_recovery(
     assert response.headers["Cache-Control"] == "no-store"
     assert any(r.getMessage() == "webhook request failed" and r.exc_info for r in caplog.records)
     assert sum(live.store.stats()["verdicts"].values()) == 0
-    assert spooled(live.store) == [(4, 10)]
+    assert spooled(live.service) == [(4, 10)]
     assert requests.get(live.url + "/readyz", timeout=HTTP_TIMEOUT).json()["spooled"] == 1
     monkeypatch.undo()  # the bug is fixed, the worker restarted
     clock.advance(seconds=61)
     assert live.service.recover() == 1
     assert verdict_for(live.store, 4, 10)["category"] == "auto_reply"
-    assert spooled(live.store) == []
+    assert spooled(live.service) == []
 
 
 # ---- loop guard and duplicates --------------------------------------------------------------------
@@ -561,7 +563,7 @@ def test_pending_outbox_survives_a_restart(serve: Serve, fake_znuny: FakeZnuny, 
 def crash_after_spooling(live: LiveApp, capture: dict[str, Any]) -> None:
     """What a worker killed mid-request leaves behind: the payload in the spool, nothing recorded."""
     event = json.loads(capture["body_raw"])["Event"]
-    live.store.spool.put(int(event["TicketID"]), int(event["ArticleID"]), "webhook", capture["body_raw"].encode())
+    live.service.spool.put(int(event["TicketID"]), int(event["ArticleID"]), "webhook", capture["body_raw"].encode())
 
 
 def test_event_whose_request_died_is_finished_by_recovery(
@@ -574,7 +576,7 @@ def test_event_whose_request_died_is_finished_by_recovery(
     assert live.service.recover() == 1
 
     assert verdict_for(live.store, 4, 10)["category"] == "auto_reply"
-    assert spooled(live.store) == []
+    assert spooled(live.service) == []
     assert live.service.recover() == 0
     assert live.worker.run_once() == 1
     assert updates_per_ticket(fake_znuny) == {4: 1}
@@ -591,7 +593,7 @@ def test_redelivery_of_an_event_whose_request_died_is_done_once(
 
     clock.advance(seconds=61)
     assert live.service.recover() == 0
-    assert spooled(live.store) == []
+    assert spooled(live.service) == []
     assert live.worker.run_once() == 1
     assert updates_per_ticket(fake_znuny) == {4: 1}
 
@@ -652,13 +654,13 @@ def test_delivery_recorded_by_another_worker_while_classifying_answers_duplicate
 
     assert [a["Result"] for a in answers] == ["processed", "duplicate"]
     assert "OTRS_TicketStateSet" in answers[0] and not any(k.startswith("OTRS_") for k in answers[1])
-    assert event_count(first.store) == 1 and spooled(first.store) == []
+    assert event_count(first.store) == 1 and spooled(first.service) == []
 
 
 def test_spooled_payload_that_cannot_be_processed_is_recorded_as_failed_and_not_retried(
         serve: Serve, clock: Clock, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     live = serve("callback")
-    live.store.spool.put(4, 11, "webhook", b'{"Event": {"TicketID": 4, "ArticleID"')  # cut off mid-write
+    live.service.spool.put(4, 11, "webhook", b'{"Event": {"TicketID": 4, "ArticleID"')  # cut off mid-write
     monkeypatch.setattr(logging.getLogger("bouncer.service"), "handlers", [caplog.handler])
     clock.advance(seconds=61)
 
@@ -666,7 +668,7 @@ def test_spooled_payload_that_cannot_be_processed_is_recorded_as_failed_and_not_
     event = live.store.get_event(live.store.event_id(4, 11))
     assert event["status"] == "failed" and event["status_note"].startswith("recovery failed: JSONDecodeError")
     assert any(r.getMessage() == "spooled event failed" and r.exc_info for r in caplog.records)
-    assert spooled(live.store) == []
+    assert spooled(live.service) == []
     assert live.service.recover() == 0
 
 
@@ -681,7 +683,7 @@ def test_recovery_leaves_the_payload_for_the_next_round_when_the_database_is_bus
 
     monkeypatch.setattr(live.store, "record_event", locked)
     assert live.service.recover() == 0
-    assert spooled(live.store) == [(4, 10)] and event_count(live.store) == 0
+    assert spooled(live.service) == [(4, 10)] and event_count(live.store) == 0
     monkeypatch.undo()
     assert live.service.recover() == 1
 

@@ -14,7 +14,8 @@ application/json`), which no cross-site HTML form can send.
     GET  /api/v1/dead?mailing=&since=&until=&limit=&offset=   (dates YYYY-MM-DD, local, until included)
     GET  /api/v1/alive-again?mailing=
 
-`sent_at` is ISO 8601; without a UTC offset it is taken as UTC. Times in answers are UTC.
+`sent_at` is ISO 8601; without a UTC offset it is Berlin time, as on the pages. Times in answers are UTC.
+A filter value that cannot be read (`since=30.11.2026`, `mailing=abc`) answers 400 with the reason.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import to_utc
 
 from ..store import Store
 from . import auth, params, security
@@ -36,12 +38,19 @@ def _store() -> Store:
     return current_app.extensions["bouncer"].store
 
 
-def _error(status: int, message: str) -> Response:
+def error(status: int, message: str) -> Response:
+    """A JSON error answer: {"error": message}."""
     response = jsonify({"error": message})
     response.status_code = status
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Basic realm="otrs-bouncer API", charset="UTF-8"'
     return response
+
+
+@bp.errorhandler(params.BadParameter)
+def bad_parameter(exc: params.BadParameter) -> Response:
+    """A filter value that cannot be read: 400 with the reason, never the unfiltered list."""
+    return error(400, exc.reason(localized=False))
 
 
 @bp.before_request
@@ -53,16 +62,16 @@ def authenticate() -> ResponseReturnValue | None:
         if basic is not None and basic.type == "basic" and basic.username and basic.password is not None:
             user, wait = auth.check_password(basic.username, basic.password)
             if wait:
-                response = _error(429, f"too many failed logins: try again in {wait} seconds")
+                response = error(429, f"too many failed logins: try again in {wait} seconds")
                 response.headers["Retry-After"] = str(wait)
                 return response
         if user is None:
-            return _error(401, "log in to the pages, or use HTTP Basic with a page user")
+            return error(401, "log in to the pages, or use HTTP Basic with a page user")
         g.user = user
     elif request.method not in _SAFE_METHODS:
         security.csrf.protect()
     if request.method not in _SAFE_METHODS and not request.is_json:
-        return _error(415, "send JSON (Content-Type: application/json)")
+        return error(415, "send JSON (Content-Type: application/json)")
     return None
 
 
@@ -82,10 +91,10 @@ def mailings() -> ResponseReturnValue:
 def register() -> ResponseReturnValue:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        return _error(400, "body must be a JSON object")
+        return error(400, "body must be a JSON object")
     problem, values = _mailing(body)
     if problem:
-        return _error(400, problem)
+        return error(400, problem)
     mailing_id = _store().register_mailing(**values, origin="api")
     response = jsonify({"id": mailing_id, "mailing": _store().get_mailing(mailing_id)})
     response.status_code = 201
@@ -105,6 +114,8 @@ def _mailing(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         sent = None
     if sent is None:
         return "sent_at: an ISO 8601 date and time is required, e.g. 2026-11-28T09:30:00+01:00", {}
+    if sent.tzinfo is None:
+        sent = to_utc(sent)  # a time without offset is the association's (Berlin) time
     if message_id is not None and (not isinstance(message_id, str) or len(message_id) > 998):
         return "message_id: a string, if given", {}
     if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
@@ -116,7 +127,7 @@ def _mailing(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 def mailing(mailing_id: int) -> ResponseReturnValue:
     stats = _store().mailing_stats(mailing_id, bucket=params.bucket())
     if stats is None:
-        return _error(404, "no such mailing")
+        return error(404, "no such mailing")
     return jsonify(stats)
 
 
@@ -124,7 +135,7 @@ def mailing(mailing_id: int) -> ResponseReturnValue:
 def failed(mailing_id: int) -> ResponseReturnValue:
     """All failed addresses of the mailing (or ?limit=&offset=), each flagged dead / alive_again."""
     if _store().get_mailing(mailing_id) is None:
-        return _error(404, "no such mailing")
+        return error(404, "no such mailing")
     rows = _store().failed_addresses(mailing_id, limit=params.int_arg("limit"), offset=params.int_arg("offset") or 0)
     total = rows[0]["total"] if rows else 0
     addresses = [{key: value for key, value in row.items() if key != "total"}
@@ -143,3 +154,17 @@ def dead() -> ResponseReturnValue:
 @bp.get("/alive-again")
 def alive_again() -> ResponseReturnValue:
     return jsonify({"addresses": _store().revived_addresses(mailing_id=params.int_arg("mailing"))})
+
+
+@bp.get("/opt-outs")
+def opt_outs() -> ResponseReturnValue:
+    """Addresses that asked to be taken off the list (?mailing= for one mailing; ?limit=&offset=)."""
+    mailing_id = params.int_arg("mailing")
+    if mailing_id is not None and _store().get_mailing(mailing_id) is None:
+        return error(404, "no such mailing")
+    limit, offset = _limit()
+    rows = _store().opt_outs(mailing_id, limit=limit, offset=offset)
+    total = rows[0]["total"] if rows else 0
+    return jsonify({"total": total, "limit": limit, "offset": offset, "mailing_id": mailing_id,
+                    "addresses": [{key: value for key, value in row.items() if key not in ("total", "evidence")}
+                                  for row in rows]})

@@ -12,6 +12,7 @@ file ends that user's sessions on the next request, without a server-side sessio
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -48,8 +49,6 @@ USERS_FILENAME = "users.toml"
 MIN_PASSWORD_CHARS = 10
 SESSION_LIFETIME = timedelta(hours=12)
 _NAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
-# Checked against when the user is unknown, so a wrong name costs the same time as a wrong password.
-_DUMMY_HASH = generate_password_hash(secrets.token_hex(16))
 
 bp = Blueprint("auth", __name__)
 
@@ -91,9 +90,16 @@ class UsersFile:
     def authenticate(self, name: str, password: str) -> User | None:
         """The user if the password is right; the same work is done for unknown names."""
         user = self.get(name)
-        if not check_password_hash(user.password_hash if user else _DUMMY_HASH, password) or user is None:
+        if not check_password_hash(user.password_hash if user else _dummy_hash(), password) or user is None:
             return None
         return user
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked against when the user is unknown, so a wrong name costs the same time as a wrong password.
+    Made on the first login attempt, not at import (a `flask user` command needs none)."""
+    return generate_password_hash(secrets.token_hex(16))
 
 
 class Throttle:
@@ -189,6 +195,8 @@ def bootstrap(path: Path) -> str | None:
 
     O_EXCL makes this safe when several gunicorn workers start at once: exactly one creates it.
     """
+    if path.exists():  # the usual case: no scrypt hash to compute
+        return None
     password = secrets.token_urlsafe(15)
     admin = User("admin", "admin", generate_password_hash(password))
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -261,7 +269,8 @@ def login() -> ResponseReturnValue:
     if form.validate_on_submit():
         user, wait = check_password(form.username.data or "", form.password.data or "")
         if wait:
-            flash(_("Too many failed logins. Please try again in %(minutes)d minutes.", minutes=wait // 60 + 1), "error")
+            flash(_("Too many failed logins. Please try again in %(minutes)d minutes.", minutes=wait // 60 + 1),
+                  "error")
             return render_template("login.html", form=form), 429, {"Retry-After": str(wait)}
         if user is not None:
             login_user(user)

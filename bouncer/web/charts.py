@@ -17,11 +17,13 @@ from flask_babel import format_date, format_datetime
 from flask_babel import gettext as _
 from pygal.style import Style
 
-from ..store import STAT_KINDS
+from ..vocab import KINDS as STAT_KINDS
 from .labels import label
 
 # One colour per kind, the same as the count badges on the page (style.css).
-COLOURS = dict(zip(STAT_KINDS, ("#b3261e", "#e8a33d", "#3f6fb5", "#5a9e6f", "#7b4fa0", "#8a8a8a")))
+COLOURS = {"hard": "#b3261e", "soft": "#e8a33d", "auto_reply": "#3f6fb5", "read_receipt": "#5a9e6f",
+           "feedback_report": "#7b4fa0", "unsubscribe": "#1f8a8a", "human": "#8a8a8a"}
+OTHER_COLOUR = "#8a8a8a"  # a kind without a colour of its own
 # The hourly plot shows the first three days (when most reactions come); the daily one shows all.
 HOURS_PLOTTED = 72
 
@@ -29,7 +31,8 @@ HOURS_PLOTTED = 72
 def _style(kinds: Sequence[str]) -> Style:
     """pygal colours series by position: the colours of the kinds that are drawn, in order."""
     return Style(background="#ffffff", plot_background="#ffffff", foreground="#222222", foreground_strong="#222222",
-                 foreground_subtle="#d0d0d0", colors=tuple(COLOURS[k] for k in kinds) or ("#8a8a8a",),
+                 foreground_subtle="#d0d0d0",
+                 colors=tuple(COLOURS.get(k, OTHER_COLOUR) for k in kinds) or (OTHER_COLOUR,),
                  font_family="system-ui, sans-serif", label_font_size=12, major_label_font_size=12,
                  legend_font_size=13, value_font_size=11)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
@@ -19,22 +20,38 @@ from typing import Any
 
 from babel import dates as babel_dates
 from babel import numbers as babel_numbers
-from flask import (Blueprint, Flask, Response, abort, current_app, flash, g, make_response, redirect,
-                   render_template, request, url_for)
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_babel import Babel, get_locale, get_timezone, to_utc
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateTimeLocalField, IntegerField, RadioField, SelectField, StringField, TextAreaField
+from wtforms import DateTimeLocalField, IntegerField, RadioField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from ..otrs import OtrsError
 from ..service import Service
-from ..store import ACTION_STATES, ALLOW_KINDS, REVIEWS, STAT_KINDS, Store, parse_iso
-from ..verdict import CATEGORIES
-from . import api, auth, params, security
+from ..store import Store, parse_iso
+from ..store.allowlist import allow_warning
+from ..store.rows import MailingStats, VerdictDetail
+from ..vocab import ACTION_STATES, ALLOW_KINDS, CATEGORIES, EVENT_SOURCES, KINDS, PLAN_ACTIONS, REVIEWS
+from ..vocab import kind as kind_of
+from . import auth, params, security, users
 from .charts import HOURS_PLOTTED, continuous, timeline_svg
+from .evidence import evidence_text
 from .labels import label
 
 TIMEZONE = "Europe/Berlin"
@@ -43,7 +60,6 @@ TRANSLATIONS = Path(__file__).resolve().parents[1] / "translations"
 PAGE_SIZE = 50
 DEAD_PAGE_SIZE = 100
 FAILED_PAGE_SIZE = 100
-PLAN_ACTIONS = ("close", "move", "tag", "restore", "none")
 _FOLDER = str(Path(__file__).resolve().parents[1])
 
 # Templates and CSS, open to everyone (the login page needs its style too).
@@ -77,13 +93,29 @@ def _locale_tz() -> tuple[Any, Any]:
     return g.bouncer_locale_tz
 
 
+# Dates as the reader writes them: 07.12.2026 09:00 in German (never ISO), 7 Dec 2026, 09:00 in English.
+DATETIME_PATTERNS = {"de": "dd.MM.yyyy HH:mm", "en": "d MMM yyyy, HH:mm"}
+DATE_PATTERNS = {"de": "dd.MM.yyyy", "en": "d MMM yyyy"}
+
+
 @assets.app_template_filter("when")
 def when(value: str | None) -> str:
-    """A stored UTC time ('2026-11-28T03:14:00Z') as local short date and time."""
+    """A stored UTC time ('2026-11-28T03:14:00Z') as local date and time (Berlin): '28.11.2026 04:14'."""
     if not value:
         return "–"
     locale, tz = _locale_tz()
-    return babel_dates.format_datetime(parse_iso(value), "short", tzinfo=tz, locale=locale)
+    return babel_dates.format_datetime(parse_iso(value), DATETIME_PATTERNS.get(locale.language, "short"), tzinfo=tz,
+                                       locale=locale)
+
+
+@assets.app_template_filter("day")
+def day(value: str | date | None) -> str:
+    """A calendar day ('2026-12-14', e.g. an out-of-office's return date) as '14.12.2026'."""
+    if not value:
+        return "–"
+    locale = _locale_tz()[0]
+    moment = value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+    return babel_dates.format_date(moment, DATE_PATTERNS.get(locale.language, "medium"), locale=locale)
 
 
 @assets.app_template_filter("number")
@@ -120,7 +152,7 @@ def _not_found(message: str) -> Response:
     return make_response(render_template("error.html", code=404, message=message), 404)
 
 
-def _verdict_or_404(verdict_id: int) -> dict[str, Any]:
+def _verdict_or_404(verdict_id: int) -> VerdictDetail:
     """The decision with its actions, or the request ends with the 404 page."""
     item = _store().get_verdict(verdict_id)
     if item is None:
@@ -128,7 +160,7 @@ def _verdict_or_404(verdict_id: int) -> dict[str, Any]:
     return item
 
 
-def _mailing_stats_or_404(mailing_id: int) -> dict[str, Any]:
+def _mailing_stats_or_404(mailing_id: int) -> MailingStats:
     """A mailing's counts and timeline in the bucket the URL asks for, or the request ends with the 404 page."""
     stats = _store().mailing_stats(mailing_id, bucket=params.bucket())
     if stats is None:
@@ -136,10 +168,44 @@ def _mailing_stats_or_404(mailing_id: int) -> dict[str, Any]:
     return stats
 
 
+class _Verbatim(str):
+    """A CSV cell already made safe and exact for spreadsheets (see `excel_text`): written as it is."""
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_STATUS_CODE = re.compile(r"^[245]\.\d{1,3}\.\d{1,3}$")  # RFC 3463 enhanced status code
+
+
+def excel_text(value: str) -> str:
+    """A cell Excel and LibreOffice show as exactly this text: ="5.1.1" (a formula of one string constant,
+    quotes doubled, so nothing inside it is ever evaluated), where the bare value would become a date
+    (German Excel reads 5.1.1 as 05.01.2001) or a formula."""
+    return _Verbatim('="' + value.replace('"', '""') + '"')
+
+
+def csv_address(value: str | None) -> str:
+    """An address exactly as stored: bare, or (starting with = + - @, valid in a local part) as text."""
+    text = value or ""
+    return excel_text(text) if text[:1] in _FORMULA_START else _Verbatim(text)
+
+
+def csv_status(value: str | None) -> str:
+    """An enhanced status code kept as text ('5.1.1', not a date); anything else as a plain cell."""
+    return excel_text(value) if value and _STATUS_CODE.match(value) else (value or "")
+
+
+def csv_time(value: str | None) -> str:
+    """A stored UTC time as local date and time, as the pages show it ('07.12.2026 09:00')."""
+    return when(value) if value else ""
+
+
 def _csv_cell(value: Any) -> str:
-    """Spreadsheets run cells that start with = + - @ as formulas: those get a leading apostrophe."""
+    """Spreadsheets run cells that start with = + - @ as formulas: free text from mail gets a leading
+    apostrophe (the cell then shows it); addresses and status codes come as `excel_text` instead."""
+    if isinstance(value, _Verbatim):
+        return str(value)
     text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    return "'" + text if text[:1] in _FORMULA_START else text
 
 
 def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Response:
@@ -197,8 +263,10 @@ def mailing(mailing_id: int) -> ResponseReturnValue:
     total_failed = failed[0]["total"] if failed else 0
     recipients = stats["mailing"].get("recipient_count")
     bounced = stats["counts"]["hard"] + stats["counts"]["soft"]
+    opt_outs = _store().opt_outs(mailing_id, limit=FAILED_PAGE_SIZE)
     return render_template("mailing.html", stats=stats, mailing=stats["mailing"], counts=stats["counts"],
-                           failed=failed, total_failed=total_failed, page=page,
+                           failed=failed, total_failed=total_failed, page=page, opt_outs=opt_outs,
+                           total_opt_outs=opt_outs[0]["total"] if opt_outs else 0,
                            has_next=page * FAILED_PAGE_SIZE < total_failed,
                            bounce_rate=bounced / recipients if recipients else None)
 
@@ -226,8 +294,22 @@ def failed_csv(mailing_id: int) -> ResponseReturnValue:
     header = [_("Address"), _("Domain"), _("Last bounce"), _("Type"), _("Status"), _("Reason"), _("Bounces"),
               _("Address is")]
     return csv_response(f"mailing-{mailing_id}-failed.csv", header, (
-        (r["address"], r["domain"], r["at"], r["bounce_type"], r["status"], r["reason"], r["bounces"],
-         address_state(r)) for r in rows))
+        (csv_address(r["address"]), r["domain"], csv_time(r["at"]), label("kind", r["bounce_type"] or "soft"),
+         csv_status(r["status"]), label("reason", r["reason"]), r["bounces"], address_state(r)) for r in rows))
+
+
+@press.get("/opt-outs.csv")
+def opt_outs_csv() -> ResponseReturnValue:
+    """Addresses to take off the distribution list (opt-out requests), of one mailing (?mailing=) or all."""
+    mailing_id = params.int_arg("mailing")
+    if mailing_id is not None and _store().get_mailing(mailing_id) is None:
+        return _not_found(_("There is no such mailing."))
+    rows = _store().opt_outs(mailing_id)
+    header = [_("Address"), _("Last request"), _("Requests"), _("Mailing")]
+    name = (f"mailing-{mailing_id}-opt-outs.csv" if mailing_id is not None
+            else f"opt-outs-{date.today().isoformat()}.csv")
+    return csv_response(name, header, ((csv_address(r["address"]), csv_time(r["at"]), r["requests"],
+                                        r["mailing_subject"] or "") for r in rows))
 
 
 def address_state(row: Mapping[str, Any]) -> str:
@@ -249,10 +331,21 @@ def dead() -> ResponseReturnValue:
         "dead.html", addresses=rows[:DEAD_PAGE_SIZE], has_next=len(rows) > DEAD_PAGE_SIZE, page=page,
         total=_store().count_dead_addresses(**filters),
         revived=_store().revived_addresses(mailing_id=mailing_id, limit=DEAD_PAGE_SIZE),
-        mailing=_store().get_mailing(mailing_id) if mailing_id else None,
+        mailing=_store().get_mailing(mailing_id) if mailing_id else None, choices=mailing_choices(mailing_id),
         soft_threshold=_store().soft_threshold, soft_window_days=_store().soft_window.days,
         args={k: request.args.get(k, "") for k in ("mailing", "since", "until")},
         csv_args={k: v for k in ("mailing", "since", "until") if (v := request.args.get(k))})
+
+
+MAILING_CHOICES = 200
+
+
+def mailing_choices(selected: int | None) -> list[Mapping[str, Any]]:
+    """The latest mailings (and the selected one) for a picker by subject and date, newest first."""
+    rows: list[Mapping[str, Any]] = list(_store().list_mailings(limit=MAILING_CHOICES))
+    if selected and all(m["id"] != selected for m in rows) and (chosen := _store().get_mailing(selected)):
+        rows.insert(0, chosen)
+    return rows
 
 
 @press.get("/dead.csv")
@@ -261,8 +354,9 @@ def dead_csv() -> ResponseReturnValue:
     header = [_("Address"), _("Domain"), _("Dead since"), _("Last bounce"), _("Type"), _("Status"), _("Reason"),
               _("Hard bounces"), _("Soft bounces")]
     return csv_response(f"dead-addresses-{date.today().isoformat()}.csv", header, (
-        (r["address"], r["domain"], r["dead_since"], r["last_seen"], r["last_bounce_type"], r["last_status"],
-         r["last_reason"], r["hard_count"], r["soft_count"]) for r in rows))
+        (csv_address(r["address"]), r["domain"], csv_time(r["dead_since"]), csv_time(r["last_seen"]),
+         label("kind", r["last_bounce_type"] or "soft"), csv_status(r["last_status"]),
+         label("reason", r["last_reason"]), r["hard_count"], r["soft_count"]) for r in rows))
 
 
 # --- admin: review queue ---------------------------------------------------------------------
@@ -271,15 +365,17 @@ class FalsePositiveForm(FlaskForm):
     note = TextAreaField(_l("Why (goes into the internal note on the ticket)"), validators=[Optional(),
                                                                                            Length(max=1000)])
     allow = RadioField(_l("From now on"), default="none", choices=[
-        ("none", _l("no rule")), ("sender", _l("never treat this sender as machine mail")),
-        ("domain", _l("never treat this domain as machine mail"))])
+        SelectChoice("none", _l("no rule")), SelectChoice("sender", _l("never treat this sender as machine mail")),
+        SelectChoice("domain", _l("never treat this domain as machine mail"))])
 
 
 def _review_filters() -> dict[str, Any]:
     return {"category": params.choice_arg("category", CATEGORIES), "review": params.choice_arg("review", REVIEWS),
-            "action": params.choice_arg("action", PLAN_ACTIONS), "action_state": params.choice_arg("state", ACTION_STATES),
+            "action": params.choice_arg("action", PLAN_ACTIONS),
+            "action_state": params.choice_arg("state", ACTION_STATES),
             "min_conf": params.fraction_arg("min_conf"), "max_conf": params.fraction_arg("max_conf"),
-            "mailing_id": params.int_arg("mailing"), **params.date_filters()}
+            "mailing_id": params.int_arg("mailing"), "source": params.choice_arg("source", EVENT_SOURCES),
+            **params.date_filters()}
 
 
 @admin.get("/review")
@@ -289,14 +385,15 @@ def review() -> ResponseReturnValue:
     return render_template(
         "review.html", verdicts=rows[:PAGE_SIZE], has_next=len(rows) > PAGE_SIZE, page=page,
         args={k: request.args.get(k, "") for k in ("category", "review", "action", "state", "min_conf",
-                                                     "max_conf", "since", "until", "mailing")},
-        categories=CATEGORIES, reviews=REVIEWS, actions=PLAN_ACTIONS, states=ACTION_STATES)
+                                                     "max_conf", "since", "until", "mailing", "source")},
+        categories=CATEGORIES, reviews=REVIEWS, actions=PLAN_ACTIONS, states=ACTION_STATES, sources=EVENT_SOURCES)
 
 
 @admin.get("/review/<int:verdict_id>")
 def verdict(verdict_id: int) -> ResponseReturnValue:
     item = _verdict_or_404(verdict_id)
-    mailing = _store().get_mailing(item["mailing_id"]) if item.get("mailing_id") else None
+    mailing_id = item["mailing_id"]
+    mailing = _store().get_mailing(mailing_id) if mailing_id else None
     return render_template("verdict.html", v=item, mailing=mailing, form=FalsePositiveForm(),
                            can_download=_service().otrs is not None)
 
@@ -376,7 +473,7 @@ def mail_eml(verdict_id: int) -> ResponseReturnValue:
 # --- admin: rules ----------------------------------------------------------------------------
 
 class AllowForm(FlaskForm):
-    kind = SelectField(_l("Kind"), choices=[("sender", _l("Sender")), ("domain", _l("Domain"))])
+    kind = SelectField(_l("Kind"), choices=[SelectChoice("sender", _l("Sender")), SelectChoice("domain", _l("Domain"))])
     value = StringField(_l("Address or domain"), validators=[DataRequired(message=_l("Please enter a value.")),
                                                               Length(max=320)])
     note = StringField(_l("Note"), validators=[Optional(), Length(max=500)])
@@ -391,6 +488,10 @@ def rules() -> ResponseReturnValue:
             _store().add_allow(form.kind.data, form.value.data or "", note=form.note.data or None, by=_user_name())
             flash(_("Rule added: %(kind)s %(value)s is never machine mail.", kind=label("allow", form.kind.data),
                     value=form.value.data), "info")
+            if allow_warning(form.kind.data, form.value.data or ""):
+                flash(_("%(value)s is a large mail provider: the rule covers every one of its users, so none of "
+                        "their auto-replies will be closed. A rule for the one sender is usually better.",
+                        value=form.value.data), "error")
             return redirect(url_for("admin.rules"))
         except ValueError:
             form.value.errors = [_("Not a valid address or domain.")]
@@ -408,19 +509,37 @@ def remove_allow(allow_id: int) -> ResponseReturnValue:
     return redirect(url_for("admin.rules"))
 
 
+# --- admin: status ------------------------------------------------------------------------
+
+@admin.get("/status")
+def status() -> ResponseReturnValue:
+    """Is it working? Mode, webhook secured, last event, outbox backlog, and the background jobs' last runs."""
+    service = _service()
+    stats = _store().stats()
+    due = _store().due_actions(limit=1)
+    return render_template("status.html", config=service.config, stats=stats, oldest_due=due[0] if due else None,
+                           backlog=stats["outbox"]["pending"] + stats["outbox"]["running"],
+                           jobs=stats.get("jobs") or {})
+
+
 def _user_name() -> str:
     user = auth.current_user()
     assert user is not None  # the blueprint's before_request let only logged-in users through
     return user.name
 
 
+def bad_parameter(error: params.BadParameter) -> ResponseReturnValue:
+    """400 with the reason on a page with a way back (the API answers JSON: its own handler)."""
+    return render_template("error.html", code=400, message=error.reason(), back=request.path), 400
+
+
 def init_app(app: Flask) -> None:
-    """Everything the pages need; the one line create_app calls."""
-    app.jinja_env.globals.update(label=label, address_state=address_state, STAT_KINDS=STAT_KINDS)
+    """Templates, translations and the press and admin pages (bouncer.web.init_app wires the rest)."""
+    app.jinja_env.globals.update(label=label, address_state=address_state, evidence_text=evidence_text,
+                                 STAT_KINDS=KINDS, kind_of=kind_of)
+    app.register_error_handler(params.BadParameter, bad_parameter)
     Babel(app, locale_selector=select_locale, default_locale="de", default_timezone=TIMEZONE,
           default_translation_directories=str(TRANSLATIONS))
-    security.init_app(app, csrf_exempt=(api.bp,))  # the webhook is served ahead of Flask (WebhookEndpoint)
-    auth.init_app(app)
-    for blueprint in (assets, press, admin, api.bp):
+    for blueprint in (assets, press, admin, users.bp):
         app.register_blueprint(blueprint)
 

@@ -1,7 +1,10 @@
-"""Query-string parameters of the pages and the API: read leniently, a bad value counts as not given.
+"""Query-string parameters of the pages and the API: an empty value counts as not given, a value that
+is there but unreadable raises BadParameter, answered 400 with the reason (JSON for the API, a page
+for people), never by the unfiltered list.
 
-Date filters are local days (Europe/Berlin unless the app says otherwise): `since` is the
-first day included and `until` the last, turned into the UTC bounds the store takes.
+Date filters are local days (Europe/Berlin unless the app says otherwise), written YYYY-MM-DD as
+date fields send them: `since` is the first day included and `until` the last, turned into the UTC
+bounds the store takes.
 """
 from __future__ import annotations
 
@@ -10,38 +13,88 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from flask import request
+from flask_babel import lazy_gettext as _l
 from flask_babel import to_utc
+from flask_babel.speaklater import LazyString
+
+_EXPECTED: dict[str, LazyString] = {
+    "day": _l("a date as YYYY-MM-DD, e.g. 2026-12-07"),
+    "number": _l("a whole number from 0"),
+    "fraction": _l("a number from 0 to 1"),
+}
+
+
+class BadParameter(ValueError):
+    """A query parameter that is present but unreadable: its name, its value and what it must be."""
+
+    def __init__(self, name: str, value: str, expected: str | Sequence[str]) -> None:
+        self.name, self.value, self.expected = name, value, expected
+        super().__init__(self.reason(localized=False))
+
+    def reason(self, localized: bool = True) -> str:
+        """'since=30.11.2026: expected a date as YYYY-MM-DD, e.g. 2026-12-07' (in the reader's language)."""
+        if isinstance(self.expected, str):
+            wanted = str(_EXPECTED[self.expected]) if localized else {
+                "day": "a date as YYYY-MM-DD, e.g. 2026-12-07", "number": "a whole number from 0",
+                "fraction": "a number from 0 to 1"}[self.expected]
+        else:
+            wanted = (str(_l("one of")) if localized else "one of") + " " + ", ".join(self.expected)
+        return f"{self.name}={self.value[:40]}: {str(_l('expected')) if localized else 'expected'} {wanted}"
+
+
+def _given(name: str) -> str | None:
+    value = request.args.get(name, "").strip()
+    return value or None
 
 
 def page() -> int:
+    """The page number; lenient (a bad one is page 1: paging is no filter)."""
     value = request.args.get("page", "1")
     return max(1, int(value)) if value.isdigit() else 1
 
 
 def int_arg(name: str) -> int | None:
-    value = request.args.get(name, "").strip()
-    return int(value) if value.isdigit() else None
+    value = _given(name)
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise BadParameter(name, value, "number")
+    return int(value)
 
 
 def choice_arg(name: str, allowed: Sequence[str]) -> str | None:
-    value = request.args.get(name, "")
-    return value if value in allowed else None
+    value = _given(name)
+    if value is not None and value not in allowed:
+        raise BadParameter(name, value, allowed)
+    return value
 
 
 def fraction_arg(name: str) -> float | None:
     """A confidence from 0 to 1; a German decimal comma is fine."""
-    try:
-        value = float(request.args.get(name, "").replace(",", "."))
-    except ValueError:
+    value = _given(name)
+    if value is None:
         return None
-    return value if 0 <= value <= 1 else None
+    try:
+        number = float(value.replace(",", "."))
+    except ValueError:
+        number = -1.0
+    if not 0 <= number <= 1:
+        raise BadParameter(name, value, "fraction")
+    return number
 
 
 def day_arg(name: str) -> date | None:
-    try:
-        return date.fromisoformat(request.args.get(name, ""))
-    except ValueError:
+    value = _given(name)
+    if value is None:
         return None
+    try:
+        return date.fromisoformat(value) if len(value) == 10 else _bad_day(name, value)
+    except ValueError:
+        return _bad_day(name, value)
+
+
+def _bad_day(name: str, value: str) -> date:
+    raise BadParameter(name, value, "day")
 
 
 def day_start(day: date | None, *, plus_days: int = 0) -> datetime | None:

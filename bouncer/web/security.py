@@ -5,10 +5,11 @@ autoescaping the browser is told to run no script at all (`script-src` falls bac
 `default-src 'none'`) and to load styles and images from us only. The pages need no
 JavaScript. The timeline SVGs get their own policy: pygal's inline `<style>`, still no script.
 
-Cookies are HttpOnly and SameSite=Lax; Secure unless BOUNCER_COOKIE_SECURE says otherwise
-(default: on, except when Flask runs in debug or testing mode, i.e. plain-http development).
-Without BOUNCER_SECRET_KEY the session key is kept in `secret_key` next to the database, so
-that all gunicorn workers and restarts accept the same login cookie.
+Cookies are HttpOnly and SameSite=Lax; Secure unless `Config.cookie_secure` (BOUNCER_COOKIE_SECURE)
+says otherwise (default: on, except when Flask runs in debug or testing mode, i.e. plain-http
+development). Without `Config.secret_key` (BOUNCER_SECRET_KEY) the session key is kept in
+`secret_key` next to the database, so that all gunicorn workers and restarts accept the same login
+cookie.
 """
 from __future__ import annotations
 
@@ -33,16 +34,11 @@ SECRET_KEY_FILENAME = "secret_key"
 csrf = CSRFProtect()
 
 
-def cookie_secure(app: Flask) -> bool:
-    """BOUNCER_COOKIE_SECURE, default on except in Flask's debug/testing mode (plain http)."""
-    raw = os.environ.get("BOUNCER_COOKIE_SECURE", "").strip().lower()
-    if not raw:
+def cookie_secure(app: Flask, config: Config) -> bool:
+    """Config.cookie_secure, default on except in Flask's debug/testing mode (plain http)."""
+    if config.cookie_secure is None:
         return not (app.debug or app.testing)
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"BOUNCER_COOKIE_SECURE={raw!r}: must be true or false")
+    return config.cookie_secure
 
 
 def persistent_secret(path: Path) -> str:
@@ -88,13 +84,12 @@ def csrf_failed(error: CSRFError) -> ResponseReturnValue:
 def init_app(app: Flask, csrf_exempt: Iterable[Blueprint]) -> None:
     """Cookie flags, session key, CSRF (except for `csrf_exempt`: machine clients) and headers."""
     config: Config = app.config["BOUNCER"]
-    if not os.environ.get("BOUNCER_SECRET_KEY"):
-        app.config["SECRET_KEY"] = persistent_secret(Path(config.db_path).parent / SECRET_KEY_FILENAME)
+    app.config["SECRET_KEY"] = config.secret_key or persistent_secret(Path(config.db_path).parent / SECRET_KEY_FILENAME)
     app.config.update(
         SESSION_COOKIE_NAME="bouncer_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=cookie_secure(app),
+        SESSION_COOKIE_SECURE=cookie_secure(app, config),
         WTF_CSRF_TIME_LIMIT=None,  # valid as long as the session: a review can take a while
     )
     csrf.init_app(app)

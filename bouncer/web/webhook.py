@@ -1,5 +1,4 @@
-"""The endpoint Znuny's Ticket::Generic invoker posts to (`WebhookEndpoint`), plus /livez, /readyz
-and /metrics (Flask blueprint `bp`).
+"""The endpoint Znuny's Ticket::Generic invoker posts to (`WebhookEndpoint`), served ahead of Flask.
 
 Authentication: HTTP Basic (compared in constant time) and, when configured, the shared
 header X-Webhook-Token. A refused request leaves no trace but a log line. Bodies over
@@ -16,28 +15,17 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, Response, current_app, jsonify
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-from .. import fastjson, metrics
+from .. import fastjson, metrics, znuny
 from ..config import Config
 from ..service import Service
 
 log = logging.getLogger("bouncer.webhook")
-bp = Blueprint("webhook", __name__)
-
-
-def _service() -> Service:
-    return current_app.extensions["bouncer"]
-
-
-def _config() -> Config:
-    return current_app.config["BOUNCER"]
-
 
 _ROUTE = re.compile(r"/otrs/article-created(?:-att|/(\d+)/(\d+))?")
 # A JSON answer for a machine: never cached, never sniffed as something else.
@@ -107,14 +95,15 @@ class WebhookEndpoint:
             return _refuse(400, f"body is not JSON: {str(exc)[:100]}", "bad_json")
         if not isinstance(body, dict):
             return _refuse(400, "body must be a JSON object", "bad_body")
-        event = body.get("Event") if isinstance(body.get("Event"), dict) else {}
-        for name, value in (("TicketID", ticket_id), ("ArticleID", article_id)):
-            if value is not None and event.get(name) not in (None, value, str(value)):
-                return _refuse(400, f"{name} in the path ({value}) differs from the body", "id_mismatch")
         try:
-            outcome = self.service.process(body, raw)
+            event = znuny.parse_event(body)
         except ValueError as exc:
             return _refuse(400, str(exc), "bad_body")
+        for name, value, sent in (("TicketID", ticket_id, event.ticket_id),
+                                  ("ArticleID", article_id, event.article_id)):
+            if value is not None and sent != value:
+                return _refuse(400, f"{name} in the path ({value}) differs from the body", "id_mismatch")
+        outcome = self.service.process(event, raw)
         category = outcome.verdict.category if outcome.verdict else "-"
         action = outcome.plan.action if outcome.plan else "-"
         metrics.EVENTS.labels(outcome.status, category, action).inc()
@@ -134,7 +123,7 @@ def _authorized(request: Request, config: Config) -> str:
     if not config.webhook_password:
         return "webhook password not configured"
     auth = request.authorization
-    user_ok = hmac.compare_digest((auth.username if auth else "").encode(), config.webhook_user.encode())
+    user_ok = hmac.compare_digest(((auth.username if auth else "") or "").encode(), config.webhook_user.encode())
     password_ok = hmac.compare_digest((auth.password if auth and auth.password else "").encode(),
                                       config.webhook_password.encode())
     if not (auth and user_ok and password_ok):
@@ -149,27 +138,3 @@ def _refuse(status: int, message: str, reason: str) -> _Reply:
     metrics.REJECTED.labels(reason).inc()
     challenge = (("WWW-Authenticate", 'Basic realm="otrs-bouncer webhook"'),) if status == 401 else ()
     return _Reply({"error": message}, status, challenge)
-
-
-@bp.get("/livez")
-def livez() -> Response:
-    return jsonify({"status": "alive"})
-
-
-@bp.get("/readyz")
-def readyz() -> Response:
-    """Ready when the database answers; reports the outbox backlog and the events in progress
-    (`spooled`: more than a few, or any for minutes, means requests are dying) for the operator."""
-    service = _service()
-    if not service.store.ping():
-        response = jsonify({"status": "database unavailable"})
-        response.status_code = 503
-        return response
-    return jsonify({"status": "ready", "mode": _config().mode, "outbox_pending": service.store.pending_count(),
-                    "spooled": service.store.spool.count()})
-
-
-@bp.get("/metrics")
-def metrics_view() -> Response:
-    data, content_type = metrics.render()
-    return Response(data, content_type=content_type)

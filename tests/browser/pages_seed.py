@@ -29,8 +29,10 @@ from werkzeug.security import generate_password_hash
 from bouncer.config import Config
 from bouncer.policy import Policy
 from bouncer.service import Service
+from bouncer.spool import Spool, spool_directory
 from bouncer.store import Store
 from bouncer.web.auth import User, write_users
+from bouncer.znuny import parse_event
 from clock import Clock
 
 # What the wire captures carry where our variants put their own values.
@@ -167,6 +169,10 @@ def press_release_reactions(mails: Mails) -> list[tuple[timedelta, dict[str, Any
                   for i, (name, address) in enumerate(readers)]
     reactions += [(7 * hour, mails.human("Petra Lang <p.lang@zeitung-example.de>", pr,
                                          text="Danke, wir bringen das morgen auf Seite 3. Gibt es ein Foto?"))]
+    # A journalist asks to be taken off the list: an opt-out request, listed with the address to remove.
+    reactions += [(9 * hour, mails.human("Jonas Albers <j.albers@stadtblatt-example.de>", pr,
+                                         text="Guten Tag, bitte streichen Sie mich aus dem Presseverteiler, "
+                                              "ich habe die Redaktion gewechselt. Danke!"))]
     # Someone whose address bounced hard writes to us in person afterwards: alive again.
     reactions += [(30 * hour, mails.human("Redaktion <redaktion@tageblatt-example.de>", pr,
                                           text="Unser Postfach war umgezogen, bitte weiter an diese Adresse."))]
@@ -196,10 +202,10 @@ def seed_history(config: Config, reactions: Iterable[tuple[timedelta, dict[str, 
     done = 0
     with Store(config.db_path, clock=clock, soft_threshold=policy.dead_soft_bounces,
                soft_window_days=policy.dead_window_days) as store:
-        service = Service(config, store, policy, None)
+        service = Service(config, store, policy, None, Spool(spool_directory(config.db_path), clock))
         for offset, body in sorted(reactions, key=lambda item: item[0]):
             clock.now = start + offset
-            outcome = service.process(body, json.dumps(body).encode())
+            outcome = service.process(parse_event(body), json.dumps(body).encode())
             done += outcome.status == "processed"
     return done
 
@@ -293,3 +299,17 @@ def log_in(client: FlaskClient, user: tuple[str, str], next_path: str = "") -> s
                          data={"csrf_token": csrf_token(page.text), "username": user[0], "password": user[1]})
     assert answer.status_code == 302, answer.text
     return answer.headers["Location"]
+
+
+def seed_week(config: Config, week: Any, first_ticket: int = 5000) -> list[tuple[Any, int, int]]:
+    """Process the generated press week (tests/scenario.py) as Znuny posts it, each mail at its own
+    time; returns (reaction, ticket_id, article_id) so tests can find each one's verdict."""
+    from scenario import invoker_body
+
+    seeded = []
+    reactions = [(r.at - T0, invoker_body(r.raw(), first_ticket + i, 50_000 + i))
+                 for i, r in enumerate(week.reactions)]
+    seed_history(config, reactions)
+    for i, reaction in enumerate(week.reactions):
+        seeded.append((reaction, first_ticket + i, 50_000 + i))
+    return seeded

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, Dialog, Page, expect
 
-from .conftest import SCREENSHOTS, Live
+from .conftest import Live
 from .pages_seed import ADMIN, PRESS, PRESS_RELEASE, XSS_SUBJECT, capture, variant
 
 
@@ -42,8 +42,8 @@ def test_press_officer_opens_a_mailing_sees_counts_and_plot_and_exports_failed_a
     page.get_by_role("link", name=PRESS_RELEASE[1]).click()
 
     expect(page.get_by_role("heading", name=PRESS_RELEASE[1])).to_be_visible()
-    assert [count(page, k) for k in ("hard", "soft", "auto_reply", "read_receipt", "human", "total")] == [
-        "6", "4", "5", "3", "2", "20"]
+    assert [count(page, k) for k in ("hard", "soft", "auto_reply", "read_receipt", "unsubscribe", "human", "total")] == [
+        "6", "4", "5", "3", "1", "2", "21"]
     plot = page.locator("img.plot")
     expect(plot).to_be_visible()
     assert plot.evaluate("img => img.complete && img.naturalWidth > 0")
@@ -62,6 +62,21 @@ def test_press_officer_opens_a_mailing_sees_counts_and_plot_and_exports_failed_a
         "redaktion@tageblatt-example.de", "m.mueller@lokalzeitung-example.de", "info@radio-example.de",
         "politik@wochenblatt-example.de", "j.schulz@freenet-example.de", "desk@agentur-example.com",
         "s.krause@posteo-example.de", "nachrichten@sender-example.de"}
+
+
+def test_press_officer_sees_who_asked_to_be_taken_off_the_list_and_exports_the_addresses(
+        page: Page, live: Live) -> None:
+    log_in(page, live, PRESS)
+    page.get_by_role("link", name=PRESS_RELEASE[1]).click()
+    section = page.locator("#opt-outs")
+    expect(section.get_by_role("heading", name="Abmeldungen")).to_be_visible()
+    expect(section.locator("table.opt-outs")).to_contain_text("j.albers@stadtblatt-example.de")
+    assert count(page, "unsubscribe") == "1"
+    with page.expect_download() as download:
+        section.get_by_role("link", name="Zu streichende Adressen exportieren (CSV)").click()
+    rows = read_csv(download.value.path())
+    assert rows[0] == ["Adresse", "Letzte Bitte", "Bitten", "Aussendung"]
+    assert [row[0] for row in rows[1:]] == ["j.albers@stadtblatt-example.de"]
 
 
 def test_press_officer_filters_dead_addresses_by_mailing_and_exports_them(page: Page, live: Live) -> None:
@@ -190,7 +205,7 @@ def test_markup_in_subjects_and_bodies_of_strangers_stays_inert_on_every_page(pa
         response = page.goto(live.url + path)
         assert response is not None and "script-src" not in response.headers["content-security-policy"]
         assert "default-src 'none'" in response.headers["content-security-policy"]
-        expect(page.get_by_text(XSS_SUBJECT).first).to_be_visible()
+        expect(page.get_by_text(XSS_SUBJECT).filter(visible=True).first).to_be_visible()  # not the picker's <option>
         assert page.locator("script").count() == 0, path
         assert page.locator("img[src='x']").count() == 0, path
         assert page.title() != "pwned"
@@ -227,9 +242,9 @@ def shoot(page: Page, path: Path) -> None:
                     clip={"x": 0, "y": 0, "width": page.viewport_size["width"], "height": height})
 
 
-def test_screenshots_of_every_page_at_desktop_and_phone_width(page: Page, live: Live) -> None:
-    """Writes docs/screenshots/<page>-<size>.png, shown in the README."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+def test_screenshots_of_every_page_at_desktop_and_phone_width(page: Page, live: Live, screenshots: Path) -> None:
+    """Writes <page>-<size>.png of every page (docs/screenshots, shown in the README, on request)."""
+    screenshots.mkdir(parents=True, exist_ok=True)
     store = live.app.extensions["bouncer"].store
     release = next(m["id"] for m in store.list_mailings(limit=100) if m["message_id"] == PRESS_RELEASE[0])
     bounce = store.list_verdicts(category="bounce", mailing_id=release, limit=1)[0]["id"]
@@ -238,11 +253,11 @@ def test_screenshots_of_every_page_at_desktop_and_phone_width(page: Page, live: 
         page.set_viewport_size(viewport)
         page.context.clear_cookies()
         page.goto(live.url + "/login")
-        shoot(page, SCREENSHOTS / f"login-{size}.png")
+        shoot(page, screenshots / f"login-{size}.png")
         log_in(page, live, ADMIN)
         for name, path in paths.items():
             page.goto(live.url + path)
             page.wait_for_load_state("networkidle")
-            shoot(page, SCREENSHOTS / f"{name}-{size}.png")
-    assert len(list(SCREENSHOTS.glob("*.png"))) >= 2 * (len(paths) + 1)
+            shoot(page, screenshots / f"{name}-{size}.png")
+    assert len(list(screenshots.glob("*.png"))) >= 2 * (len(paths) + 1)
 

@@ -1,0 +1,217 @@
+"""The event write path: an article's event, verdict, bounces, addresses, mailing and planned action in
+one transaction, and the admin's review that may undo what a verdict meant for its addresses.
+
+The webhook writes once per event (`record_event`); rows are built before the write lock is taken
+(`_prepare_verdict`), so other workers wait only for the SQL. The unique (ticket_id, article_id)
+lets exactly one of two deliveries of an article record and act, whatever path saw it first.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlite_utils import Database
+
+from ..mail import bare_address
+from ..spool import Spooled
+from ..verdict import Verdict
+from ..vocab import EVENT_SOURCES, EVENT_STATUSES, MAIL_SOURCES, PERSON_CATEGORIES, REVIEWS, check, sql_list
+from .addresses import REJECTED_SQL, DeadAddresses
+from .db import ERROR_CHARS, iso, to_json
+from .mailings import MailingKeys, Mailings, mailing_keys
+from .outbox import Outbox
+from .rows import EventRow
+
+_PERSON_SQL = sql_list(PERSON_CATEGORIES)
+
+
+@dataclass(frozen=True)
+class MailMeta:
+    """What the store keeps about the mail itself, beside the verdict (ids, headers, a short snippet)."""
+
+    ticket_id: int
+    article_id: int
+    from_addr: str | None = None
+    subject: str | None = None
+    snippet: str | None = None  # already cut to Config.snippet_chars by the caller
+    message_id: str | None = None
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
+    mail_source: str = "payload"
+
+
+@dataclass(frozen=True)
+class PlannedAction:
+    """What we decided to do to the ticket, recorded with the verdict (see Store.record_event)."""
+
+    kind: str  # ACTION_KINDS
+    plan: dict[str, Any]
+    previous: dict[str, Any] | None  # the ticket's state, queue and tag before, for a reopen
+    mode: str
+    state: str  # ACTION_STATES
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """The rows one event left: its id, its verdict's and its action's (None when none was planned)."""
+
+    event_id: int
+    verdict_id: int
+    action_id: int | None
+
+
+@dataclass(frozen=True)
+class _PreparedVerdict:
+    """A verdict's rows, built before the write lock (see Store.record_event)."""
+
+    row: dict[str, Any]
+    bounced: list[str]  # bare addresses, each once
+    revive: str | None  # a person's address that proves it alive
+    mailing: MailingKeys | None
+    now: str
+
+
+
+
+# Categories whose verdict's original always comes from the copy the mail encloses or quotes (a DSN's
+# message/rfc822 or headers part, an NDR's quoted mail, an ARF report's original: filters/dsn, ndr, arf).
+# An auto-reply's or receipt's may be only its In-Reply-To and its own subject (classify._replied_to).
+_COPY_CATEGORIES = frozenset({"bounce", "feedback_report"})
+
+
+def carries_original(verdict: Verdict) -> bool:
+    """Does the mail carry a copy of the original it answers (so it may create a mailing)?"""
+    original = verdict.original
+    if original.from_ or original.date:  # only a copy tells who sent it and when
+        return True
+    return verdict.category in _COPY_CATEGORIES and bool(original.message_id or original.subject)
+
+
+class Events(DeadAddresses, Mailings, Outbox):
+    """Recording events and verdicts, and reviewing them."""
+
+    def event_id(self, ticket_id: int, article_id: int) -> int | None:
+        """The event already recorded for an article, if any: a repeated delivery stops here,
+        before any work (a read, no write lock)."""
+        with self._lock:
+            row = self._conn.execute("SELECT id FROM events WHERE ticket_id = ? AND article_id = ?",
+                                     [ticket_id, article_id]).fetchone()
+        return None if row is None else int(row[0])
+
+    def record_event(self, source: str, verdict: Verdict, meta: MailMeta,
+                     action: PlannedAction | None = None) -> Recorded | None:
+        """An article's event, its verdict and the planned action in ONE transaction; None (and
+        nothing written) when the article was recorded before, by whatever path saw it first.
+
+        INSERT ... ON CONFLICT DO NOTHING on the unique (ticket_id, article_id) makes this atomic
+        across processes: of two deliveries of one article exactly one is recorded and acts. The
+        webhook's only write per event, so a worker takes the write lock once per event; rows are
+        built before it is taken, so the other workers wait only for the SQL.
+        """
+        check(source, EVENT_SOURCES, "source")
+        prepared = self._prepare_verdict(verdict, meta)
+        action_row = None if action is None else self._action_row(
+            meta.ticket_id, action.kind, action.plan, action.previous, action.mode, action.state)
+        with self._write() as db:
+            cursor = db.execute(
+                "INSERT INTO events (ticket_id, article_id, source, received_at, status, mail_source, updated_at) "
+                "VALUES (?, ?, ?, ?, 'classified', ?, ?) ON CONFLICT (ticket_id, article_id) DO NOTHING",
+                [meta.ticket_id, meta.article_id, source, prepared.now, meta.mail_source, prepared.now])
+            if cursor.rowcount != 1:
+                return None
+            event_id = cursor.lastrowid or 0  # set: the row was inserted
+            verdict_id = self._record_prepared(db, prepared, event_id)
+            action_id = self._insert("actions", dict(action_row, event_id=event_id, verdict_id=verdict_id)) \
+                if action_row else None
+        return Recorded(event_id, verdict_id, action_id)
+
+    def record_failed(self, item: Spooled, note: str) -> bool:
+        """A spooled event that cannot be processed: kept as a failed event (no verdict), so a repeated
+        delivery is not retried forever and the admin sees it; False when the article was recorded."""
+        now = self._now()
+        with self._write() as db:
+            return db.execute(
+                "INSERT INTO events (ticket_id, article_id, source, received_at, status, status_note, updated_at) "
+                "VALUES (?, ?, ?, ?, 'failed', ?, ?) ON CONFLICT (ticket_id, article_id) DO NOTHING",
+                [item.ticket_id, item.article_id, item.source, now, note[:ERROR_CHARS], now]).rowcount == 1
+
+    def machine_articles(self, ticket_id: int) -> set[int]:
+        """Articles of a ticket we judged machine mail (and nobody marked false positive)."""
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT e.article_id FROM events e JOIN verdicts v ON v.event_id = e.id WHERE e.ticket_id = ? "
+                f"AND v.category NOT IN {_PERSON_SQL} AND v.review NOT IN {REJECTED_SQL}", [ticket_id]).fetchall()
+        return {int(row[0]) for row in rows}
+
+    def set_event_status(self, event_id: int, status: str, note: str | None = None) -> None:
+        """Move an event along its life; raises NotFoundError for an unknown id."""
+        check(status, EVENT_STATUSES, "status")
+        with self._write() as db:
+            db.table("events").update(event_id, {"status": status, "status_note": note, "updated_at": self._now()})
+
+    def get_event(self, event_id: int) -> EventRow | None:
+        """One event, e.g. to see whether a repeated delivery was already finished."""
+        return cast("EventRow | None", self._one("SELECT * FROM events WHERE id = ?", [event_id]))
+
+    def _prepare_verdict(self, verdict: Verdict, meta: MailMeta) -> _PreparedVerdict:
+        """The verdict's rows and what it means for addresses and mailings, built before the write lock.
+
+        A bounce writes one `bounces` row per bounced recipient and refreshes those addresses
+        (dead at once on a hard bounce, or after `soft_threshold` soft bounces within
+        `soft_window_days`); a person writing from a dead address revives it.
+        """
+        check(meta.mail_source, MAIL_SOURCES, "mail_source")
+        original = verdict.original  # the fields of Verdict.to_dict, without its deep copy (dataclasses.asdict)
+        now_dt = self._clock()
+        now = iso(now_dt)
+        from_addr = bare_address(meta.from_addr)
+        row = {
+            "created_at": now, "category": verdict.category,
+            "bounce_type": verdict.bounce_type, "reason": verdict.reason, "status": verdict.status,
+            "diagnostic": verdict.diagnostic, "confidence": round(verdict.confidence, 3),
+            "evidence": to_json(list(verdict.evidence)), "recipients": to_json(list(verdict.recipients)),
+            "original_message_id": original.message_id, "original_subject": original.subject,
+            "original_date": original.date, "original_from": original.from_,
+            "return_date": verdict.return_date.isoformat() if verdict.return_date else None,
+            "from_addr": from_addr or meta.from_addr,
+            "from_domain": from_addr.rpartition("@")[2] if from_addr else None,
+            "subject": meta.subject, "snippet": meta.snippet, "message_id": meta.message_id,
+            "in_reply_to": meta.in_reply_to, "refs": to_json(list(meta.references)),
+            "ticket_id": meta.ticket_id, "article_id": meta.article_id,
+            "source": verdict.source, "review": "pending", "error": verdict.error,
+        }
+        bounced = (list(dict.fromkeys(a for a in map(bare_address, verdict.recipients) if a))
+                   if verdict.category == "bounce" else [])
+        revive = from_addr if verdict.category in PERSON_CATEGORIES else None
+        mailing = mailing_keys(original.message_id, original.subject, original.date, meta.in_reply_to,
+                               meta.references, now_dt, quoted=carries_original(verdict), mail_subject=meta.subject)
+        return _PreparedVerdict(row, bounced, revive, mailing, now)
+
+    def _record_prepared(self, db: Database, p: _PreparedVerdict, event_id: int) -> int:
+        """The verdict's SQL, inside the caller's write transaction."""
+        mailing_id = self._link_mailing(db, p.mailing) if p.mailing else None
+        verdict_id = self._insert("verdicts", dict(p.row, event_id=event_id, mailing_id=mailing_id))
+        for address in p.bounced:
+            self._insert("bounces", {
+                "verdict_id": verdict_id, "address": address, "domain": address.rpartition("@")[2],
+                "bounce_type": p.row["bounce_type"], "status": p.row["status"], "reason": p.row["reason"],
+                "diagnostic": p.row["diagnostic"], "mailing_id": mailing_id, "at": p.now})
+        for address in p.bounced:
+            self._refresh_address(address)
+        if p.revive:
+            db.execute("UPDATE addresses SET dead = 0, alive_since = ? WHERE address = ? AND dead = 1",
+                       [p.now, p.revive])
+        return verdict_id
+
+    def set_review(self, verdict_id: int, review: str, by: str, note: str | None = None) -> None:
+        """An admin's judgement; rejecting a bounce (false_positive/undone) also un-kills its addresses
+        unless other bounces still prove them dead. Raises NotFoundError for an unknown id."""
+        check(review, REVIEWS, "review")
+        with self._write() as db:
+            db.table("verdicts").update(
+                verdict_id, {"review": review, "reviewed_by": by, "reviewed_at": self._now(), "review_note": note}
+            )
+            for (address,) in db.execute("SELECT DISTINCT address FROM bounces WHERE verdict_id = ?",
+                                         [verdict_id]).fetchall():
+                self._refresh_address(address)
+

@@ -1,0 +1,186 @@
+"""Mailing grouping: which mailing of ours a reply belongs to, created only from a copy of our original.
+
+One mailing is one original Message-ID: a reply is matched by the id of the original it encloses or
+quotes, then by its In-Reply-To and References. Failing that, by the original's subject with every
+reply, receipt, bounce and acknowledgement prefix stripped (bouncer/subjects.py; for a reply that
+names the original only in its own subject, "Unzustellbar: PM 112/2026: …", that subject stripped),
+within seven days of the send time. Only a mail that carries a copy of one of our originals (an
+enclosed message or its quoted headers: then the original's From or Date is known) creates a
+mailing; an id or a subject alone only ever matches one. An original that is a
+ticket's mail ("[Ticket#…]", Znuny's hook on every agent's answer) is a conversation, never a mailing.
+Machine mail that matches nothing is about "no mailing", which the press pages count on their own.
+The press pages count per mailing (see read.py).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlite_utils import Database
+
+from ..mail import mail_date, message_ids
+from ..subjects import has_prefix, has_ticket_hook, strip_prefixes, subject_key
+from ..vocab import MAILING_ORIGINS, check
+from .db import Connection, iso
+
+MAILING_WINDOW = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class MailingKeys:
+    """What identifies the mailing a mail refers to, worked out before the write lock."""
+
+    own_ids: list[str]
+    candidates: list[str]
+    subject: str | None
+    subject_key: str  # '' when the subject must not be matched (none, or a conversation's)
+    sent: datetime
+    sent_at: str
+    sent_known: bool  # the original's Date was read; else `sent` is the reply's time
+    may_create: bool  # the mail carries a copy of our original (see the module's docstring)
+    now: str  # the stamp for first_seen/last_seen
+
+
+def mailing_keys(original_message_id: str | None, original_subject: str | None, original_date: str | None,
+                 in_reply_to: str | None, references: Sequence[str], now: datetime, *,
+                 quoted: bool = False, mail_subject: str | None = None) -> MailingKeys | None:
+    """The keys of the mailing a reply refers to (None: it names no original at all).
+
+    `original_*` are the verdict's (bouncer/verdict.py Original); `quoted` says they were read from a
+    copy of the original the mail carries; `mail_subject` is the reply's own subject, used when the
+    original's is unknown and the reply's carries a prefix before it."""
+    own_ids = message_ids(original_message_id)
+    candidates = list(dict.fromkeys(
+        own_ids + message_ids(in_reply_to) + [m for ref in references for m in message_ids(ref)]))
+    subject = original_subject.strip() if original_subject and original_subject.strip() else None
+    if subject is None and has_prefix(mail_subject) and not has_ticket_hook(mail_subject):
+        subject = strip_prefixes(mail_subject) or None  # "Unzustellbar: PM 112/2026: …", not a ticket's "Re: …"
+    conversation = has_ticket_hook(subject)  # our agent's answer in a ticket, not a mailing
+    key = "" if conversation else subject_key(subject)
+    if not candidates and not key:
+        return None
+    date = mail_date(original_date)
+    sent = date or now
+    return MailingKeys(own_ids, candidates, strip_prefixes(subject) if subject else None, key, sent, iso(sent),
+                       date is not None, quoted and not conversation and bool(own_ids or key), iso(now))
+
+
+class Mailings(Connection):
+    """Finding, creating and registering mailings."""
+
+    def link_mailing(
+        self,
+        original_message_id: str | None,
+        original_subject: str | None,
+        original_date: str | None,
+        in_reply_to: str | None = None,
+        references: Sequence[str] = (),
+        at: datetime | None = None,
+        quoted: bool = False,
+        mail_subject: str | None = None,
+    ) -> int | None:
+        """The mailing a reply belongs to, created (origin 'auto') only when the reply carries a copy
+        of the original (`quoted`); None when it belongs to none (see the module's docstring)."""
+        keys = mailing_keys(original_message_id, original_subject, original_date, in_reply_to, references,
+                            at or self._clock(), quoted=quoted, mail_subject=mail_subject)
+        if keys is None:
+            return None
+        with self._write() as db:
+            return self._link_mailing(db, keys)
+
+    def _link_mailing(self, db: Database, keys: MailingKeys) -> int | None:
+        """The SQL of `link_mailing`, inside the caller's write transaction."""
+        mailing_id = None
+        if keys.candidates:
+            found = dict(db.execute(
+                f"SELECT message_id, id FROM mailings WHERE message_id IN ({', '.join('?' * len(keys.candidates))})",
+                keys.candidates,
+            ).fetchall())
+            mailing_id = next((found[m] for m in keys.candidates if m in found), None)
+        if mailing_id is None and keys.subject_key:
+            mailing_id = self._mailing_by_subject(keys.subject_key, keys.sent)
+        now = keys.now
+        if mailing_id is not None:
+            # An auto mailing learns its send date from a later reply that carries one. Separate
+            # statements: naming sent_at in SET rewrote its two index entries on every reply.
+            db.execute("UPDATE mailings SET last_seen = ? WHERE id = ? AND last_seen < ?", [now, mailing_id, now])
+            if keys.sent_known:
+                db.execute("UPDATE mailings SET sent_at = ?, sent_known = 1 WHERE id = ? AND origin = 'auto' "
+                           "AND (sent_known = 0 OR sent_at > ?)", [keys.sent_at, mailing_id, keys.sent_at])
+            return mailing_id
+        if not keys.may_create:
+            return None
+        mailing_id = self._insert("mailings", {
+            "message_id": keys.own_ids[0] if keys.own_ids else None, "subject": keys.subject,
+            "subject_key": keys.subject_key or None, "sent_at": keys.sent_at, "sent_known": int(keys.sent_known),
+            "first_seen": now, "last_seen": now, "origin": "auto",
+        })
+        if keys.own_ids:
+            self._adopt_earlier_replies(db, mailing_id, keys.own_ids[0], keys.sent_at)
+        return mailing_id
+
+    def _adopt_earlier_replies(self, db: Database, mailing_id: int, message_id: str, since: str) -> None:
+        """Replies recorded before their mailing was known (an out-of-office naming it only by
+        In-Reply-To came first) join it once a copy of the original arrives. Only verdicts since the
+        send time are read (the created_at index), so this costs one look at the days since sending."""
+        adopted = [row[0] for row in db.execute(
+            "SELECT id FROM verdicts WHERE created_at >= ? AND mailing_id IS NULL "
+            "AND (original_message_id = ? OR in_reply_to = ?)", [since, message_id, message_id]).fetchall()]
+        for verdict_id in adopted:
+            db.execute("UPDATE verdicts SET mailing_id = ? WHERE id = ?", [mailing_id, verdict_id])
+            db.execute("UPDATE bounces SET mailing_id = ? WHERE verdict_id = ?", [mailing_id, verdict_id])
+
+    def _mailing_by_subject(self, key: str, sent: datetime, *, auto_only: bool = False,
+                            message_id: str | None = None) -> int | None:
+        """The mailing with this subject key sent closest to `sent`, within MAILING_WINDOW.
+
+        With `auto_only`: only 'auto' mailings whose Message-ID is unknown or equals `message_id`.
+        """
+        sql = "SELECT id FROM mailings WHERE subject_key = ? AND sent_at BETWEEN ? AND ?"
+        params: list[Any] = [key, iso(sent - MAILING_WINDOW), iso(sent + MAILING_WINDOW)]
+        if auto_only:
+            sql += " AND origin = 'auto' AND (message_id IS NULL OR ? IS NULL OR message_id = ?)"
+            params += [message_id, message_id]
+        row = self._db.execute(sql + " ORDER BY abs(julianday(sent_at) - julianday(?)), id LIMIT 1",
+                               [*params, iso(sent)]).fetchone()
+        return int(row[0]) if row else None
+
+    def register_mailing(
+        self,
+        subject: str,
+        sent_at: datetime,
+        message_id: str | None = None,
+        recipient_count: int | None = None,
+        origin: str = "manual",
+    ) -> int:
+        """A mailing announced by the press office or an API; returns its id.
+
+        Adopts the mailing with the same Message-ID, or else an 'auto' mailing that replies
+        already created for the same subject within 7 days (unless both carry different
+        Message-IDs), so counts gathered before registration are not stranded.
+        """
+        check(origin, MAILING_ORIGINS, "origin")
+        ids = message_ids(message_id)
+        mid = ids[0] if ids else None
+        key = subject_key(subject)
+        now = self._now()
+        with self._write() as db:
+            row = db.execute("SELECT id FROM mailings WHERE message_id = ?", [mid]).fetchone() if mid else None
+            mailing_id = int(row[0]) if row else None
+            if mailing_id is None and key:
+                mailing_id = self._mailing_by_subject(key, sent_at, auto_only=True, message_id=mid)
+            if mailing_id is None:
+                return self._insert("mailings", {
+                    "message_id": mid, "subject": subject.strip(), "subject_key": key or None,
+                    "sent_at": iso(sent_at), "first_seen": now, "last_seen": now, "origin": origin,
+                    "recipient_count": recipient_count,
+                })
+            db.execute(
+                "UPDATE mailings SET subject = ?, subject_key = ?, sent_at = ?, origin = ?, "
+                "recipient_count = coalesce(?, recipient_count), message_id = coalesce(message_id, ?) WHERE id = ?",
+                [subject.strip(), key or None, iso(sent_at), origin, recipient_count, mid, mailing_id],
+            )
+            return mailing_id
+

@@ -1,0 +1,97 @@
+"""Round two of the pages through Flask's test client: the admin's status panel and user management,
+filters that cannot be read (400 with the reason, never the unfiltered list), the API's Berlin time."""
+from __future__ import annotations
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from bouncer.web.auth import read_users, users_path
+from browser.pages_seed import ADMIN, PRESS, PRESS_RELEASE, csrf_token, https_client, log_in
+from test_pages import admin, app, config, mailing_id, post_form, press  # noqa: F401  (fixtures)
+
+
+def test_status_panel_shows_mode_webhook_password_last_event_and_outbox(admin: FlaskClient) -> None:
+    page = admin.get("/admin/status")
+    assert page.status_code == 200
+    text = page.text
+    assert "Betriebsart" in text and "Trockenlauf" in text  # the test app runs in dry-run
+    assert "Webhook-Passwort" in text and "gesetzt" in text and "nicht gesetzt" not in text
+    assert "Letztes Ereignis" in text and "Warteschlange an OTRS" in text and "Ältester fälliger Auftrag" in text
+
+
+def test_press_officer_may_not_open_status_or_users(press: FlaskClient) -> None:
+    assert press.get("/admin/status").status_code == 403
+    assert press.get("/admin/users").status_code == 403
+    assert press.post("/admin/users/admin/delete").status_code in (400, 403)
+
+
+def test_admin_adds_a_press_user_who_can_log_in_then_removes_them(admin: FlaskClient, app: Flask) -> None:
+    answer = post_form(admin, "/admin/users", "/admin/users",
+                       {"name": "redaktion", "role": "press", "password": "Neues-Passwort-2026"})
+    assert answer.status_code == 302
+    assert "Benutzer redaktion angelegt." in admin.get("/admin/users").text
+    assert read_users(users_path(app.config["BOUNCER"]))["redaktion"].role == "press"
+    newcomer = https_client(app)
+    assert log_in(newcomer, ("redaktion", "Neues-Passwort-2026")).endswith("/mailings")
+    assert newcomer.get("/mailings").status_code == 200
+
+    post_form(admin, "/admin/users", "/admin/users/redaktion/delete")
+    assert "redaktion" not in read_users(users_path(app.config["BOUNCER"]))
+    assert newcomer.get("/mailings").status_code == 302  # the session ended with the user
+
+
+def test_user_form_refuses_short_passwords_bad_names_and_the_admin_demoting_or_removing_themselves(
+        admin: FlaskClient, app: Flask) -> None:
+    short = post_form(admin, "/admin/users", "/admin/users", {"name": "x", "role": "press", "password": "kurz"})
+    assert short.status_code == 400 and "Mindestens 10 Zeichen." in short.text
+    bad = post_form(admin, "/admin/users", "/admin/users",
+                    {"name": "<b>evil</b>", "role": "press", "password": "Langes-Passwort-1"})
+    assert bad.status_code == 400 and "<b>evil</b>" not in bad.text
+    demote = post_form(admin, "/admin/users", "/admin/users",
+                       {"name": ADMIN[0], "role": "press", "password": "Langes-Passwort-1"})
+    assert demote.status_code == 400
+    post_form(admin, "/admin/users", f"/admin/users/{ADMIN[0]}/delete")
+    users = read_users(users_path(app.config["BOUNCER"]))
+    assert users[ADMIN[0]].role == "admin" and PRESS[0] in users
+
+
+def test_user_forms_need_the_csrf_token(admin: FlaskClient) -> None:
+    answer = admin.post("/admin/users", data={"name": "x", "role": "admin", "password": "Langes-Passwort-1"})
+    assert answer.status_code == 400
+    assert admin.post(f"/admin/users/{PRESS[0]}/delete").status_code == 400
+
+
+def test_unreadable_filters_answer_400_with_the_reason_never_the_unfiltered_list(
+        press: FlaskClient, admin: FlaskClient) -> None:
+    page = press.get("/dead?since=30.11.2026")
+    assert page.status_code == 400 and "since=30.11.2026" in page.text and "JJJJ-MM-TT" in page.text
+    assert "redaktion@tageblatt-example.de" not in page.text
+    assert press.get("/dead?mailing=abc").status_code == 400
+    assert press.get("/dead.csv?until=morgen").status_code == 400
+    assert admin.get("/admin/review?category=spam").status_code == 400
+    assert admin.get("/admin/review?min_conf=2").status_code == 400
+    api = press.get("/api/v1/dead?since=30.11.2026")
+    assert api.status_code == 400 and api.json == {
+        "error": "since=30.11.2026: expected a date as YYYY-MM-DD, e.g. 2026-12-07"}
+    assert press.get("/api/v1/alive-again?mailing=abc").json["error"].startswith("mailing=abc: expected")
+    assert press.get("/dead?since=&mailing=").status_code == 200  # empty fields are no filter
+
+
+def test_api_reads_times_without_a_zone_as_berlin_time(press: FlaskClient) -> None:
+    token = csrf_token(press.get("/mailings").text)
+    answer = press.post("/api/v1/mailings", json={"subject": "PM 120/2026: Winterfest", "sent_at": "2026-12-07T09:00"},
+                        headers={"X-CSRFToken": token})
+    assert answer.status_code == 201, answer.json
+    assert answer.json["mailing"]["sent_at"] == "2026-12-07T08:00:00Z"
+
+
+def test_dead_addresses_are_picked_by_mailing_subject(press: FlaskClient, app: Flask) -> None:
+    page = press.get("/dead").text
+    release = mailing_id(app, PRESS_RELEASE[0])
+    assert f'<option value="{release}">{PRESS_RELEASE[1][:67]}' in page
+    assert f'<option value="{release}" selected>' in press.get(f"/dead?mailing={release}").text
+
+
+def test_registering_a_mailing_comes_first_on_the_mailings_page(press: FlaskClient) -> None:
+    page = press.get("/mailings").text
+    assert page.index("Aussendung eintragen") < page.index("<table")
