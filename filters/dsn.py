@@ -23,8 +23,8 @@ def detect(mail: Mail) -> Verdict | None:
     parts = _status_parts(mail)
     where = "message/delivery-status part"
     confidence = 0.98
-    enclosed = mail.enclosed
-    if not parts and mail.report_type == "delivery-status" and enclosed is not None and _status_parts(enclosed):
+    if (not parts and mail.report_type == "delivery-status" and (enclosed := mail.enclosed) is not None
+            and _status_parts(enclosed)):
         # A gateway that wraps the real DSN in a message/rfc822 while itself claiming to be a DSN.
         mail, parts, where = enclosed, _status_parts(enclosed), "delivery-status report wrapped by a gateway"
     if not parts:

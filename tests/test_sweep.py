@@ -231,7 +231,8 @@ def test_command_dry_run_prints_progress_lines_a_table_and_writes_the_csv(znuny:
     assert "Sweep (dry run: what would be done)" in text and "Presse" in text and "Dry run: nothing was changed" in text
     assert "sweep: 50 open tickets found (dry run)" in err.decode()
     assert "sweep: 50/50 tickets" in err.decode()  # the plain line at the end (no terminal)
-    rows = list(csv.reader((tmp_path / "plan.csv").open(encoding="utf-8")))
+    with (tmp_path / "plan.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
     assert len(rows) == 51 and {r[2] for r in rows[1:]} == {"Presse"}
     assert not znuny.requests_for("TicketUpdate")
 

@@ -10,10 +10,7 @@ come from returned mails) reaches the templates as plain data and is escaped by 
 """
 from __future__ import annotations
 
-import csv
-import io
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -51,6 +48,7 @@ from ..vocab import ACTION_STATES, ALLOW_KINDS, CATEGORIES, EVENT_SOURCES, KINDS
 from ..vocab import kind as kind_of
 from . import auth, params, security, users
 from .charts import HOURS_PLOTTED, continuous, timeline_svg
+from .csv_export import csv_address, csv_response, csv_status
 from .evidence import evidence_text
 from .labels import label
 
@@ -168,55 +166,10 @@ def _mailing_stats_or_404(mailing_id: int) -> MailingStats:
     return stats
 
 
-class _Verbatim(str):
-    """A CSV cell already made safe and exact for spreadsheets (see `excel_text`): written as it is."""
-
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_STATUS_CODE = re.compile(r"^[245]\.\d{1,3}\.\d{1,3}$")  # RFC 3463 enhanced status code
-
-
-def excel_text(value: str) -> str:
-    """A cell Excel and LibreOffice show as exactly this text: ="5.1.1" (a formula of one string constant,
-    quotes doubled, so nothing inside it is ever evaluated), where the bare value would become a date
-    (German Excel reads 5.1.1 as 05.01.2001) or a formula."""
-    return _Verbatim('="' + value.replace('"', '""') + '"')
-
-
-def csv_address(value: str | None) -> str:
-    """An address exactly as stored: bare, or (starting with = + - @, valid in a local part) as text."""
-    text = value or ""
-    return excel_text(text) if text[:1] in _FORMULA_START else _Verbatim(text)
-
-
-def csv_status(value: str | None) -> str:
-    """An enhanced status code kept as text ('5.1.1', not a date); anything else as a plain cell."""
-    return excel_text(value) if value and _STATUS_CODE.match(value) else (value or "")
-
-
 def csv_time(value: str | None) -> str:
     """A stored UTC time as local date and time, as the pages show it ('07.12.2026 09:00')."""
     return when(value) if value else ""
 
-
-def _csv_cell(value: Any) -> str:
-    """Spreadsheets run cells that start with = + - @ as formulas: free text from mail gets a leading
-    apostrophe (the cell then shows it); addresses and status codes come as `excel_text` instead."""
-    if isinstance(value, _Verbatim):
-        return str(value)
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in _FORMULA_START else text
-
-
-def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Response:
-    """CSV that German Excel opens right: BOM for UTF-8 and ';' between cells (',' in English)."""
-    buffer = io.StringIO()
-    buffer.write("\ufeff")
-    writer = csv.writer(buffer, delimiter=";" if str(get_locale()) == "de" else ",", lineterminator="\r\n")
-    writer.writerow(header)
-    writer.writerows([_csv_cell(cell) for cell in row] for row in rows)
-    return Response(buffer.getvalue(), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 # --- press: mailings -------------------------------------------------------------------------

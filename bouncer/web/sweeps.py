@@ -23,6 +23,7 @@ from wtforms.validators import Length, NumberRange, Optional
 from ..service import Service
 from ..sweep import SweepOptions, run_sweep
 from . import auth
+from .csv_export import csv_response
 
 log = logging.getLogger("bouncer.web.sweeps")
 RUNS_SHOWN = 20
@@ -77,7 +78,6 @@ def _dry_run(service: Service, options: SweepOptions, user: str) -> None:
 @bp.get("/<int:run_id>.csv")
 def report(run_id: int) -> ResponseReturnValue:
     """The run's per-ticket report, as the other CSV downloads (';' and a BOM for German Excel)."""
-    from .pages import csv_response  # the pages module registers this blueprint: imported late
 
     text = _service().store.run_report(run_id)
     if text is None:

@@ -20,7 +20,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from werkzeug.security import generate_password_hash
-from wtforms import PasswordField, SelectField, StringField
+from wtforms import PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Regexp
 
 from . import auth
@@ -33,8 +33,8 @@ class UserForm(FlaskForm):
     name = StringField(_l("User name"), validators=[
         DataRequired(message=_l("Please enter a user name.")),
         Regexp(r"^[A-Za-z0-9._@-]{1,64}$", message=_l("Letters, digits and . _ @ - only, at most 64."))])
-    role = SelectField(_l("Role"), choices=[("press", _l("Press office: mailings and dead addresses")),
-                                            ("admin", _l("Admin: also review, rules, status and users"))],
+    role = SelectField(_l("Role"), choices=[SelectChoice("press", _l("Press office: mailings and dead addresses")),
+                                            SelectChoice("admin", _l("Admin: also review, rules, status and users"))],
                        default="press")
     password = PasswordField(_l("Password"), validators=[
         DataRequired(message=_l("Please enter a password.")),
