@@ -1,7 +1,7 @@
 """A small, synchronous client for the Znuny/OTRS REST provider and the raw-mail download.
 
 Shapes follow real Znuny 7.0.19 traffic (../shared/otrs-wire): the GenericTicketConnector
-operations of our `BounceWebhook` web service (docs/znuny-setup.md, znuny/BounceWebhook.yml)
+operations of our `BounceWebhook` web service (docs/znuny-setup.md, znuny/var/otrs-bouncer/BounceWebhook.yml)
 and the agent UI endpoint `AgentTicketPlain`, which is the only way to get a mail's raw
 RFC 822 source. The client makes each call once: retries with backoff belong to the
 caller's outbox, which sees `OtrsError.retryable` to decide. The one exception is an
