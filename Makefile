@@ -31,6 +31,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/classify.py
 	$(PY) bench/webhook.py
 	$(PY) bench/pages.py
+	$(PY) bench/sweep.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

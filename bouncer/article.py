@@ -17,7 +17,10 @@ _BODY_FILENAMES = ("file-1", "file-2")
 
 
 def from_article(article: Article, ticket: Ticket | None = None) -> Mail:
-    """Build a Mail from an article (the ticket's fields give hints)."""
+    """Build a Mail from an article (the ticket's fields give hints).
+
+    At most `znuny.MAX_ATTACHMENTS` attachments are read, as `mime.MAX_PARTS` parts on the raw path;
+    more are noted in `Mail.error`."""
     headers = Headers(list(article.headers))
     top = headers.get("Content-Type") or ""
     body_ctype = article.content_type.split(";", 1)[0].strip().lower()
@@ -30,6 +33,8 @@ def from_article(article: Article, ticket: Ticket | None = None) -> Mail:
         part = _attachment_part(att, has_body=bool(body))
         if part is not None:
             mail.parts.append(part)
+    if article.attachments_sent > len(article.attachments):
+        mail.error = f"{article.attachments_sent} attachments: only the first {len(article.attachments)} read"
     if top:
         main, _, rest = top.partition(";")
         mail.content_type = main.strip().lower()

@@ -188,17 +188,26 @@ def policy_key(verdict: Verdict) -> str:
 
 
 def note_body(verdict: Verdict, why: str) -> str:
-    """The internal note: verdict, decision and evidence, so agents see why without opening our pages."""
-    lines = [f"{MARKER} {label(verdict)} (confidence {verdict.confidence:.2f})", f"Decision: {why}"]
+    """The internal note: verdict, decision and evidence, so agents see why without opening our pages.
+
+    Every value that may come from the mail (subjects, addresses, diagnostics in the evidence) is put
+    on one line: a CR/LF or Unicode line break in an encoded Subject must not forge a "Decision:" line.
+    """
+    lines = [f"{MARKER} {label(verdict)} (confidence {verdict.confidence:.2f})", f"Decision: {one_line(why)}"]
     if verdict.recipients:
         what = "Address to remove from the list" if verdict.category == "unsubscribe" else "Failed recipient(s)"
-        lines.append(f"{what}: " + ", ".join(verdict.recipients))
+        lines.append(f"{what}: " + one_line(", ".join(verdict.recipients)))
     if verdict.status or verdict.reason:
-        lines.append(f"Status: {verdict.status or '-'} ({verdict.reason or 'other'})")
+        lines.append(one_line(f"Status: {verdict.status or '-'} ({verdict.reason or 'other'})"))
     if verdict.return_date:
         lines.append(f"Back on: {verdict.return_date.isoformat()}")
     if verdict.original.subject or verdict.original.message_id:
-        lines.append(f"Original: {verdict.original.subject or ''} {verdict.original.message_id or ''}".strip())
+        lines.append(one_line(f"Original: {verdict.original.subject or ''} {verdict.original.message_id or ''}"))
     lines.append("Evidence:")
-    lines.extend(f"- {item}" for item in verdict.evidence[:12])
+    lines.extend(f"- {one_line(item)}" for item in verdict.evidence[:12])
     return "\n".join(lines)
+
+
+def one_line(text: str) -> str:
+    """Text on one line: every kind of line break and other control character becomes one blank."""
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())

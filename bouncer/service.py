@@ -23,7 +23,7 @@ from .mail import Mail
 from .mime import parse
 from .otrs import Note, OtrsClient, OtrsError
 from .policy import MARKER, Plan, Policy, TicketContext, decide
-from .spool import Spool
+from .spool import MAX_RECOVERIES, Spool
 from .store import MailMeta, PlannedAction, Recorded, Store, parse_iso
 from .verdict import Verdict
 from .vocab import ActionKind, ActionState, EventSource, MailSource, Mode
@@ -80,9 +80,10 @@ class Service:
         `late`: nobody waits for an inline answer (the catch-up found the article afterwards), so in
         inline mode the update goes through the outbox, as for an event finished after a crash.
 
-        The payload is spooled from before classification until the event's record is committed,
-        so a worker dying in between loses nothing (`recover` finishes it). If this raises after
-        spooling, the payload stays for `recover` too.
+        The body is checked before anything is written, so a ValueError leaves nothing behind. The
+        payload is spooled from before classification until the event's record is committed, so a
+        worker dying in between loses nothing (`recover` finishes it). Whatever raises after spooling
+        (a bug: mail content never does) leaves the payload for `recover` too.
         """
         own = own_article(event.article)
         if own:
@@ -93,7 +94,10 @@ class Service:
         if known is not None:
             return Outcome(event_id=known, status="duplicate", why=_DUPLICATE)
         spooled = self.spool.put(event.ticket_id, event.article_id, source, raw_body)
-        outcome = self._classify_and_act(event, source, recovered=late)
+        try:
+            outcome = self._classify_and_act(event, source, recovered=late)
+        except ValueError as exc:  # the event was read before spooling: this is a bug, not the sender's fault
+            raise RuntimeError(f"processing a valid event failed: {exc}") from exc
         self.spool.drop(spooled)
         return outcome
 
@@ -109,6 +113,13 @@ class Service:
                 if payload is None:  # another worker is on it, or it was finished meanwhile
                     continue
                 ids = {"ticket_id": item.ticket_id, "article_id": item.article_id}
+                tries = spool.attempt(item)
+                if tries > MAX_RECOVERIES:  # each recovery died with its worker (killed, out of memory ...)
+                    log.error("spooled event given up", extra={**ids, "recoveries": tries - 1})
+                    self.store.record_failed(item, f"given up after {tries - 1} recoveries that did not finish "
+                                                   "(the worker was killed or stopped each time)")
+                    spool.drop(item)
+                    continue
                 try:
                     if self.store.event_id(item.ticket_id, item.article_id) is None:
                         event = znuny.parse_event(fastjson.loads(payload))
@@ -151,7 +162,8 @@ class Service:
         plan = decide(self.policy, verdict, context)
         previous = {"state": context.previous_state or context.state, "queue": context.queue,
                     "classification": event.ticket.dynamic_fields.get(self.policy.dynamic_field)
-                    if self.policy.dynamic_field else None}
+                    if self.policy.dynamic_field else None,
+                    "planned_at_state": context.state}  # a retried close checks the ticket is still there
         return Judgement(event.ticket_id, event.article_id, mail, mail_source, verdict, context, plan, previous)
 
     def record(self, judged: Judgement, source: EventSource, mode: Mode, state: ActionState) -> Recorded | None:
@@ -243,13 +255,28 @@ class Service:
             self.store.action_failed(action["id"], f"{error.code}: {error.message}", None)
             log.error("ticket update given up", extra={**ids, "error": f"{error.code}: {error.message}"})
             return error
-        plan = action["plan"]
-        note = plan.get("note")
+        plan = dict(action["plan"])
+        mark = note_mark(action["id"])
         try:
+            if action["attempts"]:  # tried before (timed out, or its worker died): look before repeating
+                applied, state_now = self._applied(action["ticket_id"], mark)
+                if applied:
+                    log.info("outbox action already applied", extra={"action_id": action["id"],
+                                                                     "ticket_id": action["ticket_id"]})
+                    self.store.action_done(action["id"])
+                    self.store.set_event_status(action["event_id"], "acted")
+                    return None
+                planned_from = (action.get("previous") or {}).get("planned_at_state")
+                if plan.get("state") and planned_from and state_now != planned_from:
+                    # An agent moved the ticket on (e.g. reopened it) since we planned: never re-close it.
+                    log.warning("outbox action: ticket state changed since planned, state left alone", extra={
+                        "action_id": action["id"], "ticket_id": action["ticket_id"], "state": state_now})
+                    plan["state"] = None
+            note = plan.get("note")
             self.otrs.ticket_update(
                 action["ticket_id"], state=plan.get("state"), queue=plan.get("queue"),
                 dynamic_fields=plan.get("dynamic_fields") or None,
-                note=Note(note["subject"], note["body"]) if note else None)
+                note=Note(note["subject"], f"{note['body']}\n{mark}") if note else None)
         except OtrsError as exc:
             reason = f"{exc.code}: {exc.message}"
             retry = backoff(action["attempts"]) if exc.retryable else None
@@ -293,6 +320,15 @@ class Service:
             settled += 1
         return settled
 
+    def _applied(self, ticket_id: int, mark: str) -> tuple[bool, str | None]:
+        """(is a note of ours carrying `mark` on the ticket, the ticket's state now): TicketUpdate adds the
+        note with the state change in one call, so our note there means the whole update was applied."""
+        ticket = self.otrs.ticket_get(ticket_id, AllArticles=True) if self.otrs is not None else {}
+        applied = any(mark in str(article.get("Body") or "") for article in znuny.ticket_articles(ticket)
+                      if article.get("SenderType") in ("agent", "system"))
+        state = ticket.get("State")
+        return applied, state if isinstance(state, str) else None
+
     def reopen(self, verdict_id: int, by: str, note: str = "") -> str:
         """A false positive: record it, and give the ticket back its state, queue and an untagged field.
 
@@ -329,8 +365,9 @@ def inline_response(plan: Plan) -> dict[str, Any]:
 
 
 def is_our_note(article: Article) -> bool:
-    """A note we wrote (its subject or body carries the MARKER), whoever Znuny says created it."""
-    return MARKER in article.subject or (article.body or "").startswith(MARKER)
+    """An internal note carrying our MARKER: the echo of a note we had Znuny add (asked only of articles
+    `own_article` already ignores, so a customer's mail with the MARKER in its subject confirms nothing)."""
+    return article.is_internal and (MARKER in article.subject or (article.body or "").startswith(MARKER))
 
 
 def _differences(plan: Mapping[str, Any], ticket: Mapping[str, Any]) -> str:
@@ -358,9 +395,15 @@ def own_article(article: Article) -> str:
         return f"SenderType {article.sender_type}: not incoming mail"
     if article.is_internal:
         return "internal note"
-    if is_our_note(article):
-        return "our own note"
     return ""
+
+
+def note_mark(action_id: int) -> str:
+    """The last line of every note the outbox adds: which action wrote it, so a retry can see it is done.
+
+    Our notes are recognised by their author (an agent or the system, on the internal channel), never
+    by a marker in the subject: anybody can write "[otrs-bouncer]" into a subject."""
+    return f"{MARKER} action #{action_id}"
 
 
 def _meta(ticket_id: int, article_id: int, mail: Mail, mail_source: MailSource, config: Config) -> MailMeta:

@@ -21,6 +21,10 @@ from datetime import UTC, datetime, tzinfo
 from functools import cached_property
 from typing import Any
 
+# Attachments read per article, like mime.MAX_PARTS parts of a raw mail: a hostile article with a
+# million empty ones cost 8 s and 428 MB before.
+MAX_ATTACHMENTS = 200
+MAX_ID = 2**63 - 1  # SQLite's INTEGER; Znuny's ids are far below
 INTERNAL_CHANNEL_ID = 3  # Znuny's CommunicationChannel "Internal" (notes)
 # Sender types whose articles a person wrote (an agent's reply, a customer's mail); "system" is Znuny.
 PERSON_SENDER_TYPES = ("agent", "customer")
@@ -74,7 +78,8 @@ class Article:
     headers: tuple[tuple[str, str], ...] = ()  # from the article's fields, then from header-carrying dynamic fields
     content_type: str = "text/plain"  # the body's, parameters included
     body: str | None = None
-    attachments: tuple[Attachment, ...] = ()
+    attachments: tuple[Attachment, ...] = ()  # the first MAX_ATTACHMENTS
+    attachments_sent: int = 0  # how many the article had
 
     @property
     def subject(self) -> str:
@@ -128,6 +133,8 @@ def parse_event(body: Any) -> ArticleEvent:
     them in Event; older invoker mappings only in the ticket).
     """
     ticket, article = _ticket_and_article(body)
+    if body.get("Event") is not None and not isinstance(body.get("Event"), Mapping):
+        raise ValueError("'Event' must be an object")
     event: Mapping[str, Any] = body["Event"] if isinstance(body.get("Event"), Mapping) else {}
     old: Mapping[str, Any] = event["OldTicketData"] if isinstance(event.get("OldTicketData"), Mapping) else {}
     ticket_id = _id(event.get("TicketID") or ticket.get("TicketID") or article.get("TicketID"), "TicketID")
@@ -183,14 +190,15 @@ def parse_article(article: Mapping[str, Any]) -> Article:
         if isinstance(value, str) and value.strip():
             headers.append((header, value.strip()))
     attachments = article.get("Attachment")
+    attachments = attachments if isinstance(attachments, list) else []
     body = article.get("Body")
     return Article(
         article_id=_int_or_none(article.get("ArticleID")), article_number=_int_or_none(article.get("ArticleNumber")),
         sender_type=_str(article.get("SenderType")), channel_id=_int_or_none(article.get("CommunicationChannelID")),
         channel=_str(article.get("CommunicationChannel")), headers=tuple(headers),
         content_type=str(article.get("ContentType") or "text/plain"), body=body if isinstance(body, str) else None,
-        attachments=tuple(_attachment(a) for a in attachments if isinstance(a, Mapping))
-        if isinstance(attachments, list) else ())
+        attachments=tuple(_attachment(a) for a in attachments[:MAX_ATTACHMENTS] if isinstance(a, Mapping)),
+        attachments_sent=len(attachments))
 
 
 def parse_ticket_get(body: Any) -> list[Ticket]:
@@ -273,12 +281,13 @@ def _id(value: Any, name: str) -> int:
 
 
 def _int_or_none(value: Any) -> int | None:
+    """An id: a number or a string of ASCII digits, 0 to MAX_ID; None otherwise."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        value = int(value)  # isascii: "²" and other Unicode digits pass isdigit() but int() refuses them
+    if isinstance(value, int) and 0 <= value <= MAX_ID:
         return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
     return None
 
 

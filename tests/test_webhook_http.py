@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import logging
 import sqlite3
 import threading
@@ -27,6 +28,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from app import create_app
 from bouncer.config import Config
+from bouncer.otrs import OtrsError
 from bouncer.outbox import OutboxWorker
 from bouncer.policy import MARKER
 from bouncer.service import Service
@@ -384,17 +386,19 @@ def test_note_we_added_does_not_start_a_loop(serve: Serve, fake_znuny: FakeZnuny
     assert updates_per_ticket(fake_znuny) == {4: 1}
 
 
-def test_article_carrying_our_marker_is_never_judged_whatever_its_sender(serve: Serve, wire_dir: Path) -> None:
-    """A Znuny that files our notes as customer articles must not make us classify our own words."""
+def test_a_customer_mail_with_our_marker_in_its_subject_is_judged_like_any_other(
+        serve: Serve, wire_dir: Path) -> None:
+    """Our notes are known by their author (agent or system, internal channel): anybody can write
+    "[otrs-bouncer]" into a subject, and that must not buy a mail a pass."""
     live = serve("inline")
     capture = load_capture(wire_dir, "ooo-vacation-generic-newticket")
     body = json.loads(capture["body_raw"])
-    echo = dict(body["Ticket"]["Article"], ArticleID=99, Subject=f"{MARKER} auto-reply")
+    echo = dict(body["Ticket"]["Article"], Subject=f"{MARKER} auto-reply", Body=f"{MARKER} Decision: close")
 
     response = live.post(as_posted(capture, body, echo))
 
-    assert response.json() == {"Result": "ignored", "Why": "our own note"}
-    assert event_count(live.store) == 0
+    assert response.json()["Result"] == "processed"
+    assert event_count(live.store) == 1
 
 
 def test_repeated_delivery_is_processed_once(serve: Serve, fake_znuny: FakeZnuny, wire_dir: Path) -> None:
@@ -563,7 +567,9 @@ def test_pending_outbox_survives_a_restart(serve: Serve, fake_znuny: FakeZnuny, 
 def crash_after_spooling(live: LiveApp, capture: dict[str, Any]) -> None:
     """What a worker killed mid-request leaves behind: the payload in the spool, nothing recorded."""
     event = json.loads(capture["body_raw"])["Event"]
-    live.service.spool.put(int(event["TicketID"]), int(event["ArticleID"]), "webhook", capture["body_raw"].encode())
+    item = live.service.spool.put(int(event["TicketID"]), int(event["ArticleID"]), "webhook", capture["body_raw"].encode())
+    written = live.store.clock().timestamp()  # the test's clock, not the wall clock a slow start moved on
+    os.utime(item.path, (written, written))
 
 
 def test_event_whose_request_died_is_finished_by_recovery(
@@ -784,3 +790,47 @@ def test_an_outbox_update_znuny_refuses_is_given_up_with_one_error_line(
     assert given_up[0].error.startswith("SessionCreate.AuthFail: ")
     (action,) = outbox_actions(live.store)
     assert action["state"] == "failed" and action["last_error"].count("SessionCreate.AuthFail") == 1
+
+
+# --- callback delivery is effectively once -----------------------------------------------------------
+
+def test_an_update_znuny_applied_after_our_timeout_is_not_applied_again(
+        serve: Serve, fake_znuny: FakeZnuny, wire_dir: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Znuny slower than our timeout: it applied the TicketUpdate, we saw a timeout. The retry reads
+    the ticket first, finds our note with the action's mark, and sends nothing."""
+    live = serve("callback")
+    assert live.post(load_capture(wire_dir, "ooo-vacation-generic-newticket")).json()["Result"] == "processed"
+    real = live.service.otrs.ticket_update
+
+    def applied_then_timed_out(*args: Any, **kwargs: Any) -> Any:
+        real(*args, **kwargs)
+        raise OtrsError("Timeout", "read timed out", retryable=True)
+
+    monkeypatch.setattr(live.service.otrs, "ticket_update", applied_then_timed_out)
+    assert live.worker.run_once() == 0
+    monkeypatch.undo()
+    for _ in range(4):
+        clock.advance(minutes=20)
+        live.worker.run_once()
+
+    assert updates_per_ticket(fake_znuny) == {4: 1}
+    assert [a["state"] for a in outbox_actions(live.store)] == ["done"]
+    notes = [a for a in fake_znuny.tickets[4]["Article"] if MARKER in str(a.get("Body"))]
+    assert len(notes) == 1 and notes[0]["Body"].endswith(f"action #{outbox_actions(live.store)[0]['id']}")
+
+
+def test_a_close_claimed_by_a_dead_worker_is_not_re_applied_to_a_ticket_an_agent_reopened(
+        serve: Serve, fake_znuny: FakeZnuny, wire_dir: Path, clock: Clock) -> None:
+    live = serve("callback")
+    assert live.post(load_capture(wire_dir, "ooo-vacation-generic-newticket")).json()["Result"] == "processed"
+    (action,) = outbox_actions(live.store)
+    assert action["plan"]["state"] == "closed successful"
+    assert live.store.claim_action(action["id"])  # a worker took it and was killed before it answered
+    fake_znuny.tickets[4]["State"] = "open"  # meanwhile an agent looked at the ticket and opened it
+
+    clock.advance(hours=1)  # the lease has run out: another worker takes the action over
+    assert live.worker.run_once() == 1
+
+    assert fake_znuny.tickets[4]["State"] == "open", "never re-close a ticket whose state changed since planned"
+    assert fake_znuny.dynamic_field(4, "MailClassification") == "auto-reply"
+    assert updates_per_ticket(fake_znuny) == {4: 1}
