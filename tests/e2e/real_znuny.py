@@ -8,6 +8,7 @@ Znuny's own database. `unavailable()` says why a machine cannot run it; the test
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import platform
 import re
@@ -20,7 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,31 @@ def unavailable() -> str | None:
     if not HOME.joinpath("RELEASE").is_file() and not SETUP.is_file():
         return f"no Znuny in {HOME} and no {SETUP} to set one up (BOUNCER_SHARED_DIR)"
     return None
+
+
+LOCK = Path(tempfile.gettempdir()) / "otrs-bouncer-e2e-znuny.lock"
+
+
+@contextmanager
+def exclusive() -> Iterator[str | None]:
+    """Hold the one Znuny for this test session: yields None, or why not (another session has it
+    and did not let go within BOUNCER_E2E_LOCK_WAIT seconds). The lock goes with the process."""
+    wait = float(os.environ.get("BOUNCER_E2E_LOCK_WAIT", "0"))
+    with LOCK.open("a") as handle:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    yield f"another test session is using the real Znuny ({LOCK}); BOUNCER_E2E_LOCK_WAIT to wait"
+                    return
+                time.sleep(2)
+        try:
+            yield None
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def answers() -> bool:
@@ -387,7 +413,9 @@ def bouncer(workdir: Path, mode: str, kit: Kit, **settings: str) -> Bouncer:
                BOUNCER_DB_PATH=str(workdir / "bouncer.sqlite"), BOUNCER_WEBHOOK_USER=kit.webhook_user,
                BOUNCER_WEBHOOK_PASSWORD=kit.webhook_password, BOUNCER_WEBHOOK_TOKEN=kit.token,
                BOUNCER_OTRS_URL=BASE_URL, BOUNCER_OTRS_USER=kit.agent, BOUNCER_OTRS_PASSWORD=kit.agent_password,
-               BOUNCER_COOKIE_SECURE="false", BOUNCER_USERS_FILE=str(workdir / "users.toml"))
+               BOUNCER_COOKIE_SECURE="false", BOUNCER_USERS_FILE=str(workdir / "users.toml"),
+               # The catch-up would take up earlier tests' tickets; a test of it turns it on.
+               BOUNCER_CATCHUP_MINUTES="0")
     env.update(settings)
     return Bouncer(mode, workdir / "bouncer.sqlite", workdir / "gunicorn.log", env, port)
 

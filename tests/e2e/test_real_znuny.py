@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 import real_znuny
 import requests
-from corpus import DEV, DEV_TSV, FIXTURES, manifest
 from real_znuny import Bouncer, Fed, Kit, StartBouncer, Ticket, Znuny, wait_for
 from werkzeug.security import generate_password_hash
 
 from bouncer.store import Store
 from bouncer.web.auth import User, write_users
+from corpus import DEV, DEV_TSV, FIXTURES, manifest
 
 DEFAULT_QUEUE = "Raw"  # where Znuny's PostMaster puts new mail
 CLASSIFICATION = "MailClassification"
@@ -113,7 +113,7 @@ def run_mails(znuny: Znuny, server: Bouncer, mails: list[Mail]) -> list[Row]:
     tickets = znuny.tickets(f.ticket_id for f in fed if f.ticket_id)
     decisions = {key: dict(row) for key, row in server.decisions().items()}
     return [Row(mail, f, tickets.get(f.ticket_id) if f.ticket_id else None,
-                decisions.get((f.ticket_id, f.article_id))) for mail, f in zip(mails, fed)]
+                decisions.get((f.ticket_id, f.article_id))) for mail, f in zip(mails, fed, strict=True)]
 
 
 def allow_fixture_domains(server: Bouncer, mails: Iterable[Mail]) -> None:
@@ -190,7 +190,7 @@ def test_mails_arriving_while_our_service_is_down_are_retried_by_znuny(
         znuny.daemon("stop")
     tickets = znuny.tickets(f.ticket_id for f in fed)
     decisions = {key: dict(row) for key, row in server.decisions().items()}
-    rows = [Row(m, f, tickets[f.ticket_id], decisions.get((f.ticket_id, f.article_id))) for m, f in zip(mails, fed)]
+    rows = [Row(m, f, tickets[f.ticket_id], decisions.get((f.ticket_id, f.article_id))) for m, f in zip(mails, fed, strict=True)]
     assert {r.mail.name: r.policy_problems("inline", kit.agent) for r in rows if r.policy_problems("inline", kit.agent)} == {}
     assert any(r.ticket.state == "closed successful" for r in rows if r.mail.label == "auto_reply")
 
@@ -304,7 +304,7 @@ def test_apache_stopped_during_a_burst_in_callback_mode_delays_but_loses_nothing
 
     tickets = znuny.tickets(f.ticket_id for f in rows_fed)
     decisions = {key: dict(row) for key, row in server.decisions().items()}
-    rows = [Row(m, f, tickets[f.ticket_id], decisions.get((f.ticket_id, f.article_id))) for m, f in zip(burst, rows_fed)]
+    rows = [Row(m, f, tickets[f.ticket_id], decisions.get((f.ticket_id, f.article_id))) for m, f in zip(burst, rows_fed, strict=True)]
     assert {r.mail.name: r.policy_problems("callback", kit.agent) for r in rows if r.policy_problems("callback", kit.agent)} == {}
     assert server.rows("select count(*) from actions where state = 'done' and attempts > 1")[0][0] > 0, \
         "some updates were retried after the outage"
