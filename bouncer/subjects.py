@@ -40,7 +40,8 @@ _PREFIX = re.compile(
     # "Ihre Nachricht an das Landesfunkhaus:", "Your message to Redaktion:"
     r"|(?:ihre (?:nachricht|e-?mail|mail|anfrage)|your (?:message|e-?mail|request)) (?:an|to) [^:]{1,60}:"
     # Thunderbird's "Return Receipt (displayed) - …", ticket systems' "Ticket Received - 286614 - …"
-    r"|return receipt\s*\((?:displayed|angezeigt)\)\s*[-:]|(?:ticket|request) received\s*-\s*\d{1,12}\s*-"
+    r"|(?:return receipt|empfangsbestätigung|lesebestätigung)\s*\((?:displayed|angezeigt)\)\s*[-:]"
+    r"|(?:ticket|request) received\s*-\s*\d{1,12}\s*-"
     r")\s*",
     re.IGNORECASE,
 )

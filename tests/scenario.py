@@ -4,7 +4,7 @@
 format the classifier knows (RFC 3464 DSNs with the original attached or only its headers, free-text
 NDRs quoting it or naming it only in the subject, RFC 3834 and vendor auto-replies with and without
 In-Reply-To, ticket-system acknowledgements, RFC 8098 read receipts and "Gelesen:" ones, an ARF
-complaint, people's replies), plus a member mailing and a second press release in the same week, plus
+complaint, people's replies and an opt-out request), plus a member mailing and a second press release in the same week, plus
 machine mail about no mailing of ours (an auto-reply and a bounce to an agent's ticket answer).
 Each reaction carries what it must become: its category and the mailing it belongs to (None: no
 mailing). `invoker_body` turns a mail into the body Znuny 7 posts for it (see ../shared/otrs-wire):
@@ -279,8 +279,9 @@ def exchange_ndr_subject_only(to: str, m: Mailing) -> EmailMessage:
 def out_of_office(to: str, m: Mailing, *, in_reply_to: bool, prefix: str, quote: bool = False) -> EmailMessage:
     """An out-of-office: RFC 3834 headers (with In-Reply-To), or only its wording and subject (without)."""
     mail = _base(to, prefix + m.subject, m.sent + timedelta(minutes=1))
-    if in_reply_to:
+    if in_reply_to or quote:  # a server rule that quotes the original marks its answer (RFC 3834)
         mail["Auto-Submitted"] = "auto-replied"
+    if in_reply_to:
         mail["In-Reply-To"] = m.message_id
         mail["References"] = m.message_id
     text = ("Vielen Dank für Ihre Nachricht. Ich bin bis zum 14.12.2026 nicht im Büro und lese meine E-Mails "

@@ -2,6 +2,7 @@
 exactly three mailings, every reply in its place, machine mail about no mailing of ours in none."""
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -91,4 +92,36 @@ def test_a_mailing_whose_original_had_no_date_says_sent_unknown(tmp_path: Path) 
     log_in(client, PRESS)
     assert "Versand unbekannt" in client.get("/mailings").text
     assert "Versand unbekannt" in client.get("/mailings/1").text
+    app.extensions["bouncer"].store.close()
+
+
+def test_machine_mail_about_no_mailing_has_a_bucket_of_its_own(week_app) -> None:
+    app, _ = week_app
+    client = https_client(app)
+    log_in(client, PRESS)
+    unlinked = WEEK.of(None)
+    page = client.get("/mailings").text
+    assert f"Maschinenpost ohne Aussendung</a>:\n  {len(unlinked)} Antworten" in page
+    bucket = client.get("/mailings/none")
+    assert bucket.status_code == 200
+    counts = dict(re.findall(r'data-kind="(\w+)"><span class="n">(\d+)</span>', bucket.text))
+    assert counts["total"] == str(len(unlinked)) and counts["hard"] == "1" and counts["auto_reply"] == "2"
+    assert "c.wolf@gone-example.de" in bucket.text
+    assert client.get("/api/v1/mailings").json["no_mailing"]["total"] == len(unlinked)
+
+
+def test_a_bounce_without_a_readable_address_is_shown_as_such(tmp_path: Path) -> None:
+    config = page_config(tmp_path)
+    with Store(config.db_path) as store:
+        for article, recipients in ((1, ("a@example.org",)), (2, ())):
+            store.record_event("webhook", Verdict(
+                category="bounce", confidence=0.95, bounce_type="hard", reason="user_unknown", recipients=recipients,
+                original=Original(message_id="<x-2@partei.de>", subject="Rundbrief", date="Mon, 7 Dec 2026 09:00:00 +0100")),
+                MailMeta(ticket_id=article, article_id=article))
+        stats = store.mailing_stats(1)
+    assert {(r["reason"], r["n"]) for r in stats["top_reasons"]} == {("user_unknown", 1), ("no_address", 1)}
+    app = create_app(config)
+    client = https_client(app)
+    log_in(client, PRESS)
+    assert "<td>ohne Adresse</td>" in client.get("/mailings/1").text
     app.extensions["bouncer"].store.close()

@@ -95,3 +95,31 @@ def test_dead_addresses_are_picked_by_mailing_subject(press: FlaskClient, app: F
 def test_registering_a_mailing_comes_first_on_the_mailings_page(press: FlaskClient) -> None:
     page = press.get("/mailings").text
     assert page.index("Aussendung eintragen") < page.index("<table")
+
+
+def test_registering_a_message_id_again_is_409_in_the_api_and_a_message_in_the_form(press: FlaskClient,
+                                                                                    app: Flask) -> None:
+    token = csrf_token(press.get("/mailings").text)
+    body = {"subject": "PM: anders", "sent_at": "2026-11-24T10:00", "message_id": PRESS_RELEASE[0]}
+    answer = press.post("/api/v1/mailings", json=body, headers={"X-CSRFToken": token})
+    assert answer.status_code == 409 and answer.headers["Location"].endswith(f"/mailings/{mailing_id(app, PRESS_RELEASE[0])}")
+    form = post_form(press, "/mailings", "/mailings", {"subject": "PM: anders", "sent_at": "2026-11-24T10:00",
+                                                         "message_id": PRESS_RELEASE[0]})
+    assert form.status_code == 409 and "ist schon eingetragen" in form.text
+    store = app.extensions["bouncer"].store
+    assert store.get_mailing(mailing_id(app, PRESS_RELEASE[0]))["subject"] == PRESS_RELEASE[1]
+
+
+def test_a_registered_mailing_without_replies_says_so(press: FlaskClient) -> None:
+    answer = post_form(press, "/mailings", "/mailings", {"subject": "PM 130/2026: Noch nicht versandt",
+                                                           "sent_at": "2026-12-10T10:00"})
+    assert answer.status_code == 302
+    assert "Noch keine Antworten auf diese Aussendung" in press.get(answer.headers["Location"]).text
+
+
+def test_alive_again_honours_the_date_filter(press: FlaskClient) -> None:
+    assert "redaktion@tageblatt-example.de" in press.get("/dead").text.split("Wieder erreichbar")[1]
+    later = press.get("/dead?since=2030-01-01").text.split("Wieder erreichbar")[1]
+    assert "redaktion@tageblatt-example.de" not in later
+    assert press.get("/api/v1/alive-again?since=2030-01-01").json["addresses"] == []
+    assert press.get("/api/v1/alive-again?since=2026-11-01").json["addresses"] != []

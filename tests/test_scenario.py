@@ -35,7 +35,7 @@ def test_the_week_has_three_mailings_and_every_format() -> None:
     labels = {r.label for r in WEEK.of(PRESS_RELEASE)}
     assert {"dsn-rfc822", "dsn-rfc822-headers", "exim-text-quoted", "exchange-unzustellbar-subject-only",
             "ooo-in-reply-to", "ooo-subject-only", "ooo-quoted", "ticket-ack", "mdn", "gelesen-subject", "arf",
-            "person-in-reply-to", "person-quoted"} <= labels
+            "person-in-reply-to", "person-quoted", "person-opt-out"} <= labels
     assert {r.label for r in WEEK.of(None)} == {"ooo-to-ticket-answer", "dsn-to-ticket-answer", "ooo-no-original"}
 
 
@@ -51,6 +51,11 @@ def test_the_week_has_three_mailings_and_every_format() -> None:
     ("Risposta automatica: Newsletter", "Newsletter"),
     ("Undelivered Mail Returned to Sender", "Undelivered Mail Returned to Sender"),
     ("Abwesend bis Montag", "Abwesend bis Montag"),
+    ("Return Receipt (displayed) - PM: Klimaplan", "PM: Klimaplan"),
+    ("Empfangsbestätigung (angezeigt) - PM: Klimaplan", "PM: Klimaplan"),
+    ("Lesebestätigung: PM: Klimaplan", "PM: Klimaplan"),
+    ("Ticket Received - 286614 - PM: Klimaplan", "PM: Klimaplan"),
+    ("[Automatyczna odpowiedź] Re: PM: Klimaplan", "PM: Klimaplan"),
 ])
 def test_subject_prefixes_of_every_kind_are_stripped_nested(subject: str, stripped: str) -> None:
     assert strip_prefixes(subject) == stripped

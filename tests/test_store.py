@@ -5,7 +5,7 @@ import multiprocessing
 import sqlite3
 import threading
 import zlib
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -13,7 +13,8 @@ import pytest
 
 from bouncer.spool import Spool, spool_directory
 from bouncer.store import migrations as migrations_module
-from bouncer.store import MIGRATIONS, MailMeta, NotFoundError, PlannedAction, Recorded, Store, iso, subject_key
+from bouncer.store import (MIGRATIONS, MailingExists, MailMeta, NotFoundError, PlannedAction, Recorded, Store, iso,
+                           subject_key)
 from bouncer.store.allowlist import allow_warning
 from bouncer.verdict import Original, Verdict
 from clock import Clock
@@ -385,7 +386,9 @@ def test_register_mailing_adopts_auto_mailing_of_the_same_subject(store: Store, 
     assert registered == auto
     mailing = store.get_mailing(auto)
     assert (mailing["origin"], mailing["recipient_count"], mailing["message_id"]) == ("manual", 12000, "<nl@partei.de>")
-    assert store.register_mailing("Newsletter", T0, message_id="nl@partei.de", origin="api") == auto
+    with pytest.raises(MailingExists) as again:  # registering it again would overwrite it silently
+        store.register_mailing("Newsletter (neu)", T0, message_id="nl@partei.de", origin="api")
+    assert again.value.mailing_id == auto and store.get_mailing(auto)["subject"] == "Newsletter"
     assert store.register_mailing("Einladung", T0) != auto
 
 
@@ -510,13 +513,14 @@ def test_mailing_counts_stats_and_failed_addresses(store: Store, clock: Clock) -
 
     mailings = {m["subject"]: m for m in store.list_mailings()}
     nl = mailings["Newsletter November"]
+    # The false positive counts as the person's mail it was, not as a bounce and not as nothing.
     assert {k: nl[k] for k in ("hard", "soft", "auto_reply", "read_receipt", "human", "total")} == {
-        "hard": 1, "soft": 1, "auto_reply": 1, "read_receipt": 1, "human": 0, "total": 4}
+        "hard": 1, "soft": 1, "auto_reply": 1, "read_receipt": 1, "human": 1, "total": 5}
     assert mailings["Einladung"]["hard"] == 1
     assert [m["subject"] for m in store.list_mailings(q="einl")] == ["Einladung"]
 
     stats = store.mailing_stats(nl["id"])
-    assert stats["counts"]["total"] == 4 and stats["bucket"] == "hour"
+    assert stats["counts"]["total"] == 5 and stats["counts"]["human"] == 1 and stats["bucket"] == "hour"
     assert [(p["t"], p["hard"], p["soft"], p["auto_reply"]) for p in stats["timeline"]] == [
         ("2026-11-28T03:00:00Z", 1, 1, 0), ("2026-11-28T05:00:00Z", 0, 0, 1)]
     assert stats["top_reasons"][0] == {"reason": "user_unknown", "bounce_type": "hard", "n": 2}
@@ -737,3 +741,62 @@ def test_a_mailing_without_the_originals_date_has_an_unknown_send_time_until_a_r
                          date="Mon, 23 Nov 2026 10:00:00 +0100"))
     mailing = store.get_mailing(mailing["id"])
     assert (mailing["sent_known"], mailing["sent_at"]) == (1, "2026-11-23T09:00:00Z")
+
+
+# --- what each user needs next --------------------------------------------------------------------
+
+def test_correcting_an_out_of_office_to_a_bounce_updates_counts_and_the_dead_list(store: Store) -> None:
+    record(store, bounce("a@example.org"))
+    away = record(store, other("auto_reply", message_id="<nl-1@partei.de>"), from_addr="b@example.org")
+    mailing = store.get_verdict(away)["mailing_id"]
+    store.correct_verdict(away, "bounce", "hard", "admin", addresses=["B@Example.org"])
+    corrected = store.get_verdict(away)
+    assert (corrected["category"], corrected["bounce_type"], corrected["corrected_from"], corrected["review"]) == (
+        "bounce", "hard", "auto_reply", "confirmed")
+    assert address(store, "b@example.org")["dead"] == 1
+    row = store.list_mailings()[0]
+    assert (row["id"], row["hard"], row["auto_reply"]) == (mailing, 2, 0)
+    # And back: no bounce any more, the address is not dead; the first judgement is kept.
+    store.correct_verdict(away, "auto_reply", None, "admin")
+    assert address(store, "b@example.org")["dead"] == 0
+    assert store.get_verdict(away)["corrected_from"] == "auto_reply"
+    with pytest.raises(ValueError):
+        store.correct_verdict(away, "spam", None, "admin")
+    with pytest.raises(NotFoundError):
+        store.correct_verdict(9999, "human", None, "admin")
+
+
+def test_bulk_confirm_takes_only_unreviewed_machine_mail_above_the_threshold(store: Store) -> None:
+    sure = record(store, bounce("a@example.org", confidence=0.97))
+    unsure = record(store, other("auto_reply", confidence=0.6))
+    person = record(store, other("human", confidence=0.99), from_addr="p@example.org")
+    assert store.confirm_many("admin", min_conf=0.9) == 1
+    assert [store.get_verdict(v)["review"] for v in (sure, unsure, person)] == ["confirmed", "pending", "pending"]
+
+
+def test_review_queue_search_and_hiding_quiet_personal_mail(store: Store) -> None:
+    machine = record(store, bounce("a@example.org"), ticket_id=4711)
+    person = record(store, other("human"), from_addr="petra.lang@zeitung-example.de", subject="Frage zur PM")
+    assert [v["id"] for v in store.list_verdicts(hide_quiet=True)] == [machine]
+    assert [v["id"] for v in store.list_verdicts(q="petra.lang")] == [person]
+    assert [v["id"] for v in store.list_verdicts(q="zur PM")] == [person]
+    assert [v["id"] for v in store.list_verdicts(q="4711")] == [machine]
+    assert store.list_verdicts(q="100%_") == []  # LIKE wildcards are searched as text
+    assert store.count_verdicts(hide_quiet=True) == 1
+
+
+def test_address_history_and_mailing_people(store: Store) -> None:
+    record(store, bounce("x@example.org", kind="soft"))
+    away = Verdict(category="auto_reply", confidence=0.9, return_date=date(2026, 12, 14),
+                   original=Original(message_id="<nl-1@partei.de>"))
+    record(store, away, from_addr="x@example.org")
+    record(store, other("read_receipt", message_id="<nl-1@partei.de>"), from_addr="r@example.org")
+    record(store, other("human"), from_addr="x@example.org", in_reply_to="<nl-1@partei.de>")
+    history = store.address_history("X@example.org")
+    assert [e["category"] for e in history["events"]] == ["human", "auto_reply", "bounce"]
+    assert history["row"]["soft_count"] == 1 and history["events"][2]["mailing_subject"] == "Newsletter November"
+    people = store.mailing_people(store.list_mailings()[0]["id"])
+    assert [p["address"] for p in people["wrote"]] == ["x@example.org"]
+    assert [(p["address"], p["return_date"]) for p in people["away"]] == [("x@example.org", "2026-12-14")]
+    assert [p["address"] for p in people["read"]] == ["r@example.org"] and people["read_total"] == 1
+    assert store.find_addresses("@example.org") == ["r@example.org", "x@example.org"]

@@ -30,14 +30,15 @@ from ..subjects import subject_key
 from .allowlist import Allowlist
 from .db import iso, parse_iso, utcnow
 from .events import Events, MailMeta, PlannedAction, Recorded
+from .mailings import MailingExists
 from .migrations import MIGRATIONS, migrate
 from .read import ReadModel
 from .retention import Retention
 from .runs import Runs
 
 __all__ = [
-    "MIGRATIONS", "MailMeta", "NotFoundError", "PlannedAction", "Recorded", "Store", "iso", "parse_iso",
-    "subject_key", "utcnow",
+    "MIGRATIONS", "MailMeta", "MailingExists", "NotFoundError", "PlannedAction", "Recorded", "Store", "iso",
+    "parse_iso", "subject_key", "utcnow",
 ]
 
 

@@ -7,17 +7,31 @@ lets exactly one of two deliveries of an article record and act, whatever path s
 """
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlite_utils import Database
+from sqlite_utils.db import NotFoundError
 
 from ..mail import bare_address
 from ..spool import Spooled
 from ..verdict import Verdict
-from ..vocab import EVENT_SOURCES, EVENT_STATUSES, MAIL_SOURCES, PERSON_CATEGORIES, REVIEWS, check, sql_list
+from ..vocab import (
+    BOUNCE_TYPES,
+    CATEGORIES,
+    EVENT_SOURCES,
+    EVENT_STATUSES,
+    MAIL_SOURCES,
+    PERSON_CATEGORIES,
+    REVIEWS,
+    check,
+    sql_list,
+)
 from .addresses import REJECTED_SQL, DeadAddresses
 from .db import ERROR_CHARS, iso, to_json
+from .filters import verdict_where
 from .mailings import MailingKeys, Mailings, mailing_keys
 from .outbox import Outbox
 from .rows import EventRow
@@ -215,3 +229,51 @@ class Events(DeadAddresses, Mailings, Outbox):
                                          [verdict_id]).fetchall():
                 self._refresh_address(address)
 
+
+    def confirm_many(self, by: str, *, min_conf: float, limit: int = 1000, **filters: Any) -> int:
+        """Confirm, in one go, up to `limit` unreviewed machine-mail decisions of at least `min_conf`
+        that match the review queue's `filters` (filters.verdict_where); returns how many. A person's
+        mail is never confirmed in bulk. Confirming changes no address (nothing is rejected)."""
+        where, params = verdict_where(**{**filters, "review": "pending", "min_conf": min_conf})
+        where += f" AND v.category NOT IN {_PERSON_SQL}"
+        with self._write() as db:
+            return db.execute(
+                f"UPDATE verdicts SET review = 'confirmed', reviewed_by = ?, reviewed_at = ?, review_note = ? "
+                f"WHERE id IN (SELECT v.id FROM verdicts v WHERE {where} ORDER BY v.created_at DESC LIMIT ?)",
+                [by, self._now(), f"confirmed in bulk (confidence >= {min_conf:.2f})", *params, limit]).rowcount
+
+    def correct_verdict(self, verdict_id: int, category: str, bounce_type: str | None, by: str,
+                        addresses: Sequence[str] = ()) -> None:
+        """An admin says what the mail really was ("a bounce, not an out-of-office"): the verdict's
+        category (and bounce type) change, `corrected_from` keeps the first judgement, the review is
+        'confirmed'. A bounce's failed addresses (the verdict's recipients, or `addresses` given by the
+        admin) get bounce rows, a verdict that is no bounce any more loses them, and every address
+        touched is recomputed: counts and the dead-address list follow at once. The ticket is not
+        touched again. Raises NotFoundError for an unknown id, ValueError for an unknown category."""
+        check(category, CATEGORIES, "category")
+        kind = bounce_type if category == "bounce" else None
+        if category == "bounce":
+            check(kind or "", BOUNCE_TYPES, "bounce_type")
+        with self._write() as db:
+            row = db.execute("SELECT category, bounce_type, corrected_from, recipients, mailing_id, status, reason, "
+                             "diagnostic, created_at FROM verdicts WHERE id = ?", [verdict_id]).fetchone()
+            if row is None:
+                raise NotFoundError(f"verdict {verdict_id}")
+            old_category, old_type, corrected_from, recipients, mailing_id, status, reason, diagnostic, at = row
+            was = corrected_from or (f"bounce/{old_type or 'soft'}" if old_category == "bounce" else old_category)
+            bounced = list(dict.fromkeys(a for a in map(bare_address, [*addresses, *json.loads(recipients or "[]")])
+                                         if a)) if category == "bounce" else []
+            touched = {a for (a,) in db.execute("SELECT address FROM bounces WHERE verdict_id = ?", [verdict_id])}
+            db.execute("DELETE FROM bounces WHERE verdict_id = ?", [verdict_id])
+            for address in bounced:
+                self._insert("bounces", {
+                    "verdict_id": verdict_id, "address": address, "domain": address.rpartition("@")[2],
+                    "bounce_type": kind, "status": status, "reason": reason or "other", "diagnostic": diagnostic,
+                    "mailing_id": mailing_id, "at": at})
+            db.execute(
+                "UPDATE verdicts SET category = ?, bounce_type = ?, corrected_from = ?, recipients = ?, review = "
+                "'confirmed', reviewed_by = ?, reviewed_at = ?, review_note = ? WHERE id = ?",
+                [category, kind, was, to_json(bounced) if category == "bounce" else recipients, by, self._now(),
+                 f"corrected from {was}", verdict_id])
+            for address in sorted(touched | set(bounced)):
+                self._refresh_address(address)

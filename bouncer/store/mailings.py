@@ -28,6 +28,15 @@ from .db import Connection, iso
 MAILING_WINDOW = timedelta(days=7)
 
 
+class MailingExists(ValueError):
+    """A mailing with this Message-ID was registered before (by hand or API): re-registering it would
+    silently overwrite its subject, time and recipients."""
+
+    def __init__(self, mailing_id: int, message_id: str) -> None:
+        super().__init__(f"mailing {mailing_id} is already registered with Message-ID {message_id}")
+        self.mailing_id, self.message_id = mailing_id, message_id
+
+
 @dataclass(frozen=True)
 class MailingKeys:
     """What identifies the mailing a mail refers to, worked out before the write lock."""
@@ -157,9 +166,10 @@ class Mailings(Connection):
     ) -> int:
         """A mailing announced by the press office or an API; returns its id.
 
-        Adopts the mailing with the same Message-ID, or else an 'auto' mailing that replies
-        already created for the same subject within 7 days (unless both carry different
-        Message-IDs), so counts gathered before registration are not stranded.
+        Adopts the 'auto' mailing with the same Message-ID, or else one that replies already created
+        for the same subject within 7 days (unless both carry different Message-IDs), so counts
+        gathered before registration are not stranded. Raises MailingExists when a mailing with
+        this Message-ID was already registered (by hand or API).
         """
         check(origin, MAILING_ORIGINS, "origin")
         ids = message_ids(message_id)
@@ -167,7 +177,9 @@ class Mailings(Connection):
         key = subject_key(subject)
         now = self._now()
         with self._write() as db:
-            row = db.execute("SELECT id FROM mailings WHERE message_id = ?", [mid]).fetchone() if mid else None
+            row = db.execute("SELECT id, origin FROM mailings WHERE message_id = ?", [mid]).fetchone() if mid else None
+            if row is not None and row[1] != "auto":
+                raise MailingExists(int(row[0]), str(mid))
             mailing_id = int(row[0]) if row else None
             if mailing_id is None and key:
                 mailing_id = self._mailing_by_subject(key, sent_at, auto_only=True, message_id=mid)
@@ -178,7 +190,7 @@ class Mailings(Connection):
                     "recipient_count": recipient_count,
                 })
             db.execute(
-                "UPDATE mailings SET subject = ?, subject_key = ?, sent_at = ?, origin = ?, "
+                "UPDATE mailings SET subject = ?, subject_key = ?, sent_at = ?, sent_known = 1, origin = ?, "
                 "recipient_count = coalesce(?, recipient_count), message_id = coalesce(message_id, ?) WHERE id = ?",
                 [subject.strip(), key or None, iso(sent_at), origin, recipient_count, mid, mailing_id],
             )

@@ -1,32 +1,56 @@
 """The read model for the pages, the API and /metrics: listings and statistics as typed rows (rows.py).
 
-Rejected verdicts (false positive, undone) never count in statistics. Every query here is
-chosen so that big mailings stay cheap (see each method); bench/pages.py times them.
+A verdict an admin rejected (false positive, undone) counts as the person's mail it was ("human"),
+in every count, never as machine mail and never toward a dead address. Machine mail about no mailing
+of ours has a bucket of its own (`no_mailing_stats`). Every query here is chosen so that big
+mailings stay cheap (see each method); bench/pages.py times them.
 """
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from ..vocab import CATEGORIES, EVENT_STATUSES, KINDS, OUTBOX_STATES, check, kind_sql, sql_any
+from ..vocab import (
+    CATEGORIES,
+    EVENT_STATUSES,
+    KINDS,
+    OUTBOX_STATES,
+    PERSON_CATEGORIES,
+    check,
+    kind_sql,
+    sql_any,
+    sql_list,
+)
 from .addresses import REJECTED_SQL, dead_where
 from .db import Connection, decode, iso, parse_iso
+from .filters import verdict_where
 from .rows import (
+    AddressHistory,
     AddressRow,
     FailedAddressRow,
+    HistoryRow,
     MailingListRow,
+    MailingPeople,
     MailingRow,
     MailingStats,
+    NoMailingStats,
     OptOutRow,
+    PersonRow,
     StoreStats,
     VerdictDetail,
     VerdictListRow,
 )
 
 _KIND_SQL = kind_sql("v")
+# The kind a verdict counts as on the press pages: a rejected one is the person's mail it was.
+_COUNTED_KIND_SQL = f"CASE WHEN v.review IN {REJECTED_SQL} THEN 'human' ELSE {_KIND_SQL} END"
+_MACHINE_SQL = f"v.category NOT IN {sql_list(PERSON_CATEGORIES)}"
 _PIVOT_SQL = ", ".join(f"coalesce(sum(c.n) FILTER (WHERE c.kind = '{k}'), 0) AS {k}" for k in KINDS)
 # Written as ORs, which SQLite matches against the partial index idx_actions_outbox (m005).
 _OUTBOX_SQL = sql_any("state", OUTBOX_STATES)
+
+
+NO_ADDRESS = "no_address"  # the reason row of bounces without a readable failed address
 
 
 class ReadModel(Connection):
@@ -56,15 +80,19 @@ class ReadModel(Connection):
         with self._lock:
             return int(self._conn.execute(f"SELECT count(*) FROM addresses a WHERE {where}", params).fetchone()[0])
 
-    def revived_addresses(self, *, mailing_id: int | None = None, limit: int | None = None) -> list[AddressRow]:
+    def revived_addresses(self, *, mailing_id: int | None = None, since: datetime | None = None,
+                          until: datetime | None = None, limit: int | None = None) -> list[AddressRow]:
         """Addresses that bounced, then wrote to us as a person and are no longer dead, latest first:
         the press officer must not strike them from the distribution list. `mailing_id` keeps those
-        that bounced for that mailing."""
+        that bounced for that mailing; `since`/`until` (inclusive/exclusive) bound when they wrote."""
         sql = "SELECT a.* FROM addresses a WHERE a.dead = 0 AND a.alive_since IS NOT NULL"
         params: list[Any] = []
-        if mailing_id is not None:
-            sql += " AND a.address IN (SELECT b.address FROM bounces b WHERE b.mailing_id = ?)"
-            params.append(mailing_id)
+        for clause, value in (("a.address IN (SELECT b.address FROM bounces b WHERE b.mailing_id = ?)", mailing_id),
+                              ("a.alive_since >= ?", since and iso(since)),
+                              ("a.alive_since < ?", until and iso(until))):
+            if value is not None:
+                sql += " AND " + clause
+                params.append(value)
         return cast("list[AddressRow]", self._rows(sql + " ORDER BY a.alive_since DESC, a.address LIMIT ?",
                                                     [*params, -1 if limit is None else limit]))
 
@@ -77,7 +105,8 @@ class ReadModel(Connection):
 
         `counts` per vocab.KINDS plus total; `timeline` as [{"t", <kind>: n...}] by hour, or by day
         when replies span more than three days (or as `bucket` says); `top_reasons` and `top_domains`
-        of the bounced recipients; rejected verdicts are not counted. Cheap for big mailings (a member
+        of the bounced recipients, bounces without a readable address as reason NO_ADDRESS; a
+        rejected verdict counts as a person's mail. Cheap for big mailings (a member
         mailing can bring back thousands of bounces): reasons and domains come from one pass over the
         mailing's bounces, and the few rejected verdicts are looked up once in the covering index."""
         mailing = self.get_mailing(mailing_id)
@@ -90,9 +119,8 @@ class ReadModel(Connection):
         timeline: dict[str, dict[str, Any]] = {}
         counts = dict.fromkeys(KINDS, 0)
         for row in self._rows(
-                f"SELECT substr(v.created_at, 1, ?) AS t, {_KIND_SQL} AS kind, count(*) AS n FROM verdicts v "
-                f"WHERE v.mailing_id = ? AND v.review NOT IN {REJECTED_SQL} GROUP BY t, kind ORDER BY t",
-                [width, mailing_id]):
+                f"SELECT substr(v.created_at, 1, ?) AS t, {_COUNTED_KIND_SQL} AS kind, count(*) AS n FROM verdicts v "
+                "WHERE v.mailing_id = ? GROUP BY t, kind ORDER BY t", [width, mailing_id]):
             point = timeline.setdefault(row["t"], {"t": row["t"] + suffix, **dict.fromkeys(KINDS, 0)})
             point[row["kind"]] += row["n"]
             counts[row["kind"]] += row["n"]
@@ -109,6 +137,13 @@ class ReadModel(Connection):
             total_hard = domains.setdefault(row["domain"], [0, 0])
             total_hard[0] += row["n"]
             total_hard[1] += row["n"] if row["bounce_type"] == "hard" else 0
+        without = self._rows(  # bounces whose failed address nobody could read: a row of their own
+            f"SELECT v.bounce_type, count(*) AS n FROM verdicts v WHERE v.mailing_id = ? AND v.category = 'bounce' "
+            f"AND v.review NOT IN {REJECTED_SQL} AND NOT EXISTS (SELECT 1 FROM bounces b WHERE b.verdict_id = v.id) "
+            "GROUP BY v.bounce_type", [mailing_id])
+        for row in without:
+            key = (NO_ADDRESS, row["bounce_type"])
+            reasons[key] = reasons.get(key, 0) + row["n"]
         top_reasons = sorted(reasons.items(), key=lambda item: (-item[1], item[0][0]))[:10]
         top_domains = sorted(domains.items(), key=lambda item: (-item[1][0], item[0]))[:10]
         return {
@@ -116,6 +151,25 @@ class ReadModel(Connection):
             "top_reasons": [{"reason": r, "bounce_type": t, "n": n} for (r, t), n in top_reasons],
             "top_domains": [{"domain": d, "n": n, "hard": hard} for d, (n, hard) in top_domains],
         }
+
+    def no_mailing_stats(self, limit: int = 100, offset: int = 0) -> NoMailingStats:
+        """Machine mail about no mailing of ours (a bounce of an agent's answer, an out-of-office to a
+        ticket reply, a bounce naming nothing): counts per kind and the latest, newest first.
+
+        Read through the (category, created_at) index, one category at a time: verdicts about no
+        mailing are not in the mailing index, and a person's mail (most of them) is not counted."""
+        counts = dict.fromkeys(KINDS, 0)
+        for row in self._rows(
+                f"SELECT {_KIND_SQL} AS kind, count(*) AS n FROM verdicts v WHERE {_MACHINE_SQL} "
+                f"AND v.mailing_id IS NULL AND v.review NOT IN {REJECTED_SQL} GROUP BY kind"):
+            counts[row["kind"]] += row["n"]
+        counts["total"] = sum(counts.values())
+        latest = self._rows(
+            f"SELECT v.id, v.created_at, v.category, v.bounce_type, v.from_addr, v.subject, v.recipients, "
+            f"v.ticket_id, v.return_date FROM verdicts v WHERE {_MACHINE_SQL} AND v.mailing_id IS NULL "
+            f"AND v.review NOT IN {REJECTED_SQL} ORDER BY v.created_at DESC, v.id DESC LIMIT ? OFFSET ?",
+            [limit, offset])
+        return {"counts": counts, "latest": [cast(Any, decode(row)) for row in latest]}
 
     def failed_addresses(self, mailing_id: int, limit: int | None = None, offset: int = 0) -> list[FailedAddressRow]:
         """Addresses that bounced for this mailing (latest bounce per address), whether they are dead or
@@ -160,6 +214,8 @@ class ReadModel(Connection):
         mailing_id: int | None = None,
         ticket_id: int | None = None,
         source: str | None = None,
+        q: str | None = None,
+        hide_quiet: bool = False,
         limit: int = 50,
         offset: int = 0,
     ) -> list[VerdictListRow]:
@@ -167,38 +223,73 @@ class ReadModel(Connection):
         actions summarised (id, kind, planned action, mode, state, attempts, last_error) in one statement.
 
         `action` filters on the plan of our own ticket update (close, move, tag, restore, none),
-        not on a later reopen; `source` on the path that saw the article (vocab.EVENT_SOURCES)."""
-        where: list[str] = []
-        params: list[Any] = []
-        value: Any
-        for clause, value in (("v.category = ?", category), ("v.review = ?", review),
-                              ("v.mailing_id = ?", mailing_id),
-                              ("v.event_id IN (SELECT id FROM events WHERE ticket_id = ?)", ticket_id),
-                              ("v.event_id IN (SELECT id FROM events WHERE source = ?)", source)):
-            if value is not None:
-                where.append(clause)
-                params.append(value)
-        for clause, value in (("v.confidence >= ?", min_conf), ("v.confidence <= ?", max_conf),
-                              ("v.created_at >= ?", since and iso(since)), ("v.created_at < ?", until and iso(until))):
-            if value is not None:
-                where.append(clause)
-                params.append(value)
-        if action is not None:
-            where.append("EXISTS (SELECT 1 FROM actions a WHERE a.verdict_id = v.id AND a.kind != 'reopen' "
-                         "AND json_extract(a.plan, '$.action') = ?)")
-            params.append(action)
-        if action_state is not None:
-            where.append("EXISTS (SELECT 1 FROM actions a WHERE a.verdict_id = v.id AND a.state = ?)")
-            params.append(action_state)
+        not on a later reopen; `source` on the path that saw the article (vocab.EVENT_SOURCES); `q`
+        searches sender and subject (a part of them) and, when it is a number, the ticket id;
+        `hide_quiet` leaves out a person's mail nobody reviewed and we did nothing to."""
+        where, params = verdict_where(category=category, review=review, min_conf=min_conf, max_conf=max_conf,
+                                      since=since, until=until, action=action, action_state=action_state,
+                                      mailing_id=mailing_id, ticket_id=ticket_id, source=source, q=q,
+                                      hide_quiet=hide_quiet)
         sql = (
             "SELECT v.*, (SELECT json_group_array(json_object('id', a.id, 'kind', a.kind, "
             "'action', json_extract(a.plan, '$.action'), 'mode', a.mode, 'state', a.state, "
             "'attempts', a.attempts, 'last_error', a.last_error)) "
-            "FROM actions a WHERE a.verdict_id = v.id) AS actions FROM verdicts v"
-            + (" WHERE " + " AND ".join(where) if where else "")
+            "FROM actions a WHERE a.verdict_id = v.id) AS actions, "
+            "(SELECT e.source FROM events e WHERE e.id = v.event_id) AS event_source FROM verdicts v"
+            + (" WHERE " + where if where else "")
             + " ORDER BY v.created_at DESC, v.id DESC LIMIT ? OFFSET ?"
         )
         return [cast(VerdictListRow, decode(row)) for row in self._rows(sql, [*params, limit, offset])]
+
+    def count_verdicts(self, **filters: Any) -> int:
+        """How many verdicts `list_verdicts` finds for the same filters (verdict_where's arguments)."""
+        where, params = verdict_where(**filters)
+        with self._lock:
+            return int(self._conn.execute("SELECT count(*) FROM verdicts v" + (" WHERE " + where if where else ""),
+                                          params).fetchone()[0])
+
+    def mailing_people(self, mailing_id: int, limit: int = 200) -> MailingPeople:
+        """Who answered a mailing, for the press officer: the people who wrote in person (a false positive
+        too: it was a person's mail), who is away and until when, and who read it; each list newest first
+        with its total. Served by the mailing index (mailing_id, category, …)."""
+        def people(condition: str) -> tuple[list[PersonRow], int]:
+            rows = self._rows(
+                "SELECT v.id AS verdict_id, v.from_addr AS address, v.created_at AS at, v.ticket_id, v.return_date, "
+                f"v.subject, count(*) OVER () AS total FROM verdicts v WHERE v.mailing_id = ? AND {condition} "
+                "ORDER BY v.created_at DESC, v.id DESC LIMIT ?", [mailing_id, limit])
+            return cast("list[PersonRow]", rows), (rows[0]["total"] if rows else 0)
+
+        rejected = f"v.review IN {REJECTED_SQL}"
+        wrote, wrote_total = people(f"(v.category = 'human' OR ({_MACHINE_SQL} AND {rejected}))")
+        away, away_total = people(f"v.category = 'auto_reply' AND NOT {rejected}")
+        read, read_total = people(f"v.category = 'read_receipt' AND NOT {rejected}")
+        return {"wrote": wrote, "wrote_total": wrote_total, "away": away, "away_total": away_total,
+                "read": read, "read_total": read_total}
+
+    def address_history(self, address: str, limit: int = 200) -> AddressHistory:
+        """Everything we know of one address, newest first: its dead-address row (dead since, alive again
+        since) and every bounce, auto-reply, receipt and personal mail from or about it, with the mailing
+        it answered. Bounces through the (address, at) index, mail from it through the from_addr index."""
+        key = address.strip().lower()
+        row = self._one("SELECT * FROM addresses WHERE address = ?", [key])
+        events = self._rows(
+            "SELECT * FROM (SELECT v.id AS verdict_id, b.at, 'bounce' AS category, b.bounce_type, b.status, b.reason, "
+            "v.return_date, v.ticket_id, v.review, b.mailing_id, m.subject AS mailing_subject "
+            "FROM bounces b JOIN verdicts v ON v.id = b.verdict_id LEFT JOIN mailings m ON m.id = b.mailing_id "
+            "WHERE b.address = :a UNION ALL "
+            "SELECT v.id, v.created_at, v.category, v.bounce_type, v.status, v.reason, v.return_date, v.ticket_id, "
+            "v.review, v.mailing_id, m.subject FROM verdicts v LEFT JOIN mailings m ON m.id = v.mailing_id "
+            "WHERE v.from_addr = :a AND v.category != 'bounce') ORDER BY at DESC, verdict_id DESC LIMIT :limit",
+            {"a": key, "limit": limit})
+        return {"address": key, "row": cast("AddressRow | None", row), "events": cast("list[HistoryRow]", events)}
+
+    def find_addresses(self, part: str, limit: int = 20) -> list[str]:
+        """Addresses we know (bounced, or wrote to us) that contain `part`, for a search that is not exact."""
+        like = "%" + part.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = self._rows("SELECT address FROM addresses WHERE address LIKE ? ESCAPE '\\' "
+                          "UNION SELECT DISTINCT from_addr FROM verdicts WHERE from_addr LIKE ? ESCAPE '\\' "
+                          "ORDER BY 1 LIMIT ?", [like, like, limit])
+        return [r["address"] for r in rows]
 
     def get_verdict(self, verdict_id: int) -> VerdictDetail | None:
         """One verdict with its full actions (plan, previous), its event and its bounce rows."""
@@ -213,7 +304,8 @@ class ReadModel(Connection):
         return cast(VerdictDetail, verdict)
 
     def list_mailings(self, limit: int = 50, offset: int = 0, q: str | None = None) -> list[MailingListRow]:
-        """Mailings newest first, each with its counts per vocab.KINDS and total, in one statement.
+        """Mailings newest first, each with its counts per vocab.KINDS and total (a rejected verdict as a
+        person's mail), in one statement.
 
         The page of mailings is chosen first; its verdicts are grouped straight off the covering
         (mailing_id, category, bounce_type, review) index and only then pivoted per mailing,
@@ -224,9 +316,9 @@ class ReadModel(Connection):
         return cast("list[MailingListRow]", self._rows(
             "WITH page AS (SELECT * FROM mailings m WHERE (:like IS NULL OR m.subject LIKE :like "
             "OR m.message_id LIKE :like) ORDER BY m.sent_at DESC, m.id DESC LIMIT :limit OFFSET :offset), "
-            f"counts AS (SELECT v.mailing_id, {_KIND_SQL} AS kind, count(*) AS n FROM verdicts v "
-            f"WHERE v.mailing_id IN (SELECT id FROM page) AND v.review NOT IN {REJECTED_SQL} "
-            "GROUP BY v.mailing_id, v.category, v.bounce_type) "
+            f"counts AS (SELECT v.mailing_id, {_COUNTED_KIND_SQL} AS kind, count(*) AS n FROM verdicts v "
+            "WHERE v.mailing_id IN (SELECT id FROM page) "
+            "GROUP BY v.mailing_id, v.category, v.bounce_type, v.review IN " + REJECTED_SQL + ") "
             f"SELECT page.*, coalesce(sum(c.n), 0) AS total, {_PIVOT_SQL} "
             "FROM page LEFT JOIN counts c ON c.mailing_id = page.id "
             "GROUP BY page.id ORDER BY page.sent_at DESC, page.id DESC",

@@ -55,6 +55,7 @@ class VerdictRow(TypedDict):
     review_note: str | None
     error: str | None
     purged_at: str | None
+    corrected_from: str | None  # what it was before an admin corrected its category ('auto_reply', 'bounce/soft')
 
 
 class ActionRow(TypedDict):
@@ -105,6 +106,7 @@ class VerdictListRow(VerdictRow):
     """A verdict in the review queue, with its actions summarised."""
 
     actions: list[ActionSummary]
+    event_source: str  # vocab.EVENT_SOURCES: the path that saw the article (webhook, sweep, catchup)
 
 
 class VerdictDetail(VerdictRow):
@@ -171,6 +173,7 @@ class MailingRow(TypedDict):
     last_seen: str
     origin: str  # vocab.MAILING_ORIGINS
     recipient_count: int | None
+    sent_known: int  # 1: sent_at is the original's Date; 0: only the first reply's time ("sent: unknown")
 
 
 class MailingListRow(MailingRow):
@@ -206,6 +209,56 @@ class MailingStats(TypedDict):
     timeline: list[dict[str, Any]]  # {"t": ISO time, <kind>: n ...} per bucket
     top_reasons: list[ReasonCount]
     top_domains: list[DomainCount]
+
+
+class NoMailingStats(TypedDict):
+    """Machine mail about no mailing of ours (Store.no_mailing_stats)."""
+
+    counts: dict[str, int]  # per vocab.KINDS, and "total"
+    latest: list[dict[str, Any]]  # id, created_at, category, bounce_type, from_addr, subject, recipients, ticket_id
+
+
+class PersonRow(TypedDict):
+    """Someone who answered a mailing (Store.mailing_people)."""
+
+    verdict_id: int
+    address: str | None
+    at: str
+    ticket_id: int
+    return_date: str | None  # an out-of-office's "back on" (ISO date)
+    subject: str | None
+    total: int
+
+
+class MailingPeople(TypedDict):
+    wrote: list[PersonRow]  # in person (false positives included: they were people)
+    wrote_total: int
+    away: list[PersonRow]  # out-of-office and other auto-replies, with the return date when named
+    away_total: int
+    read: list[PersonRow]  # read receipts
+    read_total: int
+
+
+class HistoryRow(TypedDict):
+    """One mail from or about an address (Store.address_history)."""
+
+    verdict_id: int
+    at: str
+    category: str
+    bounce_type: str | None
+    status: str | None
+    reason: str | None
+    return_date: str | None
+    ticket_id: int
+    review: str
+    mailing_id: int | None
+    mailing_subject: str | None
+
+
+class AddressHistory(TypedDict):
+    address: str
+    row: AddressRow | None  # None when it never bounced
+    events: list[HistoryRow]
 
 
 class AllowRule(TypedDict):

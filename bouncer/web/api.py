@@ -7,12 +7,13 @@ Authentication: a page user from the users file (role press or admin), either
 The webhook's credentials open nothing here. Writes take JSON only (`Content-Type:
 application/json`), which no cross-site HTML form can send.
 
-    GET  /api/v1/mailings?q=&limit=&offset=
+    GET  /api/v1/mailings?q=&limit=&offset=   (+ "no_mailing": counts of machine mail about none of them)
     POST /api/v1/mailings                    {"subject", "sent_at", "message_id"?, "recipient_count"?}
     GET  /api/v1/mailings/<id>?bucket=hour|day
     GET  /api/v1/mailings/<id>/failed?limit=&offset=          (all when no limit)
     GET  /api/v1/dead?mailing=&since=&until=&limit=&offset=   (dates YYYY-MM-DD, local, until included)
-    GET  /api/v1/alive-again?mailing=
+    GET  /api/v1/alive-again?mailing=&since=&until=     (when they wrote to us)
+    POST of a Message-ID registered before answers 409 (Location: that mailing), never overwrites it.
 
 `sent_at` is ISO 8601; without a UTC offset it is Berlin time, as on the pages. Times in answers are UTC.
 A filter value that cannot be read (`since=30.11.2026`, `mailing=abc`) answers 400 with the reason.
@@ -26,7 +27,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import to_utc
 
-from ..store import Store
+from ..store import MailingExists, Store
 from . import auth, params, security
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -84,7 +85,8 @@ def _limit() -> tuple[int, int]:
 def mailings() -> ResponseReturnValue:
     limit, offset = _limit()
     rows = _store().list_mailings(limit=limit, offset=offset, q=request.args.get("q") or None)
-    return jsonify({"mailings": rows, "limit": limit, "offset": offset})
+    return jsonify({"mailings": rows, "limit": limit, "offset": offset,
+                    "no_mailing": _store().no_mailing_stats(limit=0)["counts"]})
 
 
 @bp.post("/mailings")
@@ -95,7 +97,13 @@ def register() -> ResponseReturnValue:
     problem, values = _mailing(body)
     if problem:
         return error(400, problem)
-    mailing_id = _store().register_mailing(**values, origin="api")
+    try:
+        mailing_id = _store().register_mailing(**values, origin="api")
+    except MailingExists as exists:
+        response = error(409, f"a mailing with message_id {exists.message_id} is already registered: "
+                              f"{url_for('api.mailing', mailing_id=exists.mailing_id)}")
+        response.headers["Location"] = url_for("api.mailing", mailing_id=exists.mailing_id)
+        return response
     response = jsonify({"id": mailing_id, "mailing": _store().get_mailing(mailing_id)})
     response.status_code = 201
     response.headers["Location"] = url_for("api.mailing", mailing_id=mailing_id)
@@ -153,7 +161,8 @@ def dead() -> ResponseReturnValue:
 
 @bp.get("/alive-again")
 def alive_again() -> ResponseReturnValue:
-    return jsonify({"addresses": _store().revived_addresses(mailing_id=params.int_arg("mailing"))})
+    return jsonify({"addresses": _store().revived_addresses(mailing_id=params.int_arg("mailing"),
+                                                            **params.date_filters())})
 
 
 @bp.get("/opt-outs")

@@ -1,0 +1,187 @@
+"""The admin's pages: the review queue and one decision (confirm, false positive, correct, undo), the
+rules (read-only policy, the allowlist) and the status panel. Page logins: users.py."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import RadioField, SelectChoice, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+from ..otrs import OtrsError
+from ..store.allowlist import allow_warning
+from ..vocab import ACTION_STATES, ALLOW_KINDS, CATEGORIES, EVENT_SOURCES, PLAN_ACTIONS, REVIEWS
+from . import auth, params
+from .common import not_found, service, store, user_name, verdict_or_404
+from .labels import label
+
+PAGE_SIZE = 50
+
+admin = Blueprint("admin", __name__, url_prefix="/admin")
+admin.before_request(auth.require_role("admin"))
+
+
+# --- admin: review queue ---------------------------------------------------------------------
+
+class FalsePositiveForm(FlaskForm):
+    note = TextAreaField(_l("Why (goes into the internal note on the ticket)"), validators=[Optional(),
+                                                                                           Length(max=1000)])
+    allow = RadioField(_l("From now on"), default="none", choices=[
+        SelectChoice("none", _l("no rule")), SelectChoice("sender", _l("never treat this sender as machine mail")),
+        SelectChoice("domain", _l("never treat this domain as machine mail"))])
+
+
+def _review_filters() -> dict[str, Any]:
+    return {"category": params.choice_arg("category", CATEGORIES), "review": params.choice_arg("review", REVIEWS),
+            "action": params.choice_arg("action", PLAN_ACTIONS),
+            "action_state": params.choice_arg("state", ACTION_STATES),
+            "min_conf": params.fraction_arg("min_conf"), "max_conf": params.fraction_arg("max_conf"),
+            "mailing_id": params.int_arg("mailing"), "source": params.choice_arg("source", EVENT_SOURCES),
+            **params.date_filters()}
+
+
+@admin.get("/review")
+def review() -> ResponseReturnValue:
+    page = params.page()
+    rows = store().list_verdicts(**_review_filters(), limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
+    return render_template(
+        "review.html", verdicts=rows[:PAGE_SIZE], has_next=len(rows) > PAGE_SIZE, page=page,
+        args={k: request.args.get(k, "") for k in ("category", "review", "action", "state", "min_conf",
+                                                     "max_conf", "since", "until", "mailing", "source")},
+        categories=CATEGORIES, reviews=REVIEWS, actions=PLAN_ACTIONS, states=ACTION_STATES, sources=EVENT_SOURCES)
+
+
+@admin.get("/review/<int:verdict_id>")
+def verdict(verdict_id: int) -> ResponseReturnValue:
+    item = verdict_or_404(verdict_id)
+    mailing_id = item["mailing_id"]
+    mailing = store().get_mailing(mailing_id) if mailing_id else None
+    return render_template("verdict.html", v=item, mailing=mailing, form=FalsePositiveForm(),
+                           can_download=service().otrs is not None)
+
+
+def _back(verdict_id: int) -> ResponseReturnValue:
+    target = request.form.get("next")
+    return redirect(auth.safe_next(target) if target else url_for("admin.verdict", verdict_id=verdict_id))
+
+
+@admin.post("/review/<int:verdict_id>/confirm")
+def confirm(verdict_id: int) -> ResponseReturnValue:
+    verdict_or_404(verdict_id)
+    store().set_review(verdict_id, "confirmed", user_name())
+    flash(_("Decision #%(id)s confirmed.", id=verdict_id), "info")
+    return _back(verdict_id)
+
+
+@admin.post("/review/<int:verdict_id>/undo")
+def undo(verdict_id: int) -> ResponseReturnValue:
+    """Take back a confirm or false positive (a slip of the mouse); a reopen already sent stays."""
+    item = verdict_or_404(verdict_id)
+    store().set_review(verdict_id, "pending", user_name(), f"undid {item['review']}")
+    if item["review"] == "false_positive":
+        flash(_("Review of #%(id)s taken back. The ticket stays as it is now in OTRS.", id=verdict_id), "info")
+    else:
+        flash(_("Review of #%(id)s taken back.", id=verdict_id), "info")
+    return _back(verdict_id)
+
+
+@admin.post("/review/<int:verdict_id>/false-positive")
+def false_positive(verdict_id: int) -> ResponseReturnValue:
+    """Reopen the ticket as it was (Service.reopen) and, if asked, allow the sender or domain from now on."""
+    item = verdict_or_404(verdict_id)
+    form = FalsePositiveForm()
+    if not form.validate_on_submit():
+        flash(_("Please check the form."), "error")
+        return redirect(url_for("admin.verdict", verdict_id=verdict_id))
+    if item["review"] == "false_positive":
+        flash(_("Decision #%(id)s is already marked as a false positive.", id=verdict_id), "error")
+        return redirect(url_for("admin.verdict", verdict_id=verdict_id))
+    user, note = user_name(), (form.note.data or "").strip()
+    if service().reopen(verdict_id, user, note) == "pending":
+        flash(_("Marked as a false positive; the ticket is being reopened in OTRS."), "info")
+    else:
+        flash(_("Marked as a false positive. Nothing had been changed on the ticket, so nothing is reopened."),
+              "info")
+    if form.allow.data in ALLOW_KINDS:
+        value = item["from_addr"] if form.allow.data == "sender" else item["from_domain"]
+        try:
+            store().add_allow(form.allow.data, value or "", note=f"false positive #{verdict_id}" +
+                               (f": {note}" if note else ""), by=user)
+            flash(_("Rule added: %(kind)s %(value)s is never machine mail.",
+                    kind=label("allow", form.allow.data), value=value), "info")
+        except ValueError:
+            flash(_("No rule added: %(value)s is not a valid address or domain.", value=value or "–"), "error")
+    return redirect(url_for("admin.verdict", verdict_id=verdict_id))
+
+
+@admin.get("/review/<int:verdict_id>/mail.eml")
+def mail_eml(verdict_id: int) -> ResponseReturnValue:
+    """The raw mail from OTRS (AgentTicketPlain), to become a test fixture."""
+    item = verdict_or_404(verdict_id)
+    otrs = service().otrs
+    if otrs is None:
+        return not_found(_("The mail can only be downloaded when OTRS credentials are configured."))
+    try:
+        raw = otrs.article_plain(item["ticket_id"], item["article_id"])
+    except OtrsError as exc:
+        flash(_("OTRS did not hand out the mail: %(error)s", error=exc.code), "error")
+        return redirect(url_for("admin.verdict", verdict_id=verdict_id))
+    name = f"ticket-{item['ticket_id']}-article-{item['article_id']}.eml"
+    return Response(raw, mimetype="message/rfc822", headers={
+        "Content-Disposition": f'attachment; filename="{name}"',
+        "Content-Security-Policy": "sandbox; default-src 'none'"})
+
+
+# --- admin: rules ----------------------------------------------------------------------------
+
+class AllowForm(FlaskForm):
+    kind = SelectField(_l("Kind"), choices=[SelectChoice("sender", _l("Sender")), SelectChoice("domain", _l("Domain"))])
+    value = StringField(_l("Address or domain"), validators=[DataRequired(message=_l("Please enter a value.")),
+                                                              Length(max=320)])
+    note = StringField(_l("Note"), validators=[Optional(), Length(max=500)])
+
+
+@admin.route("/rules", methods=["GET", "POST"])
+def rules() -> ResponseReturnValue:
+    form = AllowForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            store().add_allow(form.kind.data, form.value.data or "", note=form.note.data or None, by=user_name())
+            flash(_("Rule added: %(kind)s %(value)s is never machine mail.", kind=label("allow", form.kind.data),
+                    value=form.value.data), "info")
+            if allow_warning(form.kind.data, form.value.data or ""):
+                flash(_("%(value)s is a large mail provider: the rule covers every one of its users, so none of "
+                        "their auto-replies will be closed. A rule for the one sender is usually better.",
+                        value=form.value.data), "error")
+            return redirect(url_for("admin.rules"))
+        except ValueError:
+            form.value.errors = [_("Not a valid address or domain.")]
+    if form.errors:
+        status = 400
+    policy = service().policy
+    return render_template("rules.html", policy=policy, rules=policy.describe(), allowlist=store().allowlist(),
+                           form=form, mode=service().config.mode), status
+
+
+@admin.post("/rules/allow/<int:allow_id>/delete")
+def remove_allow(allow_id: int) -> ResponseReturnValue:
+    if store().remove_allow(allow_id):
+        flash(_("Rule removed."), "info")
+    return redirect(url_for("admin.rules"))
+
+
+# --- admin: status ------------------------------------------------------------------------
+
+@admin.get("/status")
+def status() -> ResponseReturnValue:
+    """Is it working? Mode, webhook secured, last event, outbox backlog, and the background jobs' last runs."""
+    stats = store().stats()
+    due = store().due_actions(limit=1)
+    return render_template("status.html", config=service().config, stats=stats, oldest_due=due[0] if due else None,
+                           backlog=stats["outbox"]["pending"] + stats["outbox"]["running"],
+                           last_sweep=store().last_run("sweep"), last_catchup=store().last_run("catchup"))
