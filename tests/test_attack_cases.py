@@ -188,3 +188,12 @@ def test_a_large_znuny_attachment_is_sized_and_only_its_top_decoded() -> None:
     assert sizes["antragsbuch.pdf"] == 12 * 1024 * 1024 + 8 and sizes["log.txt"] == 7 * 400_000
     assert next(p for p in mail.parts if p.filename == "log.txt").text == ("Zeile\r\n" * 400_000)[:TEXT_CAP]
     assert peak < 4 * 1024 * 1024, "neither attachment is decoded whole"
+
+
+@pytest.mark.parametrize("sender", ["Re: AW: Fwd: " * 400, "a: " * 2000, "x " + "a:" * 2000, " :" * 300,
+                                    "a:" * 490 + "x <max@example.org>", "(" * 3000 + "x@y.de", "<" * 5000])
+def test_a_from_that_the_standard_address_parser_cannot_take_is_recorded(client: FlaskClient, sender: str) -> None:
+    """email.utils.parseaddr recursed out of the stack on "a:a:a:..." (found by bench/fuzz.py): 500."""
+    response = post(client, invoker_body(9, 9, From=sender))
+    assert response.status_code == 200 and response.get_json()["Result"] == "processed"
+    assert leftovers(client) == []
