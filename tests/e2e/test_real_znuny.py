@@ -42,15 +42,7 @@ class Mail:
 
 
 def fixture_mails() -> list[Mail]:
-    """Every fixture mail but those whose verdict is stated under an allowlist rule (sidecar key
-    `allowlist`), which this run does not have."""
-    return [Mail(p.parent.name, f"fixtures/{p.parent.name}/{p.name}", p) for p in sorted(FIXTURES.glob("*/*.eml"))
-            if "allowlist" not in _sidecar(p)]
-
-
-def _sidecar(mail: Path) -> dict[str, object]:
-    sidecar = mail.with_suffix(".expect.json")
-    return json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.is_file() else {}
+    return [Mail(p.parent.name, f"fixtures/{p.parent.name}/{p.name}", p) for p in sorted(FIXTURES.glob("*/*.eml"))]
 
 
 def corpus_mails() -> list[Mail]:
