@@ -226,6 +226,33 @@ def parse_ticket_get(body: Any) -> list[Ticket]:
     return [parse_ticket(t) for t in tickets if isinstance(t, Mapping)]
 
 
+def state_change_for(answer: Mapping[str, Any], article_id: int) -> tuple[str, str] | None:
+    """(state before, state after) of the change Znuny made to a ticket for the arrival of article
+    `article_id`, from a REST TicketHistoryGet answer; None when it changed no state for it.
+
+    Znuny's PostMaster sets a follow-up's state (a closed ticket reopens) before it creates the
+    article, in the same run, so the StateUpdate closest before the article's first history entry,
+    after the previous article's entries, is that change. Its Name reads `%%old%%new%%`
+    (Kernel::System::Ticket::TicketStateSet). Entries come oldest first (HistoryGet orders by
+    create_time, id).
+    """
+    tickets = answer.get("TicketHistory")
+    if not isinstance(tickets, list) or not tickets or not isinstance(tickets[0], Mapping):
+        raise ZnunyFormatError("TicketHistoryGet: no TicketHistory in the answer")
+    lines = [line for line in tickets[0].get("History") or [] if isinstance(line, Mapping)]
+    first = next((i for i, line in enumerate(lines) if _int_or_none(line.get("ArticleID")) == article_id), None)
+    if first is None:
+        return None
+    for line in reversed(lines[:first]):
+        if _int_or_none(line.get("ArticleID")):  # the previous article's entries: nothing for ours
+            return None
+        if line.get("HistoryType") == "StateUpdate":
+            parts = str(line.get("Name") or "").split("%%")
+            if len(parts) >= 3 and parts[1] and parts[2]:
+                return parts[1], parts[2]
+    return None
+
+
 def inline_answer(*, state: str | None, queue: str | None, dynamic_fields: Mapping[str, str],
                   note: tuple[str, str] | None, history_comment: str) -> dict[str, Any]:
     """The invoker response keys Znuny applies to the ticket (Ticket::Generic's OTRS_* keys); `note` is
