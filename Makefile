@@ -1,4 +1,5 @@
-# Two commands on a fresh machine: `make run` starts the service, `make test` runs every test.
+# Two commands on a fresh machine: `make run` starts the service, `make test` runs every test
+# (as root on Debian it also brings up the real Znuny the end-to-end tests need, see tests/e2e).
 # Both create the virtual environment (.venv) first; nothing else needs installing by hand.
 PYTHON ?= python3
 VENV ?= .venv
@@ -23,12 +24,14 @@ lint: $(VENV)/.installed
 
 test: lint
 	scripts/ensure-chromium
+	scripts/ensure-znuny
 	$(PY) -m pytest -q
 
 bench: $(VENV)/.installed
 	$(PY) bench/classify.py
 	$(PY) bench/webhook.py
 	$(PY) bench/pages.py
+	$(PY) bench/sweep.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,8 +1,8 @@
 """Sweep speed: tickets per second against the fake Znuny (2,000 open tickets from the dev corpus) and,
 when it answers, against a real Znuny (a dry run only: it reads, never changes anything there).
 
-The fake is tests/fake_znuny.py over real HTTP on 127.0.0.1, serving tickets built from the dev
-corpus as Znuny posted it (tests/corpus_tickets.py); the sweep is the real one (bouncer/sweep.py)
+The fake is tests/fake_znuny.py over real HTTP on 127.0.0.1, in its own process, serving tickets
+built from the dev corpus as Znuny posted it (tests/corpus_tickets.py); the sweep is the real one (bouncer/sweep.py)
 through the whole app on a fresh SQLite file: a dry run, then an apply at an unthrottled rate
 (every planned ticket gets its TicketUpdate). The real Znuny is asked for its open tickets
 through the BounceWebhook web service (docs/znuny-setup.md).
@@ -18,10 +18,12 @@ from __future__ import annotations
 import argparse
 import copy
 import logging
+import multiprocessing
 import os
 import sys
 import tempfile
 import time
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,7 +33,6 @@ from app import create_app  # noqa: E402
 from bouncer.config import Config  # noqa: E402
 from bouncer.otrs import OtrsClient, OtrsError  # noqa: E402
 from bouncer.sweep import SweepOptions, SweepReport, run_sweep  # noqa: E402
-
 from corpus_tickets import build_tickets  # noqa: E402
 from fake_znuny import FakeZnuny  # noqa: E402
 
@@ -55,19 +56,40 @@ def line(name: str, report: SweepReport) -> str:
             f" leave {counts['leave']} errors {counts['error']} failed {counts['failed']}")
 
 
-def bench_fake(tickets: int, folder: Path) -> tuple[SweepReport, SweepReport]:
-    print(f"building {tickets} tickets from the dev corpus ...", flush=True)
+def serve_fake(tickets: int, conn: Connection) -> None:
+    """The fake Znuny in its own process (as a real one is), so its work is not counted as the sweep's:
+    sends (base_url, user, password), then answers "updates" with the number of TicketUpdates."""
+    logging.disable(logging.INFO)
     built = build_tickets(tickets)
     with FakeZnuny() as fake:
         for item in built:
             fake.add_ticket(copy.deepcopy(item.ticket))
-        config = Config(db_path=str(folder / "fake.sqlite"), otrs_url=fake.base_url, otrs_user=fake.user,
-                        otrs_password=fake.password, log_json=False, users_file=str(folder / "users.toml"))
+        conn.send((fake.base_url, fake.user, fake.password))
+        while conn.recv() == "updates":
+            conn.send(len(fake.requests_for("TicketUpdate")))
+
+
+def bench_fake(tickets: int, folder: Path) -> tuple[SweepReport, SweepReport]:
+    print(f"building {tickets} tickets from the dev corpus in the fake Znuny's own process ...", flush=True)
+    context = multiprocessing.get_context("fork")
+    ours, theirs = context.Pipe()
+    server = context.Process(target=serve_fake, args=(tickets, theirs), daemon=True)
+    server.start()
+    try:
+        url, user, password = ours.recv()
+        config = Config(db_path=str(folder / "fake.sqlite"), otrs_url=url, otrs_user=user, otrs_password=password,
+                        log_json=False, users_file=str(folder / "users.toml"))
         dry = sweep_once(config, apply=False)
         print(line("fake dry run", dry), flush=True)
         applied = sweep_once(config, apply=True)
         print(line("fake apply", applied), flush=True)
-        updates = len(fake.requests_for("TicketUpdate"))
+        ours.send("updates")
+        updates = ours.recv()
+        ours.send("stop")
+    finally:
+        server.join(30)
+        if server.is_alive():
+            server.terminate()
     planned = sum(dry.counts()[a] for a in ("close", "move", "tag", "restore"))
     if updates != planned:
         print(f"MISMATCH: {planned} tickets planned, {updates} updated", flush=True)

@@ -17,7 +17,10 @@ _BODY_FILENAMES = ("file-1", "file-2")
 
 
 def from_article(article: Article, ticket: Ticket | None = None) -> Mail:
-    """Build a Mail from an article (the ticket's fields give hints)."""
+    """Build a Mail from an article (the ticket's fields give hints).
+
+    At most `znuny.MAX_ATTACHMENTS` attachments are read, as `mime.MAX_PARTS` parts on the raw path;
+    more are noted in `Mail.error`."""
     headers = Headers(list(article.headers))
     top = headers.get("Content-Type") or ""
     body_ctype = article.content_type.split(";", 1)[0].strip().lower()
@@ -30,6 +33,8 @@ def from_article(article: Article, ticket: Ticket | None = None) -> Mail:
         part = _attachment_part(att, has_body=bool(body))
         if part is not None:
             mail.parts.append(part)
+    if article.attachments_sent > len(article.attachments):
+        mail.error = f"{article.attachments_sent} attachments: only the first {len(article.attachments)} read"
     if top:
         main, _, rest = top.partition(";")
         mail.content_type = main.strip().lower()
@@ -50,17 +55,17 @@ def _attachment_part(att: Attachment, has_body: bool) -> Part | None:
     params = _params(rest)
     if has_body and filename in _BODY_FILENAMES and ctype == "text/plain":
         return None  # the body again; `Body` already carries it
-    data = att.data
-    part = Part(content_type=ctype, params=params, filename=filename, disposition=disposition, size=len(data))
+    # Only the top of an attachment is decoded, as on the raw path: images and PDFs are only sized.
+    part = Part(content_type=ctype, params=params, filename=filename, disposition=disposition, size=att.size)
     if ctype in mime.MESSAGE_TYPES:
-        part.message = mime.parse(data, depth=1)
+        part.message = mime.parse(att.head(mime.MAX_PARSE_BYTES + 1), depth=1)
     elif ctype in mime.HEADER_TYPES:
-        part.text = mime.decode(data[:TEXT_CAP], params.get("charset"))
+        part.text = mime.decode(att.head(TEXT_CAP)[:TEXT_CAP], params.get("charset"))
         part.message = mime.parse_headers_only(part.text, depth=1)
     elif ctype.startswith(("text/", "message/", "multipart/")):
         if ctype.startswith("multipart/"):  # Znuny could not split it: the raw multipart body, read as text
             part.content_type = "text/plain"
-        part.text = mime.decode(data[:TEXT_CAP], params.get("charset"))
+        part.text = mime.decode(att.head(TEXT_CAP)[:TEXT_CAP], params.get("charset"))
         if filename in _BODY_FILENAMES:
             part.disposition = "inline"
     return part

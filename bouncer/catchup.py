@@ -103,21 +103,31 @@ class CatchUp:
         return dict(counts)
 
     def _ticket(self, ticket_id: int, look_from: datetime, counts: Counter[str]) -> None:
-        """Every incoming article of the ticket created since `look_from` that has no event."""
-        service, zone = self.service, self.service.config.otrs_zone
+        """Every incoming article of the ticket created since `look_from` that has no event.
+
+        A first TicketGet without attachments tells whether there is one (usually not: the webhook
+        saw them); only then is the ticket read with attachments (paged as the sweep does)."""
+        service, otrs, zone = self.service, self.service.otrs, self.service.config.otrs_zone
+        assert otrs is not None  # _round returns early without a client
+        recorded = service.store.event_sources(ticket_id)
+
+        def missed_in(articles: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return [a for a in articles if _id(a) not in recorded and not own_article(znuny.parse_article(a))
+                    and (znuny.znuny_time(a.get("CreateTime"), zone) or look_from) >= look_from]
+
         try:
-            ticket, articles = service.otrs.ticket_with_articles(ticket_id)  # type: ignore[union-attr]
+            if not missed_in(znuny.ticket_articles(otrs.ticket_get(ticket_id, AllArticles=True))):
+                return
+            ticket, articles, partial = otrs.ticket_with_articles(ticket_id)
+            missed = missed_in(articles)
+            if {_id(a) for a in missed} & partial and not service.config.fetch_raw:
+                full = otrs.customer_articles(ticket_id, {_id(a) for a in missed})
+                articles = [full.get(_id(a), a) for a in articles]
+                missed = [full.get(_id(a), a) for a in missed]
         except OtrsError as exc:
             counts["errors"] += 1
             log.warning("catch-up: ticket not read", extra={"ticket_id": ticket_id, "error": exc.code})
             return
-        recorded = service.store.event_sources(ticket_id)
-        missed = [a for a in articles if _id(a) not in recorded and not own_article(znuny.parse_article(a))
-                  and (znuny.znuny_time(a.get("CreateTime"), zone) or look_from) >= look_from]
-        if any("Attachment" not in a for a in missed) and not service.config.fetch_raw:
-            full = service.otrs.customer_articles(ticket_id, {_id(a) for a in missed})  # type: ignore[union-attr]
-            articles = [full.get(_id(a), a) for a in articles]
-            missed = [full.get(_id(a), a) for a in missed]
         for article in missed:
             # Every article the ticket has now, not only those before this one: a person who wrote
             # after the machine mail makes it a conversation, so the late verdict tags and never closes.

@@ -8,7 +8,9 @@ Order of trust (`filters.Trust`):
 - header findings (RFC 3834 headers, a daemon sender, a client's receipt or opt-out template)
   are evidence, not proof: strong signs of a person overrule them, and auto-reply headers that
   no auto-reply wording supports are only tagged when the mail shows a person's signs;
-- wording alone gives way to any sign of a person.
+- wording alone gives way to any telling sign of a person (a request, a client, an absence announced
+  ahead, a greeting by name ...); the mere shape of a reply (a prefix, a quote below), which
+  auto-replies share, only weakens it.
 Agreeing findings strengthen each other (noisy-or). A report of a failure explains auto-reply
 headers (RFC 3464 asks MTAs to mark bounces so), as do receipts and opt-out requests sent by
 mail clients. An opt-out request is a person's wish: the human signs never undo it. Nothing
@@ -23,7 +25,6 @@ from filters._smtp import original_of
 
 from . import humansigns, mime
 from .article import from_article
-from .humansigns import HumanSigns
 from .mail import Mail
 from .owntext import is_reply
 from .subjects import strip_prefixes
@@ -58,7 +59,6 @@ def classify(mail: Mail, allow: Allow | None = None) -> Verdict:
     """
     failures: list[str] = []
     findings = _run(REPORT_DETECTORS, mail, failures)
-    signs: HumanSigns | None = None
     decided = [(d, f) for d, f in findings if f.confidence >= REPORT_MIN]
     if decided:
         best = max(decided, key=lambda item: item[1].confidence)[1]
@@ -80,8 +80,7 @@ def classify(mail: Mail, allow: Allow | None = None) -> Verdict:
         if rule:
             return _with_parse_error(human_verdict((f"allowlist: {rule}",), confidence=1.0), mail)
     findings += _run(OTHER_DETECTORS, mail, failures)
-    verdict = _combine(findings, mail, signs)
-    return _finish(verdict, mail, failures)
+    return _finish(_combine(findings, mail), mail, failures)
 
 
 def classify_bytes(raw: bytes, allow: Allow | None = None) -> Verdict:
@@ -117,7 +116,7 @@ def _finish(verdict: Verdict, mail: Mail, failures: list[str]) -> Verdict:
     return _with_parse_error(verdict, mail)
 
 
-def _combine(findings: list[Finding], mail: Mail, signs: HumanSigns | None) -> Verdict:
+def _combine(findings: list[Finding], mail: Mail) -> Verdict:
     if not findings:
         return human_verdict(("no machine signal found",), confidence=0.8)
     recast: set[int] = set()  # auto-reply header findings that now support another category
@@ -137,18 +136,23 @@ def _combine(findings: list[Finding], mail: Mail, signs: HumanSigns | None) -> V
     if verdict.category == _PERSONS_WISH:
         return verdict  # a person's wish either way: the signs of a person confirm it
     trust = max(d.trust for d, _ in agreeing)
-    signs = signs or humansigns.assess(mail)
+    signs = humansigns.assess(mail)
     if not signs.strength:
         return verdict
     overruled = signs.evidence + tuple(f"overruled {e}" for e in verdict.evidence)
-    if trust is Trust.WORDING or signs.strength >= HEADER_VETO:
+    if signs.strength >= HEADER_VETO or trust is Trust.WORDING and signs.telling:
         return human_verdict(overruled, confidence=min(0.95, 0.5 + signs.strength / 2))
+    if trust is Trust.WORDING:  # only the shape of a reply (a prefix, a quote), which auto-replies share: weaker
+        lowered = round(verdict.confidence * (1 - signs.strength), 2)
+        if lowered < HUMAN_BELOW:
+            return human_verdict(overruled, confidence=min(0.95, 0.5 + signs.strength / 2))
+        return verdict.with_(confidence=lowered, evidence=verdict.evidence + signs.evidence)
     worded = any(d.trust is Trust.WORDING for d, _ in agreeing)
     if worded or verdict.category != "auto_reply":
         return verdict.with_(evidence=verdict.evidence + signs.evidence)
     # RFC 3834 headers with no auto-reply wording in a mail that shows a person's signs: a client
     # rule or a ticket tool may have set them on a typed mail. Tag, never close.
-    confidence = min(UNSUPPORTED_HEADER_CAP, verdict.confidence * (1 - signs.strength / 2))
+    confidence = min(UNSUPPORTED_HEADER_CAP, verdict.confidence * (1 - signs.strength))
     if confidence < HUMAN_BELOW:
         return human_verdict(overruled, confidence=min(0.95, 0.5 + signs.strength / 2))
     return verdict.with_(confidence=round(confidence, 2), evidence=verdict.evidence + signs.evidence)

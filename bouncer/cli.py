@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from . import fastjson
 from .classify import classify, classify_article
 from .mime import parse
 from .verdict import Verdict, human
@@ -54,7 +55,7 @@ def classify_path(path: str) -> Verdict:
 
 def _classify_json(raw: bytes) -> Verdict:
     try:
-        doc: Any = json.loads(raw)
+        doc: Any = fastjson.loads(raw)
         body = doc.get("body_json", doc) if isinstance(doc, dict) else doc
         ticket, article = parse_request(body)
     except (ValueError, AttributeError) as exc:

@@ -45,6 +45,9 @@ class Config:
     catchup_minutes: float = 5.0  # catch-up round every so many minutes; 0: off
     catchup_in_dry_run: bool = False  # the catch-up also runs in BOUNCER_MODE=dry-run (recording only)
     catchup_overlap_minutes: float = 10.0  # each round looks back this much before the last one's end
+    client_address_header: str | None = None  # behind a reverse proxy: the header with the client's address
+    probe_token: str | None = None  # when set, /readyz and /metrics want "Authorization: Bearer <token>"
+    min_free_mb: int = 100  # /readyz says not ready below this much free space for the database and spool
 
     ENV_PREFIX = "BOUNCER_"
 
@@ -67,6 +70,8 @@ class Config:
                               "BOUNCER_OTRS_PASSWORD")
         if self.max_body_bytes < 1024:
             raise ConfigError("BOUNCER_MAX_BODY_BYTES must be at least 1024")
+        if self.min_free_mb < 0:
+            raise ConfigError("BOUNCER_MIN_FREE_MB must be 0 or more")
         if self.retention_days < 1:
             raise ConfigError("BOUNCER_RETENTION_DAYS must be at least 1")
         if self.catchup_minutes < 0 or self.catchup_overlap_minutes < 0:

@@ -22,6 +22,14 @@ _REQUEST_PATTERNS = tuple(re.compile(p) for p in (
     r"können sie (?:mir|uns|bitte)\b", r"könnten sie\b", r"würden sie\b", r"trotzdem\b", r"could you\b",
     r"would you (?:please|mind)", r"can you (?:please|send|tell)", r"please (?:still |do )?send me", r"let me know\b",
 ))
+# An absence announced ahead ("ab morgen", "next week"): responders speak of the absence they are in.
+_AHEAD_PATTERNS = tuple(re.compile(p) for p in (
+    r"ab morgen\b", r"ab übermorgen\b", r"ab nächste[rnm]? woche", r"nächste woche\b", r"from tomorrow\b",
+    r"next week\b", r"starting tomorrow\b",
+))
+# A salutation naming the reader ("Hallo Frau Brandtner,"): a responder does not know whom it answers.
+_NAMED_SALUTATION_RE = re.compile(r"(?:hallo|liebe[rs]?|sehr geehrte[rs]?|guten (?:tag|morgen)|hi|hello|dear)\s+"
+                                  r"(?:frau|herr|ms\.?|mr\.?|mrs\.?|dr\.?)\s+[A-ZÄÖÜ][\w-]{1,40}", re.I)
 _QUESTION_RE = re.compile(r"[a-zäöüß]{3}\?")  # a word ending in a question mark, looked for only where a '?' is
 OWN_TEXT_WINDOW = 6000
 
@@ -34,6 +42,7 @@ class HumanSigns:
     evidence: tuple[str, ...]
     wraps: bool = False  # a reply or forward: a report inside it is quoted by a person, not sent to us
     personal: float = 0.0  # the strength without the subject prefix: what the text, client and headers show
+    telling: float = 0.0  # the strength without prefix and quote structure, which auto-replies share with people
 
 
 NONE = HumanSigns(0.0, ())
@@ -69,8 +78,10 @@ def assess(mail: Mail) -> HumanSigns:
     body = mail.body_text[:OWN_TEXT_WINDOW]
     mine = own_text(body)
     quoted = len(mine) < len(body.strip()) - 20
+    structure = strength
     if quoted and len(mine.strip()) > 40:
         strength += 0.2
+        structure += 0.2
         evidence.append(f"{NAME}: {len(mine.strip())} characters typed above a quote")
     if len(mine) > 1500:
         strength += 0.2
@@ -79,6 +90,15 @@ def assess(mail: Mail) -> HumanSigns:
     if asked:
         strength += 0.2
         evidence.append(f"{NAME}: asks the reader something ({asked!r})")
+    head = mine[:1500]
+    ahead = next((m.group(0) for m in (p.search(head.lower()) for p in _AHEAD_PATTERNS) if m), "")
+    if ahead:
+        strength += 0.2
+        evidence.append(f"{NAME}: announces an absence ahead ({ahead!r})")
+    salutation = _NAMED_SALUTATION_RE.match(head.lstrip())
+    if salutation:
+        strength += 0.2
+        evidence.append(f"{NAME}: greets the reader by name ({salutation.group(0)[:40]!r})")
     if mail.header("List-Id") or mail.header("List-Unsubscribe") or mail.header("Precedence").lower() == "list":
         strength += 0.3
         evidence.append(f"{NAME}: list or newsletter mail (List-Id/List-Unsubscribe/Precedence), not a reply to us")
@@ -90,4 +110,5 @@ def assess(mail: Mail) -> HumanSigns:
     elif _MAILER_RE.search(mail.header("X-Mailer")):
         strength += 0.1  # Outlook's client-side rules reply with an X-Mailer too
         evidence.append(f"{NAME}: X-Mailer of a mail client ({mail.header('X-Mailer')[:40]})")
-    return HumanSigns(round(min(1.0, strength), 2), tuple(evidence), wraps, round(min(1.0, strength - prefix), 2))
+    return HumanSigns(round(min(1.0, strength), 2), tuple(evidence), wraps, round(min(1.0, strength - prefix), 2),
+                      round(min(1.0, strength - structure), 2))

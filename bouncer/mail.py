@@ -18,13 +18,22 @@ from typing import Literal
 # Filters read at most this much decoded text per part: detection needs the top of a
 # report, and a cap keeps time and memory flat on hostile input.
 TEXT_CAP = 64 * 1024
+# A header value is cut here before any rule reads it. RFC 5322 lines end at 998 characters; long
+# folded To/References stay far below this, while MTAs accept headers of 100 KB and more.
+HEADER_CAP = 16 * 1024
+MAX_HEADERS = 1000  # fields kept per header block; the rest is dropped (a mail has a few dozen)
 
 Source = Literal["raw", "znuny"]
 
 # Domains are matched in ASCII (IDNs travel as punycode): CJK text glued to an address stays out.
-_ADDR_RE = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+# The look-behind makes a match start only where a run of local-part characters starts: without
+# it a long run without "@" is rescanned from every position inside it (quadratic time).
+_LOCAL = r"[\w.!#$%&'*+/=?^`{|}~-]"
+_ADDR_RE = re.compile(rf"(?<!{_LOCAL}){_LOCAL}++@[A-Za-z0-9-]++(?:\.[A-Za-z0-9-]++)+")
 _PREFIX_RE = re.compile(r"^(?:smtp|rfc822|x400|ex)[=:]")
-_TAG_RE = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.S | re.I)
+# Linear on "<<<<..." and on unclosed <script>: a tag ends at the next "<" or ">", and a script or
+# style without its end tag runs to the end of the text instead of being tried again at every "<script".
+_TAG_RE = re.compile(r"<(script|style)\b.*?(?:</\1\s*>|\Z)|<[^<>]*>", re.S | re.I)
 _BREAK_RE = re.compile(r"<br\s*/?>|</p>|</div>|</tr>", re.I)
 _WS_RE = re.compile(r"[ \t\r\f\v]+")
 
@@ -33,15 +42,21 @@ class Headers:
     """Ordered, case-insensitive multi-map of decoded header values.
 
     The lookup index is built on first use: most headers of enclosed originals are never asked for.
+    Values are cut at HEADER_CAP and at most MAX_HEADERS fields are kept, so every rule that reads
+    a header reads a bounded string.
     """
 
     __slots__ = ("_items", "_index")
 
     def __init__(self, items: list[tuple[str, str]] | None = None) -> None:
-        self._items: list[tuple[str, str]] = list(items or ())
+        self._items: list[tuple[str, str]] = [(name, value[:HEADER_CAP]) for name, value in (items or ())][:MAX_HEADERS]
         self._index: dict[str, list[str]] | None = None
 
     def add(self, name: str, value: str) -> None:
+        """Append a field; values are cut at HEADER_CAP and fields past MAX_HEADERS are dropped."""
+        if len(self._items) >= MAX_HEADERS:
+            return
+        value = value[:HEADER_CAP]
         self._items.append((name, value))
         if self._index is not None:
             self._index.setdefault(name.lower(), []).append(value)
@@ -192,18 +207,26 @@ def message_ids(value: str | None) -> list[str]:
     return _MESSAGE_ID.findall(value) or [f"<{value.strip().strip('<>')}>"]
 
 
+_PARSEADDR_MAX = 998  # RFC 5322's line length; email.utils.parseaddr recursed out of the stack on longer values
+
+
 def bare_address(value: str | None) -> str | None:
     """Bare lower-case address from `Name <a@b>` or `rfc822; a@b`; None if it is not one."""
     value = (value or "").rpartition(";")[2].strip()
     if "<" not in value and " " not in value and '"' not in value:
         address = value.lower()  # already bare: the classifier's recipients are (parseaddr is slow)
-    else:
-        address = parseaddr(value)[1].strip().lower()
+    elif len(value) <= _PARSEADDR_MAX:
+        try:
+            address = parseaddr(value)[1].strip().lower()
+        except RecursionError:  # the standard parser recurses once per ':' group ("a:a:a:...")
+            address = first_address(value)
+    else:  # a From of kilobytes is no display name and address: the first address in it
+        address = first_address(value)
     return address if "@" in address else None
 
 
 def mail_date(value: str | None) -> datetime | None:
-    """A Date header (RFC 2822, or ISO as some parsers give it) as aware UTC; None if unreadable."""
+    """A Date header (RFC 2822, or ISO as some parsers give it) as aware UTC; None if unreadable or implausible."""
     if not value or not value.strip():
         return None
     try:
@@ -213,4 +236,6 @@ def mail_date(value: str | None) -> datetime | None:
             moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
             return None
+    if not 1970 <= moment.year <= 2999:
+        return None  # implausible (year 1, 9999: a window around it would overflow)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

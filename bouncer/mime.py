@@ -13,6 +13,7 @@ as malformed, and its 2019 release warns on import. See README "Deviations".
 from __future__ import annotations
 
 import binascii
+import codecs
 import email.errors
 import email.header
 import re
@@ -35,6 +36,8 @@ _FIELD = re.compile(r"\n(?![ \t])")  # a header ends where the next line does no
 _FOLD = re.compile(r"\n[ \t]+")
 _PARAM = re.compile(r';\s*([^\s=;]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
 _NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]")
+# Text codecs that are no mail charset: they decode any bytes to something else or fail oddly.
+_NOT_CHARSETS = frozenset({"punycode", "idna", "raw-unicode-escape", "unicode-escape", "undefined", "mbcs", "oem"})
 
 
 class _Budget:
@@ -73,7 +76,7 @@ def parse_headers_only(text: str, depth: int) -> Mail:
 def _message(raw: bytes, depth: int, budget: _Budget) -> Mail:
     head, body = _split(raw)
     headers = _headers(head)
-    ctype, params = content_type(headers.get("Content-Type"))
+    ctype, params = content_type(headers.get("Content-Type"), budget.problems)
     mail = Mail(headers=headers, content_type=ctype, params=params, depth=depth)
     _entity(headers, ctype, params, body, mail, depth, 0, budget)
     return mail
@@ -122,7 +125,7 @@ def _headers(head: bytes) -> Headers:
     return Headers(items)
 
 
-def content_type(value: str | None) -> tuple[str, dict[str, str]]:
+def content_type(value: str | None, problems: list[str] | None = None) -> tuple[str, dict[str, str]]:
     """'multipart/report; report-type=delivery-status; boundary="x"' -> ('multipart/report', {...})."""
     if not value:
         return "text/plain", {}
@@ -130,11 +133,14 @@ def content_type(value: str | None) -> tuple[str, dict[str, str]]:
     main = main.strip().lower()
     if "/" not in main:
         main = "text/plain"
-    return main, params(";" + rest)
+    return main, params(";" + rest, problems)
 
 
-def params(text: str) -> dict[str, str]:
-    """MIME parameters, with RFC 2231 continuations (name*0*=utf-8''...) joined and decoded."""
+def params(text: str, problems: list[str] | None = None) -> dict[str, str]:
+    """MIME parameters, with RFC 2231 continuations (name*0*=utf-8''...) joined and decoded.
+
+    A charset that is unknown or no text encoding is read as UTF-8 (undecodable bytes replaced) and
+    noted in `problems`."""
     found: dict[str, str] = {}
     pieces: dict[str, dict[int, tuple[str, bool]]] = {}
     for key, raw in _PARAM.findall(text):
@@ -156,7 +162,13 @@ def params(text: str) -> dict[str, str]:
             value, encoded = parts[number]
             if encoded and number == 0 and value.count("'") >= 2:
                 charset, _, value = value.split("'", 2)
-            joined += unquote(value, encoding=charset or "utf-8", errors="replace") if encoded else value
+                try:
+                    charset = _text_codec(charset or "utf-8")
+                except LookupError:
+                    if problems is not None:
+                        problems.append(f"parameter {base}: unknown charset {charset[:40]!r}, read as UTF-8")
+                    charset = "utf-8"
+            joined += unquote(value, encoding=charset, errors="replace") if encoded else value
         found.setdefault(base, joined)
     return found
 
@@ -173,7 +185,7 @@ def _entity(headers: Headers, ctype: str, ctparams: dict[str, str], body: bytes,
             for child in children:
                 head, child_body = _split(child)
                 child_headers = _headers(head)
-                child_type, child_params = content_type(child_headers.get("Content-Type"))
+                child_type, child_params = content_type(child_headers.get("Content-Type"), budget.problems)
                 if not child_headers.get("Content-Type") and ctype == "multipart/digest":
                     child_type = "message/rfc822"
                 _entity(child_headers, child_type, child_params, child_body, mail, depth, nesting + 1, budget)
@@ -181,7 +193,7 @@ def _entity(headers: Headers, ctype: str, ctparams: dict[str, str], body: bytes,
         if nesting >= MAX_NESTING:
             budget.problems.append(f"multiparts nested deeper than {MAX_NESTING}")
         ctype = "text/plain"  # no usable boundary: the raw body is still readable text
-    disposition, dparams = content_type(headers.get("Content-Disposition") or "x/x")
+    disposition, dparams = content_type(headers.get("Content-Disposition") or "x/x", budget.problems)
     filename = dparams.get("filename") or ctparams.get("name")
     part = Part(content_type=ctype, params=ctparams, filename=_decode_words(filename) if filename else None,
                 disposition=disposition.split("/")[0] if headers.get("Content-Disposition") else None, size=len(body))
@@ -256,10 +268,20 @@ def decode(data: bytes, charset: str | None) -> str:
         if not enc:
             continue
         try:
-            return data.decode(enc.strip().strip('"'))
-        except (LookupError, UnicodeDecodeError):
+            return data.decode(_text_codec(enc))
+        except (LookupError, UnicodeError, ValueError, TypeError):  # unknown, not a text codec, or it fails
             continue
     return data.decode("latin-1")
+
+
+def _text_codec(charset: str) -> str:
+    """The codec for a declared charset; LookupError unless it is a text encoding (mail may name
+    'rot13', 'base64' or 'punycode': only real charsets decode mail)."""
+    name = charset.strip().strip('"')
+    info = codecs.lookup(name)
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_CHARSETS:
+        raise LookupError(name)
+    return info.name
 
 
 def _text(value: bytes) -> str:
@@ -278,5 +300,5 @@ def _decode_words(value: str) -> str:
         return value
     try:
         return str(email.header.make_header(email.header.decode_header(value)))
-    except (ValueError, LookupError, UnicodeError, binascii.Error, email.errors.HeaderParseError):
+    except (ValueError, LookupError, UnicodeError, binascii.Error, email.errors.MessageError):
         return value  # a broken encoded word stays as written

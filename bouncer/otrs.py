@@ -1,7 +1,7 @@
 """A small, synchronous client for the Znuny/OTRS REST provider and the raw-mail download.
 
 Shapes follow real Znuny 7.0.19 traffic (../shared/otrs-wire): the GenericTicketConnector
-operations of our `BounceWebhook` web service (docs/znuny-setup.md, znuny/BounceWebhook.yml)
+operations of our `BounceWebhook` web service (docs/znuny-setup.md, znuny/var/otrs-bouncer/BounceWebhook.yml)
 and the agent UI endpoint `AgentTicketPlain`, which is the only way to get a mail's raw
 RFC 822 source. The client makes each call once: retries with backoff belong to the
 caller's outbox, which sees `OtrsError.retryable` to decide. The one exception is an
@@ -154,22 +154,25 @@ class OtrsClient:
         except znuny.ZnunyFormatError as exc:
             raise OtrsError("TicketGet.NoTicket", str(exc), False) from None
 
-    def ticket_with_articles(self, ticket_id: int, page_size: int = 30) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """The ticket (dynamic fields on) and all its articles, oldest first.
+    def ticket_with_articles(self, ticket_id: int, page_size: int = 30
+                             ) -> tuple[dict[str, Any], list[dict[str, Any]], set[int]]:
+        """The ticket (dynamic fields on), all its articles oldest first, and the ids of those read
+        without their attachments.
 
         TicketGet has no article offset (ArticleID is ignored, otrs-wire with-articleid), so long
         tickets are paged this way: one call gets the newest `page_size` articles with attachments;
-        only when the page is full, a second call lists every article without attachments, and
-        those outside the first page carry no `Attachment` key (`customer_articles` gets them).
-        Most tickets take one call."""
+        only when the page is full, a second call lists every article without attachments, and the
+        ones outside the first page are returned as such (`customer_articles` gets their
+        attachments when needed). Most tickets take one call."""
         ticket = self.ticket_get(ticket_id, AllArticles=True, Attachments=True, DynamicFields=True,
                                  ArticleOrder="DESC", ArticleLimit=page_size)
         newest = znuny.ticket_articles(ticket)
         if len(newest) < page_size:
-            return ticket, newest
+            return ticket, newest, set()
         listed = znuny.ticket_articles(self.ticket_get(ticket_id, AllArticles=True, DynamicFields=True))
         full = {a.get("ArticleID"): a for a in newest}
-        return ticket, [full.get(a.get("ArticleID"), a) for a in listed]
+        partial = {int(a["ArticleID"]) for a in listed if a.get("ArticleID") not in full}
+        return ticket, [full.get(a.get("ArticleID"), a) for a in listed], partial
 
     def customer_articles(self, ticket_id: int, wanted: set[int], page_size: int = 30) -> dict[int, dict[str, Any]]:
         """Customer articles with attachments, newest first in pages that double (ArticleSenderType,
@@ -234,6 +237,12 @@ class OtrsClient:
             raise ValueError("ticket_update needs at least one change")
         path = f"/Ticket/{quote(str(ticket_id), safe='')}"
         return self._with_session(lambda sid: self._call("PATCH", path, {"SessionID": sid, **body}, "TicketUpdate"))
+
+    def ticket_history(self, ticket_id: int) -> dict[str, Any]:
+        """TicketHistoryGet: the answer as Znuny sends it (`{"TicketHistory": [{"TicketID", "History": [...]}]}`);
+        read it with `znuny.state_change_for`."""
+        path = f"/TicketHistory/{quote(str(ticket_id), safe='')}"
+        return self._with_session(lambda sid: self._call("POST", path, {"SessionID": sid}, "TicketHistoryGet"))
 
     def ticket_search(self, **criteria: Any) -> list[int]:
         """TicketSearch: matching TicketIDs (Znuny returns them as strings, newest first)."""

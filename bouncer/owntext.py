@@ -13,7 +13,7 @@ _QUOTE_START_RE = re.compile(
     r"^(?:>|-{2,}\s*(?:original message|ursprüngliche nachricht|weitergeleitete nachricht|forwarded message|"
     r"message d'origine|messaggio originale|mensaje original|oorspronkelijk bericht|wiadomość oryginalna)|"
     r"(?:am|on|le|il|el|op)\s.{5,120}(?:schrieb|wrote|a écrit|ha scritto|escribió|schreef)\s?.{0,40}:\s*$|"
-    r"von:\s|from:\s.*$\n^(?:gesendet|sent|date|datum):)", re.I | re.M)
+    r"von:\s|from:\s.{0,500}$\n^(?:gesendet|sent|date|datum):)", re.I | re.M)
 
 
 def own_text(text: str) -> str:

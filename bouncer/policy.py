@@ -115,7 +115,8 @@ class TicketContext:
     """What the decision needs to know about the ticket beyond the mail."""
 
     state: str | None = None  # the ticket's state now (after Znuny processed the mail)
-    previous_state: str | None = None  # Event.OldTicketData.State
+    previous_state: str | None = None  # before this mail: the ticket history's, else Event.OldTicketData.State
+    previous_state_from: str = ""  # where previous_state comes from when not the event, for the note
     queue: str | None = None
     conversation: bool = False  # other articles by people on this ticket
     conversation_why: str = ""
@@ -164,6 +165,10 @@ def decide(policy: Policy, verdict: Verdict, ticket: TicketContext) -> Plan:
     if action == "tag" and ticket.conversation and ticket.previous_state and ticket.previous_state != ticket.state:
         action, state = "restore", ticket.previous_state
         why += f"; state back to {ticket.previous_state!r} (the machine mail changed it to {ticket.state!r})"
+        if ticket.previous_state_from:
+            why += f" ({ticket.previous_state_from})"
+    elif action == "tag" and ticket.conversation and ticket.previous_state_from:
+        why += f"; state left as it is ({ticket.previous_state_from})"
     elif action == "close":
         state = rule.state
     elif action == "move":
@@ -183,17 +188,26 @@ def policy_key(verdict: Verdict) -> str:
 
 
 def note_body(verdict: Verdict, why: str) -> str:
-    """The internal note: verdict, decision and evidence, so agents see why without opening our pages."""
-    lines = [f"{MARKER} {label(verdict)} (confidence {verdict.confidence:.2f})", f"Decision: {why}"]
+    """The internal note: verdict, decision and evidence, so agents see why without opening our pages.
+
+    Every value that may come from the mail (subjects, addresses, diagnostics in the evidence) is put
+    on one line: a CR/LF or Unicode line break in an encoded Subject must not forge a "Decision:" line.
+    """
+    lines = [f"{MARKER} {label(verdict)} (confidence {verdict.confidence:.2f})", f"Decision: {one_line(why)}"]
     if verdict.recipients:
         what = "Address to remove from the list" if verdict.category == "unsubscribe" else "Failed recipient(s)"
-        lines.append(f"{what}: " + ", ".join(verdict.recipients))
+        lines.append(f"{what}: " + one_line(", ".join(verdict.recipients)))
     if verdict.status or verdict.reason:
-        lines.append(f"Status: {verdict.status or '-'} ({verdict.reason or 'other'})")
+        lines.append(one_line(f"Status: {verdict.status or '-'} ({verdict.reason or 'other'})"))
     if verdict.return_date:
         lines.append(f"Back on: {verdict.return_date.isoformat()}")
     if verdict.original.subject or verdict.original.message_id:
-        lines.append(f"Original: {verdict.original.subject or ''} {verdict.original.message_id or ''}".strip())
+        lines.append(one_line(f"Original: {verdict.original.subject or ''} {verdict.original.message_id or ''}"))
     lines.append("Evidence:")
-    lines.extend(f"- {item}" for item in verdict.evidence[:12])
+    lines.extend(f"- {one_line(item)}" for item in verdict.evidence[:12])
     return "\n".join(lines)
+
+
+def one_line(text: str) -> str:
+    """Text on one line: every kind of line break and other control character becomes one blank."""
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())

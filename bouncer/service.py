@@ -11,7 +11,7 @@ import logging
 import re
 import sqlite3
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any, cast
 
@@ -23,8 +23,8 @@ from .mail import Mail
 from .mime import parse
 from .otrs import Note, OtrsClient, OtrsError
 from .policy import MARKER, Plan, Policy, TicketContext, decide
-from .spool import Spool
-from .store import MailMeta, PlannedAction, Recorded, Store
+from .spool import MAX_RECOVERIES, Spool
+from .store import MailMeta, PlannedAction, Recorded, Store, parse_iso
 from .verdict import Verdict
 from .vocab import ActionKind, ActionState, EventSource, MailSource, Mode
 from .znuny import Article, ArticleEvent
@@ -32,7 +32,10 @@ from .znuny import Article, ArticleEvent
 log = logging.getLogger("bouncer.service")
 
 # What a planned ticket update is, per mode: only recorded, answered inline, or queued in the outbox.
-_ACTION_STATE: dict[Mode, ActionState] = {"dry-run": "dry-run", "inline": "done", "callback": "pending"}
+# An inline answer is 'sent' until Znuny confirms it (see confirm_sent).
+_ACTION_STATE: dict[Mode, ActionState] = {"dry-run": "dry-run", "inline": "sent", "callback": "pending"}
+CONFIRM_AFTER = timedelta(minutes=1)  # an inline answer unconfirmed this long is checked with TicketGet
+GIVE_UP_CONFIRMING = timedelta(hours=1)  # ... and flagged when Znuny cannot even be asked this long
 _SNIPPET_WS = re.compile(r"\s+")
 _DUPLICATE = "this article was already processed"
 
@@ -77,18 +80,24 @@ class Service:
         `late`: nobody waits for an inline answer (the catch-up found the article afterwards), so in
         inline mode the update goes through the outbox, as for an event finished after a crash.
 
-        The payload is spooled from before classification until the event's record is committed,
-        so a worker dying in between loses nothing (`recover` finishes it). If this raises after
-        spooling, the payload stays for `recover` too.
+        The body is checked before anything is written, so a ValueError leaves nothing behind. The
+        payload is spooled from before classification until the event's record is committed, so a
+        worker dying in between loses nothing (`recover` finishes it). Whatever raises after spooling
+        (a bug: mail content never does) leaves the payload for `recover` too.
         """
         own = own_article(event.article)
         if own:
+            if is_our_note(event.article) and self.store.confirm_inline(event.ticket_id) is not None:
+                own += "; it confirms our inline answer"
             return Outcome(event_id=None, status="ignored", why=own)
         known = self.store.event_id(event.ticket_id, event.article_id)
         if known is not None:
             return Outcome(event_id=known, status="duplicate", why=_DUPLICATE)
         spooled = self.spool.put(event.ticket_id, event.article_id, source, raw_body)
-        outcome = self._classify_and_act(event, source, recovered=late)
+        try:
+            outcome = self._classify_and_act(event, source, recovered=late)
+        except ValueError as exc:  # the event was read before spooling: this is a bug, not the sender's fault
+            raise RuntimeError(f"processing a valid event failed: {exc}") from exc
         self.spool.drop(spooled)
         return outcome
 
@@ -104,6 +113,13 @@ class Service:
                 if payload is None:  # another worker is on it, or it was finished meanwhile
                     continue
                 ids = {"ticket_id": item.ticket_id, "article_id": item.article_id}
+                tries = spool.attempt(item)
+                if tries > MAX_RECOVERIES:  # each recovery died with its worker (killed, out of memory ...)
+                    log.error("spooled event given up", extra={**ids, "recoveries": tries - 1})
+                    self.store.record_failed(item, f"given up after {tries - 1} recoveries that did not finish "
+                                                   "(the worker was killed or stopped each time)")
+                    spool.drop(item)
+                    continue
                 try:
                     if self.store.event_id(item.ticket_id, item.article_id) is None:
                         event = znuny.parse_event(fastjson.loads(payload))
@@ -141,10 +157,13 @@ class Service:
         mail, mail_source = self._mail(event)
         verdict = classify(mail, allow=self.store.is_allowed)
         context = self.ticket_context(event, machine)
+        if verdict.is_actionable and context.conversation:
+            context = self._state_before_follow_up(event, context)
         plan = decide(self.policy, verdict, context)
         previous = {"state": context.previous_state or context.state, "queue": context.queue,
                     "classification": event.ticket.dynamic_fields.get(self.policy.dynamic_field)
-                    if self.policy.dynamic_field else None}
+                    if self.policy.dynamic_field else None,
+                    "planned_at_state": context.state}  # a retried close checks the ticket is still there
         return Judgement(event.ticket_id, event.article_id, mail, mail_source, verdict, context, plan, previous)
 
     def record(self, judged: Judgement, source: EventSource, mode: Mode, state: ActionState) -> Recorded | None:
@@ -192,6 +211,30 @@ class Service:
         return TicketContext(state=event.ticket.state, previous_state=event.old_state, queue=event.ticket.queue,
                              conversation=conversation, conversation_why=why)
 
+    def _state_before_follow_up(self, event: ArticleEvent, context: TicketContext) -> TicketContext:
+        """The state the ticket had before this mail, when Znuny's follow-up handling changed it.
+
+        Znuny's PostMaster reopens a closed ticket for a follow-up (a reply carrying [Ticket#…] or
+        References of its mail) before ArticleCreate fires, so the event's OldTicketData.State
+        already says `open`; only the ticket's history (TicketHistoryGet) still knows the state before.
+        Without Znuny's REST (no BOUNCER_OTRS_* settings) or when it fails, the event's state stands
+        and the note says the state before is unknown."""
+        if event.article.article_number == 1:
+            return context
+        if self.otrs is None:
+            return replace(context, previous_state_from="the ticket history was not asked: no BOUNCER_OTRS_URL")
+        try:
+            change = znuny.state_change_for(self.otrs.ticket_history(event.ticket_id), event.article_id)
+        except (OtrsError, znuny.ZnunyFormatError) as exc:
+            code = exc.code if isinstance(exc, OtrsError) else "TicketHistoryGet.BadResponse"
+            log.warning("ticket history not read, the state before the mail is unknown",
+                        extra={"ticket_id": event.ticket_id, "article_id": event.article_id, "error": code})
+            return replace(context, previous_state_from=f"the ticket history could not be read: {code}")
+        if change is None:
+            return context
+        return replace(context, previous_state=change[0],
+                       previous_state_from=f"Znuny set {change[1]!r} when the mail arrived, per the ticket history")
+
     # ---- outbox (callback mode) and review ----------------------------------------------------
     def run_outbox(self, limit: int = 50) -> int:
         """Execute due ticket updates; failures go back with backoff. Returns how many succeeded."""
@@ -205,25 +248,86 @@ class Service:
         """Carry out one claimed action (an `actions` row: id, event_id, ticket_id, plan, attempts before
         the claim): one TicketUpdate, then done; on failure back to the outbox with backoff when
         retrying may help, else failed. Returns the error, or None when Znuny took it."""
+        ids = {"ticket_id": action["ticket_id"], "action_id": action["id"], "kind": action.get("kind"),
+               "attempt": action["attempts"] + 1}
         if self.otrs is None:
-            error = OtrsError("NoCredentials", "no OTRS credentials configured", retryable=False)
-            self.store.action_failed(action["id"], error.message, None)
+            error = OtrsError("NoCredentials", "no OTRS credentials configured (BOUNCER_OTRS_*)", retryable=False)
+            self.store.action_failed(action["id"], f"{error.code}: {error.message}", None)
+            log.error("ticket update given up", extra={**ids, "error": f"{error.code}: {error.message}"})
             return error
-        plan = action["plan"]
-        note = plan.get("note")
+        plan = dict(action["plan"])
+        mark = note_mark(action["id"])
         try:
+            if action["attempts"]:  # tried before (timed out, or its worker died): look before repeating
+                applied, state_now = self._applied(action["ticket_id"], mark)
+                if applied:
+                    log.info("outbox action already applied", extra={"action_id": action["id"],
+                                                                     "ticket_id": action["ticket_id"]})
+                    self.store.action_done(action["id"])
+                    self.store.set_event_status(action["event_id"], "acted")
+                    return None
+                planned_from = (action.get("previous") or {}).get("planned_at_state")
+                if plan.get("state") and planned_from and state_now != planned_from:
+                    # An agent moved the ticket on (e.g. reopened it) since we planned: never re-close it.
+                    log.warning("outbox action: ticket state changed since planned, state left alone", extra={
+                        "action_id": action["id"], "ticket_id": action["ticket_id"], "state": state_now})
+                    plan["state"] = None
+            note = plan.get("note")
             self.otrs.ticket_update(
                 action["ticket_id"], state=plan.get("state"), queue=plan.get("queue"),
                 dynamic_fields=plan.get("dynamic_fields") or None,
-                note=Note(note["subject"], note["body"]) if note else None)
+                note=Note(note["subject"], f"{note['body']}\n{mark}") if note else None)
         except OtrsError as exc:
+            reason = f"{exc.code}: {exc.message}"
             retry = backoff(action["attempts"]) if exc.retryable else None
             due = self.store.clock() + timedelta(seconds=retry) if retry else None
-            self.store.action_failed(action["id"], f"{exc.code}: {exc}", due)
+            self.store.action_failed(action["id"], reason, due)
+            if retry:  # one line per failed attempt, one per give-up
+                log.warning("ticket update failed, will retry", extra={**ids, "error": reason, "retry_in_s": retry})
+            else:
+                log.error("ticket update given up", extra={**ids, "error": reason})
             return exc
         self.store.action_done(action["id"])
         self.store.set_event_status(action["event_id"], "acted")
         return None
+
+    def confirm_sent(self, limit: int = 50) -> int:
+        """Inline answers Znuny has not confirmed within CONFIRM_AFTER (no echo of our note came back,
+        e.g. the policy adds none): done when TicketGet shows the planned state, queue and tag, else
+        flagged 'unconfirmed' with why (on the review page, and one warning each). Returns how many
+        were settled."""
+        settled = 0
+        now = self.store.clock()
+        for action in self.store.sent_before(now - CONFIRM_AFTER, limit):
+            ids = {"ticket_id": action["ticket_id"], "action_id": action["id"]}
+            if self.otrs is None:
+                why = "no echo of our note came back and Znuny cannot be asked (no BOUNCER_OTRS_URL)"
+            else:
+                try:
+                    ticket = self.otrs.ticket_get(action["ticket_id"], DynamicFields=1)
+                except OtrsError as exc:
+                    if exc.retryable and parse_iso(action["created_at"]) > now - GIVE_UP_CONFIRMING:
+                        continue  # Znuny unreachable: ask again next round
+                    ticket, why = None, f"TicketGet failed: {exc.code}: {exc.message}"
+                if ticket is not None:
+                    why = _differences(action["plan"], ticket)
+                    if not why:
+                        self.store.settle_sent(action["id"], confirmed=True)
+                        settled += 1
+                        continue
+            self.store.settle_sent(action["id"], confirmed=False, why=why)
+            log.warning("inline answer never confirmed by Znuny", extra={**ids, "error": why})
+            settled += 1
+        return settled
+
+    def _applied(self, ticket_id: int, mark: str) -> tuple[bool, str | None]:
+        """(is a note of ours carrying `mark` on the ticket, the ticket's state now): TicketUpdate adds the
+        note with the state change in one call, so our note there means the whole update was applied."""
+        ticket = self.otrs.ticket_get(ticket_id, AllArticles=True) if self.otrs is not None else {}
+        applied = any(mark in str(article.get("Body") or "") for article in znuny.ticket_articles(ticket)
+                      if article.get("SenderType") in ("agent", "system"))
+        state = ticket.get("State")
+        return applied, state if isinstance(state, str) else None
 
     def reopen(self, verdict_id: int, by: str, note: str = "") -> str:
         """A false positive: record it, and give the ticket back its state, queue and an untagged field.
@@ -240,7 +344,8 @@ class Service:
                 "dynamic_fields": {self.policy.dynamic_field: ""} if self.policy.dynamic_field else {},
                 "note": {"subject": f"{MARKER} false positive", "body": body.strip()},
                 "why": f"false positive marked by {by}"}
-        acted = any(a.get("state") == "done" and a.get("kind") == "ticket_update" for a in item.get("actions") or [])
+        acted = any(a.get("state") in ("done", "sent", "unconfirmed") and a.get("kind") == "ticket_update"
+                    for a in item.get("actions") or [])
         state = "pending" if acted and self.otrs is not None else "skipped"
         self.store.plan_action(item["event_id"], verdict_id, item["ticket_id"], "reopen", plan, None,
                                self.config.mode, state)
@@ -259,6 +364,27 @@ def inline_response(plan: Plan) -> dict[str, Any]:
                                history_comment=f"{MARKER} {plan.action}")
 
 
+def is_our_note(article: Article) -> bool:
+    """An internal note carrying our MARKER: the echo of a note we had Znuny add (asked only of articles
+    `own_article` already ignores, so a customer's mail with the MARKER in its subject confirms nothing)."""
+    return article.is_internal and (MARKER in article.subject or (article.body or "").startswith(MARKER))
+
+
+def _differences(plan: Mapping[str, Any], ticket: Mapping[str, Any]) -> str:
+    """What of the plan a TicketGet ticket does not show ('' when it shows all of it)."""
+    fields = znuny.parse_ticket(ticket).dynamic_fields
+    wrong = [f"state is {ticket.get('State')!r}, not {plan['state']!r}"] if plan.get("state") and ticket.get(
+        "State") != plan["state"] else []
+    if plan.get("queue") and ticket.get("Queue") != plan["queue"]:
+        wrong.append(f"queue is {ticket.get('Queue')!r}, not {plan['queue']!r}")
+    planned_fields = plan.get("dynamic_fields") or {}
+    wrong += [f"{name} is {fields.get(name)!r}, not {value!r}" for name, value in planned_fields.items()
+              if (fields.get(name) or "") != value]
+    if not (plan.get("state") or plan.get("queue") or plan.get("dynamic_fields")):
+        wrong.append("no echo of our note came back and the plan has nothing TicketGet could show")
+    return "no echo of our note came back; TicketGet: " + "; ".join(wrong) if wrong else ""
+
+
 def own_article(article: Article) -> str:
     """Why this article is ours or an agent's (then we never classify it), or '' for mail to judge.
 
@@ -269,9 +395,15 @@ def own_article(article: Article) -> str:
         return f"SenderType {article.sender_type}: not incoming mail"
     if article.is_internal:
         return "internal note"
-    if MARKER in article.subject or (article.body or "").startswith(MARKER):
-        return "our own note"
     return ""
+
+
+def note_mark(action_id: int) -> str:
+    """The last line of every note the outbox adds: which action wrote it, so a retry can see it is done.
+
+    Our notes are recognised by their author (an agent or the system, on the internal channel), never
+    by a marker in the subject: anybody can write "[otrs-bouncer]" into a subject."""
+    return f"{MARKER} action #{action_id}"
 
 
 def _meta(ticket_id: int, article_id: int, mail: Mail, mail_source: MailSource, config: Config) -> MailMeta:

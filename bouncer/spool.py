@@ -10,6 +10,11 @@ Files rather than a table: a spool row cost the webhook a second write transacti
 queue on. A file is written and unlinked without that lock. Neither is fsynced: like the
 database (WAL, synchronous=NORMAL) the spool survives a crash of the process, not of the
 machine.
+
+A payload is written under a temporary name and renamed when complete, so a full disk or a
+worker killed while writing never leaves a half payload to recover. Each recovery of a payload
+is counted in a small file beside it before it starts (`attempt`): a payload that kills every
+worker recovering it is given up after MAX_RECOVERIES instead of taking the service down.
 """
 from __future__ import annotations
 
@@ -27,6 +32,13 @@ from pathlib import Path
 # <ticket>-<article>-<source>-<pid>-<spool>-<n>.json: the ids and the source are in the name, so an
 # unreadable file can still be recorded as a failed event of its article.
 _NAME = re.compile(r"(\d+)-(\d+)-([a-z]+)-\d+-[0-9a-f]+-\d+\.json")
+_PARTIAL = ".part"  # a payload being written
+_TRIES = ".tries"  # one byte per recovery started
+MAX_RECOVERIES = 3  # recoveries of one payload; then it is recorded as failed
+
+
+def _tries(item: Spooled) -> Path:
+    return item.path.with_name(item.path.name + _TRIES)
 
 
 def spool_directory(db_path: str | Path) -> Path:
@@ -59,18 +71,36 @@ class Spool:
         this Spool's token and a counter."""
         name = f"{ticket_id}-{article_id}-{source}-{os.getpid()}-{self._token}-{next(self._serial)}.json"
         path = self.directory / name
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        partial = path.with_name(name + _PARTIAL)
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            view = memoryview(payload)
-            while view:
-                view = view[os.write(fd, view):]
-        finally:
-            os.close(fd)
+            try:
+                view = memoryview(payload)
+                while view:
+                    view = view[os.write(fd, view):]
+            finally:
+                os.close(fd)
+            os.rename(partial, path)
+        except BaseException:  # ENOSPC, EIO ...: no half payload may stay behind
+            partial.unlink(missing_ok=True)
+            raise
         return Spooled(path, ticket_id, article_id, source)
 
     def drop(self, item: Spooled) -> None:
         """Forget a payload once its event is recorded (or found recorded by someone else)."""
         item.path.unlink(missing_ok=True)
+        _tries(item).unlink(missing_ok=True)
+
+    def attempt(self, item: Spooled) -> int:
+        """Count one more recovery of this payload, before it starts (a worker killed during it cannot
+        count afterwards); returns how many were started, this one included."""
+        with _tries(item).open("ab") as handle:
+            handle.write(b".")
+            return handle.tell()
+
+    def writable(self) -> bool:
+        """Can a payload be written now (the directory exists and may be written)? For /readyz."""
+        return self.directory.is_dir() and os.access(self.directory, os.W_OK | os.X_OK)
 
     def stale(self, older_than: float = 60.0, limit: int = 100) -> list[Spooled]:
         """Payloads written more than `older_than` seconds ago, oldest first: their request died."""
@@ -80,6 +110,8 @@ class Spool:
             for entry in entries:
                 match = _NAME.fullmatch(entry.name)
                 if match is None:
+                    if entry.name.endswith((_PARTIAL, _TRIES)):
+                        self._forget_leftover(entry, cutoff)
                     continue
                 try:
                     modified = entry.stat().st_mtime
@@ -115,6 +147,18 @@ class Spool:
             yield b"".join(chunks)
         finally:
             os.close(fd)
+
+    def _forget_leftover(self, entry: os.DirEntry[str], cutoff: float) -> None:
+        """A half-written payload of a killed worker (its request got no answer: Znuny logged an
+        error, the catch-up finds the article), or the counter of a payload already dropped."""
+        try:
+            if entry.stat().st_mtime > cutoff:
+                return
+            if entry.name.endswith(_TRIES) and Path(entry.path[: -len(_TRIES)]).exists():
+                return
+            os.unlink(entry.path)
+        except FileNotFoundError:
+            pass
 
     def count(self) -> int:
         """Payloads in the spool now (for /readyz: more than a handful means requests are dying)."""

@@ -32,28 +32,58 @@ _WORDS = (
     r"|return receipt|read receipt|received|acknowledg(?:e?ment)?|automated response|automatyczna odpowiedź"
     r"|accusé de réception|ontvangstbevestiging"
 )
+# One prefix, matched at a position (no "^"): `strip_prefixes` walks along the subject instead of
+# re-cutting the string for every prefix, which was quadratic on "Re: Re: Re: ..." x 10,000.
 _PREFIX = re.compile(
-    r"^\s*(?:\[[^\]]{1,60}\]"  # [Ticket#2026…], [EXTERN], [SPAM], [Automatyczna odpowiedź] …
+    r"\s*(?:\[[^\]]{1,60}\]"  # [Ticket#2026…], [EXTERN], [SPAM], [Automatyczna odpowiedź] …
     rf"|(?:{_WORDS})(?:\s*\[\d+\]|\^\d+)?(?:\s*/\s*(?:{_WORDS}))*\s*:"
     # "Ihre Nachricht an das Landesfunkhaus:", "Your message to Redaktion:"
     r"|(?:ihre (?:nachricht|e-?mail|mail|anfrage)|your (?:message|e-?mail|request)) (?:an|to) [^:]{1,60}:"
     # Thunderbird's "Return Receipt (displayed) - …", ticket systems' "Ticket Received - 286614 - …"
-    r"|return receipt\s*\((?:displayed|angezeigt)\)\s*[-:]|(?:ticket|request) received\s*-\s*\d{1,12}\s*-"
+    r"|(?:return receipt|empfangsbestätigung|lesebestätigung)\s*\((?:displayed|angezeigt)\)\s*[-:]"
+    r"|(?:ticket|request) received\s*-\s*\d{1,12}\s*-"
     r")\s*",
     re.IGNORECASE,
 )
-_TICKET_SUFFIX = re.compile(r"\s*\[ticket#[^\]]*\]\s*$", re.IGNORECASE)
+_TICKET_MARK = "[ticket#"
+_TICKET_MAX = 90  # '[Ticket#' and up to 80 characters before the ']'
 _TICKET_HOOK = re.compile(r"\[ticket#", re.IGNORECASE)
 
 
 def strip_prefixes(subject: str | None) -> str:
-    """'AW: Abwesenheitsnotiz: [Ticket#1] Newsletter' -> 'Newsletter' (case kept, whitespace collapsed)."""
+    """'AW: Abwesenheitsnotiz: [Ticket#1] Newsletter' -> 'Newsletter' (case kept, whitespace collapsed).
+
+    Linear in the subject's length: prefixes and '[Ticket#...]' suffixes are skipped by moving two
+    positions, never by cutting the string again.
+    """
     text = unicodedata.normalize("NFKC", subject or "")
-    previous = None
-    while previous != text:
-        previous = text
-        text = _TICKET_SUFFIX.sub("", _PREFIX.sub("", text, count=1))
-    return " ".join(text.split())
+    start, end = 0, len(text)
+    while True:
+        prefix = _PREFIX.match(text, start, end)
+        if prefix:
+            start = prefix.end()
+        suffix = _ticket_suffix(text, start, end)
+        if not prefix and suffix == end:
+            break
+        end = suffix
+    return " ".join(text[start:end].split())
+
+
+def _ticket_suffix(text: str, start: int, end: int) -> int:
+    """Where a trailing '[Ticket#...]' (and the blanks before it) begins in text[start:end], else `end`."""
+    last = _skip_blanks_back(text, start, end)
+    if last == start or text[last - 1] != "]":
+        return end
+    mark = text.rfind("[", max(start, last - _TICKET_MAX), last - 1)
+    if mark < 0 or text[mark:mark + len(_TICKET_MARK)].lower() != _TICKET_MARK:
+        return end
+    return _skip_blanks_back(text, start, mark)
+
+
+def _skip_blanks_back(text: str, start: int, end: int) -> int:
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return end
 
 
 def subject_key(subject: str | None) -> str:
@@ -64,7 +94,7 @@ def subject_key(subject: str | None) -> str:
 def has_prefix(subject: str | None) -> bool:
     """Does the subject carry a reply, receipt, bounce or acknowledgement prefix (so it names another mail)?"""
     text = " ".join(unicodedata.normalize("NFKC", subject or "").split())
-    return bool(text) and strip_prefixes(text) != _TICKET_SUFFIX.sub("", text).strip()
+    return bool(text) and strip_prefixes(text) != text[:_ticket_suffix(text, 0, len(text))].strip()
 
 
 def has_ticket_hook(subject: str | None) -> bool:

@@ -186,7 +186,7 @@ class Sweep:
 
     # ---- one ticket ------------------------------------------------------------------------------
     def _ticket(self, ticket_id: int) -> TicketResult:
-        ticket, articles = self.otrs.ticket_with_articles(ticket_id, self.options.page_size)
+        ticket, articles, partial = self.otrs.ticket_with_articles(ticket_id, self.options.page_size)
         base = TicketResult(ticket_id, number=str(ticket.get("TicketNumber") or ""),
                             queue=str(ticket.get("Queue") or ""),
                             age_days=_age_days(ticket.get("Created"), self.service.config.otrs_zone))
@@ -197,10 +197,8 @@ class Sweep:
         newest = people[-1] if people else None
         candidates = [a for a in articles if not own_article(parsed[_id(a)]) and _id(a) not in recorded]
         if not candidates:
-            why = (f"its newest mail was decided before ({recorded[_id(newest)]})" if newest and _id(newest) in recorded
-                   else "no incoming mail to judge")
-            return replace(base, why=why)
-        articles = self._with_attachments(ticket_id, articles, candidates)
+            return replace(base, why=_left_because(newest, recorded) if newest else "no incoming mail to judge")
+        articles = self._with_attachments(ticket_id, articles, candidates, partial)
         judged = self._judge(ticket, articles, candidates)
         deciding = judged[-1] if newest is not None and _id(newest) == judged[-1].article_id else None
         older = [replace(j, plan=Plan(action="none", why=_OLDER)) for j in judged if j is not deciding]
@@ -208,9 +206,7 @@ class Sweep:
         result = replace(base, category=label(shown.verdict), confidence=shown.verdict.confidence,
                          evidence=" | ".join(shown.verdict.evidence[:3]), judged=len(judged))
         if deciding is None:
-            why = (f"its newest article is an agent's ({newest.get('ArticleID')})" if newest
-                   else "no article by a person")
-            result = replace(result, why=why)
+            result = replace(result, why=_left_because(newest, recorded) if newest else "no article by a person")
         elif deciding.plan.action == "none":
             result = replace(result, why=deciding.plan.why)
         else:
@@ -219,11 +215,11 @@ class Sweep:
             return result
         return self._apply(result, older, deciding)
 
-    def _with_attachments(self, ticket_id: int, articles: list[dict[str, Any]],
-                          candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _with_attachments(self, ticket_id: int, articles: list[dict[str, Any]], candidates: list[dict[str, Any]],
+                          partial: set[int]) -> list[dict[str, Any]]:
         """Attachments for judged articles beyond the first page of a long ticket (not needed when the
         raw mail is fetched instead)."""
-        missing = {_id(a) for a in candidates if "Attachment" not in a}
+        missing = {_id(a) for a in candidates} & partial
         if not missing or (self.service.config.fetch_raw and self.service.otrs is not None):
             return articles
         full = self.otrs.customer_articles(ticket_id, missing, self.options.page_size)
@@ -297,6 +293,13 @@ def run_sweep(service: Service, options: SweepOptions, *, started_by: str | None
     service.store.finish_run(run_id, "interrupted" if report.interrupted else "done", report.summary(),
                              report=report.csv_text())
     return run_id, report
+
+
+def _left_because(newest: Mapping[str, Any], recorded: Mapping[int, str]) -> str:
+    """Why a ticket whose newest article by a person is not ours to judge now is left as it is."""
+    if _id(newest) in recorded:
+        return f"its newest mail was decided before ({recorded[_id(newest)]})"
+    return f"its newest article is an agent's ({_id(newest)})"
 
 
 def _ours(article: znuny.Article) -> bool:

@@ -19,6 +19,13 @@ class Original:
     date: str | None = None
     from_: str | None = None
 
+    def __post_init__(self) -> None:
+        # Detectors copy these from mail content (SES JSON may carry a number or a list): text or None.
+        for name in ("message_id", "subject", "date", "from_"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                object.__setattr__(self, name, str(value) if isinstance(value, (int, float)) else None)
+
     def is_empty(self) -> bool:
         return not (self.message_id or self.subject or self.date or self.from_)
 

@@ -21,6 +21,10 @@ from datetime import UTC, datetime, tzinfo
 from functools import cached_property
 from typing import Any
 
+# Attachments read per article, like mime.MAX_PARTS parts of a raw mail: a hostile article with a
+# million empty ones cost 8 s and 428 MB before.
+MAX_ATTACHMENTS = 200
+MAX_ID = 2**63 - 1  # SQLite's INTEGER; Znuny's ids are far below
 INTERNAL_CHANNEL_ID = 3  # Znuny's CommunicationChannel "Internal" (notes)
 # Sender types whose articles a person wrote (an agent's reply, a customer's mail); "system" is Znuny.
 PERSON_SENDER_TYPES = ("agent", "customer")
@@ -56,10 +60,26 @@ class Attachment:
     @cached_property
     def data(self) -> bytes:
         """The part's bytes; empty when the base64 is broken (a bad part must not lose the mail)."""
-        try:
-            return base64.b64decode(self.content_b64, validate=False)
-        except (binascii.Error, ValueError):
-            return b""
+        return _b64(self.content_b64)
+
+    def head(self, limit: int) -> bytes:
+        """The first `limit` bytes or a little more, decoding no more base64 than that: a 20 MB
+        attachment is read for its top, as raw mail is (mime.MAX_PARSE_BYTES)."""
+        if len(self.content_b64) <= limit:
+            return self.data
+        piece = "".join(self.content_b64[: (limit // 3 + 1) * 4 + limit // 19 + 4].split())  # + CRLF per 76
+        return _b64(piece[: len(piece) // 4 * 4])
+
+    @cached_property
+    def size(self) -> int:
+        """Decoded size in bytes, from the base64 length (without decoding it)."""
+        text = self.content_b64
+        blanks = sum(text.count(ch) for ch in "\r\n\t ")  # counted, not removed: no copy of a 20 MB string
+        end = len(text)
+        while end and text[end - 1] in "\r\n\t ":
+            end -= 1
+        padding = 2 if text.endswith("==", 0, end) else 1 if text.endswith("=", 0, end) else 0
+        return max(0, (len(text) - blanks) * 3 // 4 - padding)
 
 
 @dataclass(frozen=True)
@@ -74,7 +94,8 @@ class Article:
     headers: tuple[tuple[str, str], ...] = ()  # from the article's fields, then from header-carrying dynamic fields
     content_type: str = "text/plain"  # the body's, parameters included
     body: str | None = None
-    attachments: tuple[Attachment, ...] = ()
+    attachments: tuple[Attachment, ...] = ()  # the first MAX_ATTACHMENTS
+    attachments_sent: int = 0  # how many the article had
 
     @property
     def subject(self) -> str:
@@ -128,6 +149,8 @@ def parse_event(body: Any) -> ArticleEvent:
     them in Event; older invoker mappings only in the ticket).
     """
     ticket, article = _ticket_and_article(body)
+    if body.get("Event") is not None and not isinstance(body.get("Event"), Mapping):
+        raise ValueError("'Event' must be an object")
     event: Mapping[str, Any] = body["Event"] if isinstance(body.get("Event"), Mapping) else {}
     old: Mapping[str, Any] = event["OldTicketData"] if isinstance(event.get("OldTicketData"), Mapping) else {}
     ticket_id = _id(event.get("TicketID") or ticket.get("TicketID") or article.get("TicketID"), "TicketID")
@@ -183,14 +206,15 @@ def parse_article(article: Mapping[str, Any]) -> Article:
         if isinstance(value, str) and value.strip():
             headers.append((header, value.strip()))
     attachments = article.get("Attachment")
+    attachments = attachments if isinstance(attachments, list) else []
     body = article.get("Body")
     return Article(
         article_id=_int_or_none(article.get("ArticleID")), article_number=_int_or_none(article.get("ArticleNumber")),
         sender_type=_str(article.get("SenderType")), channel_id=_int_or_none(article.get("CommunicationChannelID")),
         channel=_str(article.get("CommunicationChannel")), headers=tuple(headers),
         content_type=str(article.get("ContentType") or "text/plain"), body=body if isinstance(body, str) else None,
-        attachments=tuple(_attachment(a) for a in attachments if isinstance(a, Mapping))
-        if isinstance(attachments, list) else ())
+        attachments=tuple(_attachment(a) for a in attachments[:MAX_ATTACHMENTS] if isinstance(a, Mapping)),
+        attachments_sent=len(attachments))
 
 
 def parse_ticket_get(body: Any) -> list[Ticket]:
@@ -200,6 +224,33 @@ def parse_ticket_get(body: Any) -> list[Ticket]:
     if not isinstance(tickets, list) or not tickets:
         raise ValueError("TicketGet answer has no 'Ticket' list")
     return [parse_ticket(t) for t in tickets if isinstance(t, Mapping)]
+
+
+def state_change_for(answer: Mapping[str, Any], article_id: int) -> tuple[str, str] | None:
+    """(state before, state after) of the change Znuny made to a ticket for the arrival of article
+    `article_id`, from a REST TicketHistoryGet answer; None when it changed no state for it.
+
+    Znuny's PostMaster sets a follow-up's state (a closed ticket reopens) before it creates the
+    article, in the same run, so the StateUpdate closest before the article's first history entry,
+    after the previous article's entries, is that change. Its Name reads `%%old%%new%%`
+    (Kernel::System::Ticket::TicketStateSet). Entries come oldest first (HistoryGet orders by
+    create_time, id).
+    """
+    tickets = answer.get("TicketHistory")
+    if not isinstance(tickets, list) or not tickets or not isinstance(tickets[0], Mapping):
+        raise ZnunyFormatError("TicketHistoryGet: no TicketHistory in the answer")
+    lines = [line for line in tickets[0].get("History") or [] if isinstance(line, Mapping)]
+    first = next((i for i, line in enumerate(lines) if _int_or_none(line.get("ArticleID")) == article_id), None)
+    if first is None:
+        return None
+    for line in reversed(lines[:first]):
+        if _int_or_none(line.get("ArticleID")):  # the previous article's entries: nothing for ours
+            return None
+        if line.get("HistoryType") == "StateUpdate":
+            parts = str(line.get("Name") or "").split("%%")
+            if len(parts) >= 3 and parts[1] and parts[2]:
+                return parts[1], parts[2]
+    return None
 
 
 def inline_answer(*, state: str | None, queue: str | None, dynamic_fields: Mapping[str, str],
@@ -231,6 +282,13 @@ def _attachment(att: Mapping[str, Any]) -> Attachment:
                       disposition=str(att.get("Disposition") or "") or None, content_b64=str(att.get("Content") or ""))
 
 
+def _b64(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=False)
+    except (binascii.Error, ValueError):
+        return b""
+
+
 def _dynamic_field_list(value: Any) -> dict[str, Any]:
     """TicketGet's `DynamicField: [{"Name": ..., "Value": ...}]`."""
     if not isinstance(value, list):
@@ -246,12 +304,13 @@ def _id(value: Any, name: str) -> int:
 
 
 def _int_or_none(value: Any) -> int | None:
+    """An id: a number or a string of ASCII digits, 0 to MAX_ID; None otherwise."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        value = int(value)  # isascii: "²" and other Unicode digits pass isdigit() but int() refuses them
+    if isinstance(value, int) and 0 <= value <= MAX_ID:
         return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
     return None
 
 

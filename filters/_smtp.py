@@ -35,13 +35,13 @@ _TEXT_REASONS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("mailbox_full", r"mailbox (?:is )?full|over ?quota|quota (?:exceeded|exceed)|exceeded (?:the )?(?:storage|quota)"
                          r"|mailbox size limit|insufficient (?:system )?storage|disk quota|mail ?box space not enough"
                          r"|postfach (?:ist )?(?:voll|überfüllt)|speicherplatz|speicherkapazität|boîte (?:aux lettres )?pleine"
-                         r"|casella (?:di posta )?piena|user is over|account is full|full mailbox|mail ?folder is full|mailbox exceeds|mailbox quota|quota violation|exceed\S* (?:\S+ )?quota|not enough (?:disk )?space|storage (?:space )?(?:full|limit)"),
+                         r"|casella (?:di posta )?piena|user is over|account is full|full mailbox|mail ?folder is full|mailbox exceeds|mailbox quota|quota violation|exceed\S{0,20} (?:\S{1,40} )?quota|not enough (?:disk )?space|storage (?:space )?(?:full|limit)"),
         ("spam_blocked", r"spam|blacklist|blocklist|block ?list|black ?listed|rbl|spamhaus|reputation|junk mail|dnsbl"
                          r"|virus|malware|content (?:rejected|filter)|listed at"),
         ("domain_not_found", r"host or domain name not found|domain (?:name )?not found|unrouteable|unroutable"
                              r"|no mx (?:record|host)|name service error|host (?:name )?not found|host unknown|unknown host"
                              r"|nameserver error|domain (?:does not|doesn't) exist|no such domain|dns (?:lookup )?(?:failure|error)"
-                             r"|unable to resolve|could not be resolved|no route to host|domäne .* nicht gefunden"),
+                             r"|unable to resolve|could not be resolved|no route to host|domäne .{0,80}nicht gefunden"),
         ("mailbox_disabled", r"account (?:has been |is )?(?:disabled|suspended|deactivated|inactive|expired|locked)"
                              r"|mailbox (?:is |has been )?(?:disabled|inactive|suspended|deactivated|closed)|inactive (?:user|account)"
                              r"|no longer (?:active|in use|valid|available)|has moved|deaktiviert|gesperrt"),
@@ -51,12 +51,12 @@ _TEXT_REASONS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
                          r"|address not found|not (?:a )?valid (?:mailbox|recipient)|no mailbox|unknown (?:local part|address|mailbox)"
                          r"|not listed|user doesn'?t have|recipientnotfound|unbekannt|existiert nicht"
                          r"|n'existe pas|inconnu|non esiste|sconosciuto|desconocido|no existe|not our customer|bad destination"
-                         r"|undeliverable address|no account|account .*not found|not a known user|unrouteable address"),
+                         r"|undeliverable address|no account|account .{0,80}not found|not a known user|unrouteable address"),
         ("message_too_large", r"message (?:size|length) exceeds|too (?:big|large)|message size|size limit|exceeds (?:the )?(?:maximum|size)"),
         ("expired", r"retry time|retry timeout|time(?:d)? ?out|delivery time expired|message expired|has not been delivered|"
                     r"could not be delivered (?:for|within)|giving up|deferred|delayed|still being retried|cannot send message for"
                     r"|could not send mail for past|will (?:continue|keep) trying|delivery attempts will continue|noch nicht zugestellt"),
-        ("quota", r"rate limit|too many (?:connections|messages|recipients)|sending quota|try again later|exceeded .*limit"),
+        ("quota", r"rate limit|too many (?:connections|messages|recipients)|sending quota|try again later|exceeded .{0,80}limit"),
         ("rejected_policy", r"relay(?:ing)? (?:access )?(?:denied|not permitted)|not permitted|policy|authenticat|access denied"
                             r"|administrative prohibition|rejected|refused|not allowed|denied|ptr|reverse dns|spf|dkim|dmarc"
                             r"|unauthenticated|prohibited|blocked"),
@@ -184,7 +184,7 @@ def decode_words(value: str) -> str:
         return value
     try:
         return str(email.header.make_header(email.header.decode_header(value)))
-    except (ValueError, LookupError, UnicodeError, email.errors.HeaderParseError):
+    except (ValueError, LookupError, UnicodeError, email.errors.MessageError):
         return value
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from bouncer.mail import Mail
+from bouncer.owntext import is_reply
 from bouncer.verdict import Verdict
 
 from . import Detector, Trust
@@ -29,6 +30,11 @@ def detect(mail: Mail) -> Verdict | None:
         # ticket systems and (wrongly) by some for human replies, so it counts a little less.
         confidence = {"auto-replied": 0.9, "auto-notified": 0.85, "vacation": 0.9}.get(kind, 0.8)
         evidence.append(f"{NAME}: Auto-Submitted: {auto_submitted[:60]}")
+        if kind == "auto-generated" and mail.header("In-Reply-To") and is_reply(mail.subject):
+            # RFC 3834 §5: a response is auto-replied; a *reply* marked auto-generated is a ticket
+            # tool stamping what its agent typed (ServiceNow, Jira, Zendesk).
+            confidence = 0.5
+            evidence.append(f"{NAME}: auto-generated on a reply (reply prefix, In-Reply-To): a ticket tool's mark, weak")
     for name in _VENDOR_HEADERS:
         value = mail.header(name).lower()
         if value and value not in _NEGATIVE:

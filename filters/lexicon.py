@@ -29,7 +29,8 @@ _OOO_SUBJECT = (
     r"réponse automatique|risposta automatica|fuori (?:sede|ufficio)|automatisch antwoord|afwezigheidsbericht|"
     r"respuesta automática|respuesta automatica|fuera de la oficina|autoodpowied[źz]|odpowied[źz] automatyczna|"
     r"frånvaro|automatiskt svar|autosvar|automatisk svar|automaattinen vastaus|"
-    r"автоматический ответ|resposta automática"
+    r"автоматический ответ|resposta automática|automatická odpověď|automatická odpoveď|otomatik yanıt|"
+    r"automatikus válasz|automatski odgovor|samodejni odgovor"
 )
 # ... and plain words that people also put first when they announce their own absence.
 _WEAK_SUBJECT = (
@@ -38,10 +39,12 @@ _WEAK_SUBJECT = (
 )
 _ACK_SUBJECT = (
     r"(?:ihre|deine) (?:nachricht|anfrage|e-?mail|mail|bestellung|meldung)(?:\s*\[[^\]]{0,30}\]|\s+(?:nr\.?\s*)?#?[\w-]{1,20})?"
-    r" (?:ist|wurde) (?:bei uns )?(?:eingegangen|empfangen|erhalten|registriert)|anfrage eingegangen|"
+    r" (?:ist|wurde) (?:bei uns )?(?:eingegangen|empfangen|erhalten|registriert|erstellt|angelegt|aufgenommen)|"
+    r"anfrage eingegangen|"
     r"danke für ihre (?:nachricht|e-?mail|anfrage)|ticket received|request received|"
     r"eingangsbestätigung|empfangsbestätigung|vielen dank für ihre (?:nachricht|e-?mail|anfrage|mail)|"
-    r"we(?:'ve| have) received your|(?:your )?(?:message|request|e-?mail|ticket) (?:has been |was )?(?:received|created)|"
+    r"we(?:'ve| have) received your|(?:your )?(?:message|request|e-?mail|ticket|case|support request)"
+    r"(?: \[?#?[\w-]{1,20}\]?)? (?:has been |was )?(?:received|created|opened|logged)|"
     r"thank you for (?:your (?:e-?mail|message|inquiry|enquiry|request)|contacting)|auto[- ]?acknowledg|"
     r"ticket (?:created|opened|eröffnet|erstellt)|accusé de réception|conferma di ricezione|ontvangstbevestiging|"
     r"potwierdzenie (?:otrzymania|odbioru)|wir haben ihre (?:nachricht|anfrage|e-?mail) erhalten"
@@ -78,6 +81,7 @@ _BODY_PATTERNS = tuple(re.compile(pattern, re.S) for pattern in (
     r"diese (?:e-?mail-?)?adresse (?:wird nicht (?:überwacht|gelesen|bearbeitet)|ist (?:nur )?für den versand|"
     r"kann keine (?:e-?mails|nachrichten) empfangen)",
     r"antworten sie (?:bitte )?nicht auf diese", r"nachrichten an diese adresse werden nicht",
+    r"nicht für den empfang von (?:e-?mails|nachrichten)",
     # English
     *(rf"{lead}\b.{{0,60}}?\b{_EN_AWAY}" for lead in ("i'm", "i am", "i will be")),
     r"limited access to (?:e-?mail|my e-?mail)",
@@ -129,6 +133,9 @@ def detect(mail: Mail) -> Verdict | None:
     if body:
         evidence.append(f"{NAME}: auto-reply wording {' '.join(body.group(0).split())[:80]!r}")
     confidence = 0.85 if strong and body else 0.7 if subject and body else 0.6 if subject else 0.5
+    if body and not subject and _NO_REPLY_RE.match(mail.from_address):  # a no-reply sender's refusal: tag
+        confidence = 0.75
+        evidence.append(f"{NAME}: {envelope}")
     if subject and body and (answers or envelope):
         # Subject and text agree, and the mail answers one of ours or comes from a machine: an acknowledgement.
         confidence = min(0.9, confidence + 0.15)
@@ -144,7 +151,7 @@ def detect(mail: Mail) -> Verdict | None:
 
 
 _NO_REPLY_RE = re.compile(r"^(?:no[-_.]?reply|noreply|do[-_.]?not[-_.]?reply|donotreply|auto[-_.]?(?:reply|responder)|"
-                          r"mailer|notifications?|ticket|support[-_.]?ticket)[^@]{0,30}@", re.I)
+                          r"notifications?|ticket|support[-_.]?ticket)[^@]{0,30}@", re.I)
 
 
 def _machine_envelope(mail: Mail) -> str:
@@ -176,10 +183,10 @@ _MONTHS = {
 }
 _MONTH_NAMES = "|".join(sorted(_MONTHS, key=len, reverse=True))
 # The day the writer is back outranks the last day away ("bis 04.12. ... komme am 07.12. wieder").
-_BACK = (r"(?:back (?:in (?:the|my) office )?on|back in (?:the|my) office|will be back(?: on)?|return(?:ing)? (?:to (?:the|my) "
-         r"office )?on|wieder (?:ab|am)|zurück (?:am|ab)|de retour (?:le|à partir du)|di ritorno (?:il|dal)|rientro (?:il|previsto)|"
+_BACK = (r"(?:back(?: in (?:the|my) office)?(?: on)?|return(?:ing)? (?:to (?:the|my) "
+         r"office )?on|returning|wieder (?:ab|am)|wieder (?:im büro|erreichbar|da|zurück)(?: ab| am|:)|zurück (?:am|ab)|de retour (?:le|à partir du)|di ritorno (?:il|dal)|rientro (?:il|previsto)|"
          r"terug op|weer aanwezig op|z powrotem)")
-_BACK_BEFORE = r"(?:(?:komme|bin|sind wir|kommen wir) (?:am|ab)|ab)"  # ... <date> ... wieder / zurück
+_BACK_BEFORE = r"\b(?:(?:komme|bin|sind wir|kommen wir) (?:am|ab)|ab)"  # ... <date> ... wieder / zurück
 _BACK_AFTER = r"(?:\s+[\w.]+){0,3}?\s+(?:wieder|zurück)\b"
 _UNTIL = (r"(?:bis(?:\s+(?:einschließlich|einschl\.|inkl\.|zum|am|voraussichtlich))*|until|till(?: och med(?: den)?)?|"
           r"through|to|jusqu'au|fino al|tot en met|t\.o\.m\.|hasta el|do)")

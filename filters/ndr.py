@@ -27,9 +27,14 @@ _DAEMON_RE = re.compile(
     r"^(?:mailer[-_.]?daemon|post[-_.]?master|mail[-_.]?delivery[-_.]?(?:system|subsystem)?|mmdf|smtp[-_.]?gateway"
     r"|mdaemon|ndr|bounces?|e500_smtp_mail_service|postoffice|microsoftexchange[0-9a-f]{32})(?:@|$)", re.I)
 # Machine senders that are no mail daemon: a bounce from them needs the wording and the original to agree.
-_MACHINE_SENDER_RE = re.compile(r"^(?:no[-_.]?reply|do[-_.]?not[-_.]?reply|noreply|donotreply|auto[-_.]?reply|"
-                                r"mail[-_.]?(?:gateway|system|admin|server)|virus|antivirus|av[-_.]?scan|scanner|"
-                                r"quarantine|security|system|admin(?:istrator)?|notifications?|postmaster)[^@]{0,30}@", re.I)
+# (searched in the local part only)
+# Roles people write from (admin@, info@, security@) are not among them.
+_MACHINE_SENDER_RE = re.compile(r"no[-_.]?reply|do[-_.]?not[-_.]?reply|auto[-_.]?reply|gateway|virus|scan|quarantine|"
+                                r"mail[-_.]?system|notification|postmaster|mailguard|filter", re.I)
+# Display names of mail gateways and servers that send NDRs under their product's name.
+_PRODUCT_NAME_RE = re.compile(r"microsoft outlook|exchange|mailscanner|symantec|sophos|trend ?micro|ironport|barracuda|"
+                              r"proofpoint|mimecast|kerio|mdaemon|domino|zimbra|securemail|mail ?gateway|spam ?filter|"
+                              r"virus ?scan|antivirus|postfix|sendmail|qmail|exim", re.I)
 _DAEMON_NAME_RE = re.compile(r"mail delivery (?:sub)?system|mailer[- ]daemon|postmaster|delivery subsystem|"
                              r"mail deliver system|ndr administrator|system administrator|e-mail interconnect", re.I)
 _POSTMASTER_ONLY_RE = re.compile(r"^post[-_.]?master@", re.I)
@@ -40,11 +45,11 @@ _SUBJECT_RE = re.compile(
     r"message (?:delivery failure|delayed|not delivered|delivery has failed)|warning: (?:could not|message)|"
     r"could not send|unzustellbar|nicht zustellbar|unzustellbare|zustellungsfehler|fehlgeschlagen|"
     r"non remis|non distribuable|échec de (?:la )?remise|impossible de remettre|no se puede entregar|"
-    r"onbestelbaar|niet bezorgd|non recapitabile|mancato recapito|nie dostarczono|не доставлено|"
+    r"onbestelbaar|niet bezorgd|non recapitabile|mancato recapito|nie dostarczono|niedostarczalne|не доставлено|"
     r"permanent delivery failure|processing error|automatically rejected|mail could not be delivered|"
     r"delivery notification|problem (?:with|delivering)|bounce(?:d)? (?:notification|mail|message)|errors from|^e$|邮件传输失败|^failure delivery|^delivery failure|"
     r"delivery delayed|zustellung verzögert|verzögerte zustellung|mail delivery deferred|"
-    r"配信不能|配信エラー|配送エラー|未配達|送信エラー|エラーメール|退信|无法投递|投递失败|전송 실패|반송", re.I)
+    r"配信不能|配信エラー|配送エラー|未配達|送信エラー|エラーメール|宛先不明|退信|无法投递|投递失败|전송 실패|반송", re.I)
 _BODY_RE = re.compile(
     r"could not be delivered|couldn'?t be delivered|was not delivered|delivery (?:to the following|has failed|failed)|"
     r"permanent(?:ly)? (?:error|fatal|failure)|(?:wasn'?t|was not|not) able to deliver|i'?ve given up|fatal errors?|undeliverable|unable to deliver|could not deliver|"
@@ -57,12 +62,12 @@ _BODY_RE = re.compile(
     r"will (?:continue|keep) trying|retry time|user unknown|no such user|mailbox (?:unavailable|full)|"
     r"error occurred while trying to deliver|smtp error|remote (?:host|server) (?:said|returned)|"
     r"diagnoseinformationen für administratoren|konnte nicht (?:zugestellt|übermittelt)|nicht zugestellt|"
-    r"zustellung .*fehlgeschlagen|unzustellbar|n'a pas pu être remis|no se ha podido entregar|non è stato possibile|"
+    r"zustellung .{0,80}fehlgeschlagen|unzustellbar|n'a pas pu être remis|no se ha podido entregar|non è stato possibile|"
     r"kon niet worden bezorgd|не может быть доставлено|не доставлено|无法发送|无法送达|退信|"
-    r"送信できませんでした|送信に失敗|配送できませんでした|届きませんでした|配信できませんでした|"
+    r"送信できませんでした|送信に失敗|配送できませんでした|届きませんでした|配信できませんでした|届けられませんでした|宛先不明|"
     r"did not reach (?:some or all|the following)|hat einige oder alle empfänger nicht erreicht|"
     r"(?:empfänger|recipients?(?:\(s\))?) (?:kann|können|konnten|could|cannot|can't)(?:/können)? (?:nicht|not) (?:be )?(?:erreicht|reached)|"
-    r"n'a pas atteint|non ha raggiunto|heeft .{0,30}niet bereikt|nie dotarła|"
+    r"n'a pas atteint|non ha raggiunto|heeft .{0,30}niet bereikt|nie dotarła|no llegó a|"
     r"zustellung (?:an folgende|ist) .{0,40}(?:fehlgeschlagen|verzögert)|wurde(?:n)? nicht zugestellt|"
     r"konnte(?:n)? nicht (?:zugestellt|erreicht) werden|deferred|will be reattempted|virus (?:found|detected)|"
     r"virus gefunden|nicht ausgeliefert|not been delivered")  # on lower-cased text
@@ -105,7 +110,8 @@ def detect(mail: Mail) -> Verdict | None:
         signs.append(f"{NAME}: bounce subject: {subject_hit.group(0)!r}")
     failed_header = addresses(",".join(mail.headers.get_all("X-Failed-Recipients")))
     report_sign = mail.report_type == "delivery-status" or mail.first("message/delivery-status") is not None
-    machine = not daemon and bool(_MACHINE_SENDER_RE.match(sender))
+    machine = not daemon and (bool(_MACHINE_SENDER_RE.search(sender.partition("@")[0]))
+                              or bool(_PRODUCT_NAME_RE.search(mail.from_header.partition("<")[0])))
     if not (daemon or subject_hit or failed_header or report_sign or machine):
         return None  # nothing could make it strong enough: spare the body scan (most human mail ends here)
     report = report_text(mail)[:BODY_WINDOW]

@@ -49,10 +49,10 @@ _REQUEST_PATTERNS = tuple(re.compile(p) for p in (
     r"(?:möchte|will|wünsche) (?:ich )?keine (?:weiteren )?(?:pressemitteilungen|pressemeldungen|newsletter|e-?mails|mails|"
     r"nachrichten|einladungen|informationen|post)\b.{0,30}?\bmehr",
     r"bitte keine (?:weiteren )?(?:pressemitteilungen|pressemeldungen|newsletter|e-?mails|mails|nachrichten|einladungen)\b",
-    r"keine (?:pressemitteilungen|pressemeldungen|newsletter) mehr\b",
     r"(?:melden|tragen) sie mich\b.{0,40}?\b(?:ab|aus)\b",
     r"(?:please )?(?:remove|delete|take) me (?:off|from)\b", r"please unsubscribe me\b",
-    r"i (?:would like|want|wish) to (?:unsubscribe|be removed)", r"unsubscribe me\b",
+    r"i(?: would|'d) like to (?:unsubscribe|be removed)", r"i (?:want|wish) to (?:unsubscribe|be removed)",
+    r"unsubscribe me\b",
     r"(?:no|stop sending (?:me )?)(?:more|further)? ?(?:press releases|newsletters|e-?mails)\b.{0,20}?\bplease",
     r"(?:veuillez|merci de) me (?:retirer|désinscrire|désabonner)", r"je (?:souhaite|voudrais) me désinscrire",
     r"(?:vi prego di|per favore) (?:cancellarmi|rimuovermi|togliermi)", r"(?:wilt u|graag) mij (?:af ?te melden|uit te schrijven|verwijderen)",
@@ -64,6 +64,9 @@ _REQUEST_WORDS = ("streichen", "entfernen", "nehmen sie", "löschen", "tragen si
                   "abbestellen", "verteiler", "keine", "melden sie", "remove", "delete", "take me", "unsubscribe",
                   "stop sending", "retirer", "désinscrire", "désabonner", "cancellarmi", "rimuovermi", "togliermi",
                   "mij", "wypis", "usunię")
+
+# What a bare command subject must be about when the text below it is long.
+_LIST_WORDS_RE = re.compile(r"verteiler|newsletter|pressemitteilung|presseinformation|mailing|liste\b|list\b|e-?mails?\b")
 
 
 def detect(mail: Mail) -> Verdict | None:
@@ -93,6 +96,8 @@ def detect_wording(mail: Mail) -> Verdict | None:
     if any(word in head for word in _REQUEST_WORDS):  # spares the own-text split for almost every mail
         text = " ".join(own_text(head).split())
         request = next((m for m in (p.search(text) for p in _REQUEST_PATTERNS) if m), None)
+    if command and not request and len(head.strip()) > 200 and not _LIST_WORDS_RE.search(head):
+        command = None  # "Abmeldung" above a long text about something else (an event, a membership)
     if not (request or command):
         return None
     evidence = []

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from corpus import ZNUNY_DEV, ZNUNY_DEV_TSV, category_of, manifest
@@ -64,7 +64,8 @@ def _agent_answer(article_id: int, ticket_id: int, number: int, when: datetime) 
             "SenderTypeID": "1", "CommunicationChannelID": 1, "IsVisibleForCustomer": 1,
             "From": "Geschäftsstelle <info@verband.example>", "To": "mitglied@example.org",
             "Subject": "Re: Ihre Anfrage", "Body": "Guten Tag,\nwir kümmern uns darum.\nIhre Geschäftsstelle\n",
-            "ContentType": "text/plain; charset=utf-8", "MimeType": "text/plain", "CreateTime": when.strftime(WIRE_TIME),
+            "ContentType": "text/plain; charset=utf-8", "MimeType": "text/plain",
+            "CreateTime": when.strftime(WIRE_TIME),
             "MessageID": f"<answer-{article_id}@verband.example>", "DynamicField": [], "Attachment": []}
 
 
@@ -72,7 +73,7 @@ def build_tickets(count: int, *, now: datetime | None = None, start: int = 0,
                   first_id: int = FIRST_TICKET_ID) -> list[Built]:
     """`count` open tickets. Every 7th machine mail comes after a person's mail and an agent's answer
     ("answered"); every 11th ticket has a person's mail after a machine mail ("person-after")."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     rows = corpus_rows(count, start=start)
     humans = [r for r in manifest(ZNUNY_DEV_TSV) if r["label"] == "human"]
     bodies: dict[str, dict[str, Any]] = {}

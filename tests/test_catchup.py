@@ -3,7 +3,11 @@ found after it is back and processed once, like webhook events, through the outb
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timezone
+import sqlite3
+import time
+from collections import Counter
+from contextlib import closing
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +19,8 @@ from bouncer import znuny as wire
 from bouncer.config import Config
 from corpus_tickets import build_tickets
 from fake_znuny import FakeZnuny
+from test_gunicorn import StartGunicorn, start_gunicorn, wait_for  # noqa: F401 (start_gunicorn: a fixture)
+from test_webhook_http import load_capture, post_capture
 
 
 def make_app(fake: FakeZnuny, db: Path, **overrides: Any) -> Flask:
@@ -24,7 +30,7 @@ def make_app(fake: FakeZnuny, db: Path, **overrides: Any) -> Flask:
 
 
 def now_text() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def arrive_while_down(fake: FakeZnuny, count: int, first_id: int) -> list[Any]:
@@ -55,7 +61,8 @@ def test_mails_missed_while_down_are_processed_once_through_the_outbox(fake_znun
     counts = catchup.run_once()
     assert counts is not None and counts["processed"] == incoming
     assert len(service.store.list_verdicts(source="catchup", limit=1000)) == incoming
-    assert service.store.pending_count() == sum(counts.get(f"action_{a}", 0) for a in ("close", "move", "tag", "restore"))
+    acting = sum(counts.get(f"action_{a}", 0) for a in ("close", "move", "tag", "restore"))
+    assert service.store.pending_count() == acting
     while worker.run_once():
         pass
     closed = {t for t, ticket in fake_znuny.tickets.items() if ticket["StateType"] == "closed"}
@@ -64,10 +71,12 @@ def test_mails_missed_while_down_are_processed_once_through_the_outbox(fake_znun
         if item.has_person:
             assert fake_znuny.tickets[item.ticket["TicketID"]]["State"] == item.ticket["State"]
 
-    updates = len(fake_znuny.requests_for("TicketUpdate"))
+    updates, reads = len(fake_znuny.requests_for("TicketUpdate")), len(fake_znuny.requests_for("TicketGet"))
     again = catchup.run_once()
     assert again is not None and again["processed"] == 0  # our own notes and the recorded mails are not new
     assert len(fake_znuny.requests_for("TicketUpdate")) == updates
+    later = fake_znuny.requests_for("TicketGet")[reads:]
+    assert len(later) == again["tickets"] and not any(r.json.get("Attachments") for r in later)  # light reads
     runs = service.store.runs("catchup")
     assert [r["status"] for r in runs] == ["done", "done"] and runs[1]["summary"]["processed"] == incoming
 
@@ -129,3 +138,36 @@ def test_catchup_settings_come_from_the_environment() -> None:
     assert (config.catchup_minutes, config.catchup_in_dry_run, str(config.otrs_zone)) == (2.5, True, "Europe/Berlin")
     with pytest.raises(ValueError, match="BOUNCER_OTRS_TIMEZONE"):
         Config.from_env({"BOUNCER_OTRS_TIMEZONE": "Mars/Olympus"})
+
+
+def test_gunicorn_catches_up_after_a_stop_and_acts_once(
+        fake_znuny: FakeZnuny, start_gunicorn: StartGunicorn,  # noqa: F811 (the fixture imported above)
+        wire_dir: Path, tmp_path: Path) -> None:
+    """Real gunicorn, two workers: mails PostMaster took while it was stopped are judged after the
+    start (post_worker_init starts the catch-up), once, and their updates reach Znuny once."""
+    settings = {"BOUNCER_OTRS_URL": fake_znuny.base_url, "BOUNCER_OTRS_USER": fake_znuny.user,
+                "BOUNCER_OTRS_PASSWORD": fake_znuny.password, "BOUNCER_CATCHUP_MINUTES": "0.02"}
+    server = start_gunicorn("inline", **settings)
+    assert post_capture(server.url, load_capture(wire_dir, "ooo-vacation-generic-newticket")).status_code == 200
+    assert server.stop() == 0
+    built = arrive_while_down(fake_znuny, 12, first_id=3000)
+    incoming = sum(len(item.ticket["Article"]) - (item.story == "answered") for item in built)
+
+    start_gunicorn("inline", **settings)
+    db = tmp_path / "data" / "bouncer.sqlite"
+
+    def caught_up() -> int:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)) as conn:
+            return int(conn.execute("SELECT count(*) FROM events WHERE source = 'catchup'").fetchone()[0])
+
+    wait_for(lambda: caught_up() == incoming, 60, "the catch-up to judge every missed mail")
+    wait_for(lambda: all(ticket["StateType"] == "closed" for tid, ticket in fake_znuny.tickets.items()
+                         if tid in {b.ticket["TicketID"] for b in built if not b.has_person and b.label in (
+                             "bounce_hard", "auto_reply")}), 60, "the outbox to close the machine tickets")
+    time.sleep(3)  # a few more catch-up rounds of both workers
+    assert caught_up() == incoming
+    updates = Counter(int(r.path.rsplit("/", 1)[1]) for r in fake_znuny.requests_for("TicketUpdate"))
+    assert updates and set(updates.values()) == {1}
+    for item in built:
+        if item.has_person:
+            assert fake_znuny.tickets[item.ticket["TicketID"]]["StateType"] != "closed"

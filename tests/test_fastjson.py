@@ -7,11 +7,23 @@ import pytest
 from bouncer import fastjson
 
 
-@pytest.mark.parametrize("raw", [b'{"Subject": "\\ud83d broken"}', b'{"Confidence": NaN}', b'{"a": [1, {"b": null}]}'],
-                         ids=["lone-surrogate", "nan", "plain"])
+@pytest.mark.parametrize("raw", [b'{"Confidence": NaN}', b'{"a": [1, {"b": null}]}', b'{"s": "\\ud83d\\ude00"}'],
+                         ids=["nan", "plain", "surrogate-pair"])
 def test_body_is_read_as_the_standard_json_module_reads_it(raw: bytes) -> None:
     parsed = fastjson.loads(raw)
     assert json.dumps(parsed) == json.dumps(json.loads(raw))
+
+
+def test_a_lone_surrogate_escape_is_read_as_the_replacement_character_so_it_can_be_stored() -> None:
+    parsed = fastjson.loads(b'{"Subject": "\\ud83d broken", "\\udc00": ["\\ud800"]}')
+    assert parsed == {"Subject": "\ufffd broken", "\ufffd": ["\ufffd"]}
+
+
+@pytest.mark.parametrize("raw", [b"[" * 5000 + b"]" * 5000, b'{"a":' * 5000 + b"1" + b"}" * 5000,
+                                 b'{"x": NaN, "a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"])
+def test_json_nested_thousands_deep_is_malformed(raw: bytes) -> None:
+    with pytest.raises(ValueError, match="nested too deep"):
+        fastjson.loads(raw)
 
 
 def test_integer_beyond_64_bits_is_read_as_a_float_so_no_id_check_takes_it() -> None:

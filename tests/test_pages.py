@@ -26,7 +26,8 @@ from app import create_app
 from bouncer.config import Config
 from bouncer.store import MailMeta, Store
 from bouncer.verdict import Original, Verdict
-from bouncer.web.auth import Throttle, read_users
+from bouncer.web.auth import read_users
+from bouncer.web.loginstate import PAIR_LIMIT, WINDOW, LoginState
 
 from browser.pages_seed import (ADMIN, PRESS, PRESS_RELEASE, PRESS_RELEASE_RECIPIENTS, WEBHOOK, XSS_BODY, XSS_SUBJECT,
                                 csrf_token, https_client, log_in, page_config, seed_mailings, wire_captures)
@@ -547,19 +548,19 @@ def test_times_are_shown_in_berlin_time_with_german_dates(press: FlaskClient, ap
                                              headers={"Accept-Language": "en"}).text
 
 
-def test_login_throttle_forgets_failures_after_its_window() -> None:
+def test_login_throttle_forgets_failures_after_its_window(tmp_path: Path) -> None:
     now = [1000.0]
-    throttle = Throttle(limit=3, window=60.0, clock=lambda: now[0])
-    throttle.failed("addr:a", "name:x")
-    throttle.failed("addr:a", "name:y")
-    throttle.failed("addr:a", "name:z")
-    assert throttle.retry_after("addr:a") == 61 and throttle.retry_after("name:x") == 0
-    now[0] += 61
-    assert throttle.retry_after("addr:a") == 0
-    for _ in range(3):
-        throttle.failed("addr:b")
-    throttle.succeeded("addr:b")
-    assert throttle.retry_after("addr:b") == 0
+    throttle = LoginState(tmp_path / "logins", clock=lambda: now[0])
+    for _ in range(PAIR_LIMIT):
+        throttle.failed("x", "10.0.0.1")
+    assert throttle.retry_after("x", "10.0.0.1") == int(WINDOW) + 1
+    assert throttle.retry_after("y", "10.0.0.1") == 0 and throttle.retry_after("x", "10.0.0.2") == 0
+    now[0] += WINDOW + 1
+    assert throttle.retry_after("x", "10.0.0.1") == 0
+    for _ in range(PAIR_LIMIT):
+        throttle.failed("z", "10.0.0.3")
+    throttle.succeeded("z", "10.0.0.3")
+    assert throttle.retry_after("z", "10.0.0.3") == 0
 
 
 def test_evidence_is_shown_in_german_with_mail_values_verbatim(admin: FlaskClient, app: Flask) -> None:

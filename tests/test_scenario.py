@@ -51,6 +51,11 @@ def test_the_week_has_three_mailings_and_every_format() -> None:
     ("Risposta automatica: Newsletter", "Newsletter"),
     ("Undelivered Mail Returned to Sender", "Undelivered Mail Returned to Sender"),
     ("Abwesend bis Montag", "Abwesend bis Montag"),
+    ("Return Receipt (displayed) - PM: Klimaplan", "PM: Klimaplan"),
+    ("Empfangsbestätigung (angezeigt) - PM: Klimaplan", "PM: Klimaplan"),
+    ("Lesebestätigung: PM: Klimaplan", "PM: Klimaplan"),
+    ("Ticket Received - 286614 - PM: Klimaplan", "PM: Klimaplan"),
+    ("[Automatyczna odpowiedź] Re: PM: Klimaplan", "PM: Klimaplan"),
 ])
 def test_subject_prefixes_of_every_kind_are_stripped_nested(subject: str, stripped: str) -> None:
     assert strip_prefixes(subject) == stripped

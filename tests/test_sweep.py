@@ -13,6 +13,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,7 @@ def test_dry_run_changes_nothing_and_reports_every_ticket(znuny: FakeZnuny, serv
     run_id, report = run_sweep(service, SweepOptions(apply=False))
     assert znuny.tickets == before
     assert not znuny.requests_for("TicketUpdate")
+    assert len(znuny.requests_for("TicketGet")) == len(znuny.tickets)  # no ticket is long: one read each
     assert service.store.newest_event_time() is None  # not even our own store: an apply must still see them
     assert report.total == len(znuny.tickets) == TICKETS + 4  # + the four captured tickets
     rows = list(csv.reader(io.StringIO(report.csv_text())))
@@ -208,9 +210,8 @@ def test_a_long_ticket_is_paged_and_its_older_mail_still_read_with_attachments(
     assert gets[-1]["ArticleSenderType"] == ["customer"]
 
 
-def _utc(text: str) -> Any:
-    from datetime import datetime, timezone
-    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+def _utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 # --- the command, as users run it ------------------------------------------------------------------
@@ -257,3 +258,74 @@ def test_command_ctrl_c_stops_after_the_ticket_in_hand_and_the_rerun_finishes_on
     assert process.returncode == 0, err.decode()
     updates = updates_per_ticket(znuny)
     assert set(updates.values()) == {1} and len(updates) > len(first)
+
+
+def test_command_on_a_terminal_shows_a_progress_bar_with_eta(znuny: FakeZnuny, tmp_path: Path) -> None:
+    import pty
+    leader, follower = pty.openpty()
+    env = {**os.environ, "BOUNCER_DB_PATH": str(tmp_path / "b.sqlite"), "BOUNCER_OTRS_URL": znuny.base_url,
+           "BOUNCER_OTRS_USER": znuny.user, "BOUNCER_OTRS_PASSWORD": znuny.password, "BOUNCER_LOG_JSON": "1",
+           "PYTHONPATH": str(REPO), "TERM": "xterm-256color", "COLUMNS": "160"}
+    env.pop("NO_COLOR", None)
+    process = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "sweep", "--queue", "LV"],
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=follower, env=env)
+    os.close(follower)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        screen += chunk
+    process.communicate(timeout=240)
+    os.close(leader)
+    assert process.returncode == 0
+    text = screen.decode(errors="replace")
+    assert "50/50" in text and "━" in text and "ETA" in text  # rich's bar, M of N and the time left
+    assert "sweep: 50 open tickets found" not in text  # no plain lines on a terminal
+
+
+def test_with_fetch_raw_the_sweep_judges_the_raw_mail_from_agentticketplain(
+        fake_znuny: FakeZnuny, tmp_path: Path) -> None:
+    """The captured tickets 2 and 3: AgentTicketPlain has the raw mail of articles 6, 7 and 8; the others
+    fall back to the TicketGet article, and each verdict says which it was made from."""
+    app = make_app(fake_znuny, tmp_path / "b.sqlite", fetch_raw=True)
+    service = app.extensions["bouncer"]
+    _, report = run_sweep(service, SweepOptions(apply=True, rate=0))
+    assert {r.ticket_id for r in report.results} == {2, 3, 4, 5}
+    downloads = {(int(r.query["TicketID"]), int(r.query["ArticleID"])) for r in fake_znuny.requests_for(
+        "AgentTicketPlain")}
+    assert {(2, 6), (3, 7), (3, 8)} <= downloads
+    store = service.store
+
+    def source(ticket_id: int, article_id: int) -> str:
+        event = store.get_event(store.event_id(ticket_id, article_id))
+        return event["mail_source"]
+
+    sources = {key: source(*key) for key in ((2, 6), (3, 7), (3, 8), (4, 10))}
+    assert sources[(2, 6)] == sources[(3, 7)] == sources[(3, 8)] == "raw"
+    assert sources[(4, 10)] == "payload"
+    assert not any(r.path.endswith("/Ticket/2") and r.json.get("ArticleSenderType")
+                   for r in fake_znuny.requests_for("TicketGet"))
+    service.store.close()
+
+
+def test_older_mails_are_recorded_without_action_when_the_newest_was_decided_by_the_webhook(
+        znuny: FakeZnuny, service: Service, built: list[Built]) -> None:
+    """Ticket 3 (captured): a person's mail, an agent's answer, an out-of-office, a read receipt and the
+    person's reply. The webhook saw only the reply; the sweep judges the older mails, acts on nothing."""
+    from bouncer import znuny as wire
+    ticket = znuny.tickets[3]
+    reply = ticket["Article"][-1]
+    assert service.process(wire.parse_event(wire.invoker_body(ticket, reply, ticket["Article"])), b"{}").status \
+        == "processed"
+    _, report = run_sweep(service, SweepOptions(apply=True, rate=0, limit=4))
+    (row,) = [r for r in report.results if r.ticket_id == 3]
+    assert (row.action, row.why, row.judged) == ("leave", "its newest mail was decided before (webhook)", 3)
+    assert 3 not in updates_per_ticket(znuny)
+    recorded = service.store.event_sources(3)
+    assert recorded == {3: "sweep", 7: "sweep", 8: "sweep", 9: "webhook"}
+    assert {a["kind"] for v in service.store.list_verdicts(ticket_id=3, source="sweep") for a in v["actions"]} \
+        == {"none"}

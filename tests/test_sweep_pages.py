@@ -6,8 +6,8 @@ import copy
 import csv
 import io
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from flask import Flask
@@ -67,6 +67,16 @@ def test_a_dry_run_started_on_the_page_changes_nothing_and_its_report_downloads(
     assert {r[2] for r in rows[1:]} == {"Presse", "LV"}
 
 
+def test_a_second_sweep_is_refused_while_one_runs_anywhere(app: Flask, admin: FlaskClient) -> None:
+    store = app.extensions["bouncer"].store
+    store.start_run("sweep", "apply", {}, "command line")  # e.g. an admin's --apply in a shell
+    page = admin.get("/admin/sweeps", headers={"Accept-Language": "en"})
+    answer = admin.post("/admin/sweeps", data={"csrf_token": csrf_token(page.text)},
+                        headers={"Accept-Language": "en"}, follow_redirects=True)
+    assert "already running" in answer.text
+    assert [r["mode"] for r in store.runs("sweep")] == ["apply"]
+
+
 def test_the_form_needs_its_csrf_token(admin: FlaskClient, fake_znuny: FakeZnuny, app: Flask) -> None:
     assert admin.post("/admin/sweeps", data={"queues": "Presse"}).status_code in (400, 403)
     assert app.extensions["bouncer"].store.last_run("sweep") is None
@@ -91,4 +101,5 @@ def test_last_catchup_is_shown_and_review_filters_by_source(app: Flask, admin: F
     assert swept
     review = admin.get("/admin/review?source=sweep", headers={"Accept-Language": "en"}).text
     assert f'id="v{swept[0]["id"]}"' in review
+    assert '<span class="badge source">sweep</span>' in review
     assert 'id="v' not in admin.get("/admin/review?source=webhook").text

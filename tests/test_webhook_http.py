@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import logging
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +28,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from app import create_app
 from bouncer.config import Config
+from bouncer.otrs import OtrsError
 from bouncer.outbox import OutboxWorker
 from bouncer.policy import MARKER
 from bouncer.service import Service
@@ -384,17 +386,19 @@ def test_note_we_added_does_not_start_a_loop(serve: Serve, fake_znuny: FakeZnuny
     assert updates_per_ticket(fake_znuny) == {4: 1}
 
 
-def test_article_carrying_our_marker_is_never_judged_whatever_its_sender(serve: Serve, wire_dir: Path) -> None:
-    """A Znuny that files our notes as customer articles must not make us classify our own words."""
+def test_a_customer_mail_with_our_marker_in_its_subject_is_judged_like_any_other(
+        serve: Serve, wire_dir: Path) -> None:
+    """Our notes are known by their author (agent or system, internal channel): anybody can write
+    "[otrs-bouncer]" into a subject, and that must not buy a mail a pass."""
     live = serve("inline")
     capture = load_capture(wire_dir, "ooo-vacation-generic-newticket")
     body = json.loads(capture["body_raw"])
-    echo = dict(body["Ticket"]["Article"], ArticleID=99, Subject=f"{MARKER} auto-reply")
+    echo = dict(body["Ticket"]["Article"], Subject=f"{MARKER} auto-reply", Body=f"{MARKER} Decision: close")
 
     response = live.post(as_posted(capture, body, echo))
 
-    assert response.json() == {"Result": "ignored", "Why": "our own note"}
-    assert event_count(live.store) == 0
+    assert response.json()["Result"] == "processed"
+    assert event_count(live.store) == 1
 
 
 def test_repeated_delivery_is_processed_once(serve: Serve, fake_znuny: FakeZnuny, wire_dir: Path) -> None:
@@ -563,7 +567,9 @@ def test_pending_outbox_survives_a_restart(serve: Serve, fake_znuny: FakeZnuny, 
 def crash_after_spooling(live: LiveApp, capture: dict[str, Any]) -> None:
     """What a worker killed mid-request leaves behind: the payload in the spool, nothing recorded."""
     event = json.loads(capture["body_raw"])["Event"]
-    live.service.spool.put(int(event["TicketID"]), int(event["ArticleID"]), "webhook", capture["body_raw"].encode())
+    item = live.service.spool.put(int(event["TicketID"]), int(event["ArticleID"]), "webhook", capture["body_raw"].encode())
+    written = live.store.clock().timestamp()  # the test's clock, not the wall clock a slow start moved on
+    os.utime(item.path, (written, written))
 
 
 def test_event_whose_request_died_is_finished_by_recovery(
@@ -702,3 +708,129 @@ def test_dry_run_records_the_plan_and_touches_nothing(serve: Serve, fake_znuny: 
     assert action["state"] == "dry-run" and action["plan"]["state"] == "closed successful"
     assert live.worker.run_once() == 0
     assert fake_znuny.received == []
+
+
+# ---- inline answers: confirmed by Znuny, or flagged ---------------------------------------------------
+
+def distinct(records: Iterable[logging.LogRecord]) -> list[logging.LogRecord]:
+    """Each log record once (the test's handler may sit on the logger and on the root it propagates to)."""
+    return list({id(r): r for r in records}.values())
+
+
+def test_inline_answer_is_sent_until_the_echo_of_our_note_confirms_it(serve: Serve, wire_dir: Path) -> None:
+    live = serve("inline")
+    capture = load_capture(wire_dir, "ooo-exchange-canned-response-actions", all_attachments=True)
+    answer = live.post(capture).json()
+    body = json.loads(capture["body_raw"])
+    ticket_id, article_id = int(body["Event"]["TicketID"]), int(body["Event"]["ArticleID"])
+    assert [a["state"] for a in verdict_for(live.store, ticket_id, article_id)["actions"]] == ["sent"]
+
+    # Znuny adds our note as UserID 1 and fires ArticleCreate for it (note-created-by-invoker-response).
+    echo = load_capture(wire_dir, "note-created-by-invoker-response")
+    echo_body = json.loads(echo["body_raw"])
+    note = dict(echo_body["Ticket"]["Article"], Subject=answer["OTRS_TicketArticleAdd"]["Subject"])
+    assert live.post(as_posted(echo, echo_body, note)).json()["Result"] == "ignored"
+
+    assert [a["state"] for a in verdict_for(live.store, ticket_id, article_id)["actions"]] == ["done"]
+
+
+def test_inline_answer_znuny_never_confirms_is_flagged_with_what_ticketget_shows(
+        serve: Serve, fake_znuny: FakeZnuny, wire_dir: Path, clock: Clock,
+        caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No echo came back and TicketGet shows the ticket unchanged: 'unconfirmed', with why, and one warning."""
+    live = serve("inline")
+    monkeypatch.setattr(logging.getLogger("bouncer.service"), "handlers", [caplog.handler])
+    capture = load_capture(wire_dir, "ooo-vacation-generic-newticket")
+    body = json.loads(capture["body_raw"])
+    ticket_id, article_id = int(body["Event"]["TicketID"]), int(body["Event"]["ArticleID"])
+    assert live.post(capture).json()["OTRS_TicketStateSet"] == "closed successful"
+
+    assert live.service.confirm_sent() == 0  # within the minute Znuny has to confirm it
+    clock.advance(minutes=2)
+    assert live.service.confirm_sent() == 1
+
+    (action,) = verdict_for(live.store, ticket_id, article_id)["actions"]
+    assert action["state"] == "unconfirmed"
+    assert "no echo of our note came back" in action["last_error"] and "closed successful" in action["last_error"]
+    warnings = distinct(r for r in caplog.records if r.getMessage() == "inline answer never confirmed by Znuny")
+    assert len(warnings) == 1 and warnings[0].ticket_id == ticket_id
+    assert live.service.confirm_sent() == 0
+
+
+def test_every_failed_outbox_attempt_is_logged_once_with_ticket_and_reason(
+        serve: Serve, fake_znuny: FakeZnuny, wire_dir: Path, clock: Clock,
+        caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    live = serve("callback")
+    monkeypatch.setattr(logging.getLogger("bouncer.service"), "handlers", [caplog.handler])
+    fake_znuny.down("refuse")
+    assert live.post(load_capture(wire_dir, "ooo-vacation-generic-newticket")).json()["Result"] == "processed"
+
+    assert live.worker.run_once() == 0
+    clock.advance(minutes=1)
+    assert live.worker.run_once() == 0
+
+    failed = distinct(r for r in caplog.records if r.getMessage() == "ticket update failed, will retry")
+    assert [(r.levelname, r.ticket_id, r.attempt) for r in failed] == [("WARNING", 4, 1), ("WARNING", 4, 2)]
+    (action,) = outbox_actions(live.store)
+    code = action["last_error"].split(":", 1)[0]
+    assert code.endswith(".Unreachable") and action["last_error"].count(code) == 1
+
+
+def test_an_outbox_update_znuny_refuses_is_given_up_with_one_error_line(
+        serve: Serve, fake_znuny: FakeZnuny, wire_dir: Path,
+        caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    live = serve("callback", otrs_password="wrong-password")
+    monkeypatch.setattr(logging.getLogger("bouncer.service"), "handlers", [caplog.handler])
+    assert live.post(load_capture(wire_dir, "ooo-vacation-generic-newticket")).json()["Result"] == "processed"
+
+    assert live.worker.run_once() == 0
+
+    given_up = distinct(r for r in caplog.records if r.getMessage() == "ticket update given up")
+    assert [(r.levelname, r.ticket_id) for r in given_up] == [("ERROR", 4)]
+    assert given_up[0].error.startswith("SessionCreate.AuthFail: ")
+    (action,) = outbox_actions(live.store)
+    assert action["state"] == "failed" and action["last_error"].count("SessionCreate.AuthFail") == 1
+
+
+# --- callback delivery is effectively once -----------------------------------------------------------
+
+def test_an_update_znuny_applied_after_our_timeout_is_not_applied_again(
+        serve: Serve, fake_znuny: FakeZnuny, wire_dir: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Znuny slower than our timeout: it applied the TicketUpdate, we saw a timeout. The retry reads
+    the ticket first, finds our note with the action's mark, and sends nothing."""
+    live = serve("callback")
+    assert live.post(load_capture(wire_dir, "ooo-vacation-generic-newticket")).json()["Result"] == "processed"
+    real = live.service.otrs.ticket_update
+
+    def applied_then_timed_out(*args: Any, **kwargs: Any) -> Any:
+        real(*args, **kwargs)
+        raise OtrsError("Timeout", "read timed out", retryable=True)
+
+    monkeypatch.setattr(live.service.otrs, "ticket_update", applied_then_timed_out)
+    assert live.worker.run_once() == 0
+    monkeypatch.undo()
+    for _ in range(4):
+        clock.advance(minutes=20)
+        live.worker.run_once()
+
+    assert updates_per_ticket(fake_znuny) == {4: 1}
+    assert [a["state"] for a in outbox_actions(live.store)] == ["done"]
+    notes = [a for a in fake_znuny.tickets[4]["Article"] if MARKER in str(a.get("Body"))]
+    assert len(notes) == 1 and notes[0]["Body"].endswith(f"action #{outbox_actions(live.store)[0]['id']}")
+
+
+def test_a_close_claimed_by_a_dead_worker_is_not_re_applied_to_a_ticket_an_agent_reopened(
+        serve: Serve, fake_znuny: FakeZnuny, wire_dir: Path, clock: Clock) -> None:
+    live = serve("callback")
+    assert live.post(load_capture(wire_dir, "ooo-vacation-generic-newticket")).json()["Result"] == "processed"
+    (action,) = outbox_actions(live.store)
+    assert action["plan"]["state"] == "closed successful"
+    assert live.store.claim_action(action["id"])  # a worker took it and was killed before it answered
+    fake_znuny.tickets[4]["State"] = "open"  # meanwhile an agent looked at the ticket and opened it
+
+    clock.advance(hours=1)  # the lease has run out: another worker takes the action over
+    assert live.worker.run_once() == 1
+
+    assert fake_znuny.tickets[4]["State"] == "open", "never re-close a ticket whose state changed since planned"
+    assert fake_znuny.dynamic_field(4, "MailClassification") == "auto-reply"
+    assert updates_per_ticket(fake_znuny) == {4: 1}

@@ -45,7 +45,7 @@ _KIND_SQL = kind_sql("v")
 # The kind a verdict counts as on the press pages: a rejected one is the person's mail it was.
 _COUNTED_KIND_SQL = f"CASE WHEN v.review IN {REJECTED_SQL} THEN 'human' ELSE {_KIND_SQL} END"
 _MACHINE_SQL = f"v.category NOT IN {sql_list(PERSON_CATEGORIES)}"
-# Exactly the WHERE of the partial index idx_verdicts_unlinked (m007), so SQLite may use it.
+# Exactly the WHERE of the partial index idx_verdicts_unlinked (m009), so SQLite may use it.
 _UNLINKED_SQL = "v.mailing_id IS NULL AND v.category NOT IN ('human', 'unsubscribe')"
 _PIVOT_SQL = ", ".join(f"coalesce(sum(c.n) FILTER (WHERE c.kind = '{k}'), 0) AS {k}" for k in KINDS)
 # Written as ORs, which SQLite matches against the partial index idx_actions_outbox (m005).
@@ -158,7 +158,7 @@ class ReadModel(Connection):
         """Machine mail about no mailing of ours (a bounce of an agent's answer, an out-of-office to a
         ticket reply, a bounce naming nothing): counts per kind and the latest, newest first.
 
-        Counted and listed from the partial index idx_verdicts_unlinked (m007), which holds only these."""
+        Counted and listed from the partial index idx_verdicts_unlinked (m009), which holds only these."""
         counts = dict.fromkeys(KINDS, 0)
         for row in self._rows(
                 f"SELECT {_KIND_SQL} AS kind, count(*) AS n FROM verdicts v INDEXED BY idx_verdicts_unlinked "
@@ -235,7 +235,8 @@ class ReadModel(Connection):
             "SELECT v.*, (SELECT json_group_array(json_object('id', a.id, 'kind', a.kind, "
             "'action', json_extract(a.plan, '$.action'), 'mode', a.mode, 'state', a.state, "
             "'attempts', a.attempts, 'last_error', a.last_error)) "
-            "FROM actions a WHERE a.verdict_id = v.id) AS actions FROM verdicts v"
+            "FROM actions a WHERE a.verdict_id = v.id) AS actions, "
+            "(SELECT e.source FROM events e WHERE e.id = v.event_id) AS event_source FROM verdicts v"
             + (" WHERE " + where if where else "")
             + " ORDER BY v.created_at DESC, v.id DESC LIMIT ? OFFSET ?"
         )

@@ -106,6 +106,7 @@ class VerdictListRow(VerdictRow):
     """A verdict in the review queue, with its actions summarised."""
 
     actions: list[ActionSummary]
+    event_source: str  # vocab.EVENT_SOURCES: the path that saw the article (webhook, sweep, catchup)
 
 
 class VerdictDetail(VerdictRow):

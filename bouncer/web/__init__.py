@@ -7,12 +7,13 @@ from __future__ import annotations
 from flask import Flask
 
 from ..service import Service
-from . import api, auth, pages, probes, security, sweeps, webhook
+from . import api, auth, pages, params, probes, security, sweeps, webhook
 
 
 def init_app(app: Flask, service: Service) -> None:
     """Pages, API, login, HTTP hardening and probes on `app`; the webhook as a WSGI layer in front of it."""
     app.extensions["bouncer"] = service
+    app.url_map.converters["int"] = params.IdConverter  # before any route is added
     pages.init_app(app)
     security.init_app(app, csrf_exempt=(api.bp,))  # the webhook is served ahead of Flask (WebhookEndpoint)
     auth.init_app(app)

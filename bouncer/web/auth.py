@@ -6,9 +6,10 @@ table per user: ``[users."name"]`` with ``role = "press" | "admin"`` and a werkz
 page. Admin sees everything press sees. On the very first start, when the file does not
 exist, it is created with one `admin` user and a random password that is logged once.
 
-The session cookie holds the user name and a fingerprint of the password hash (an HMAC,
-so the cookie reveals nothing of the hash): changing a password or removing a user in the
-file ends that user's sessions on the next request, without a server-side session store.
+The session cookie holds the user name, a fingerprint of the password hash (an HMAC, so the
+cookie reveals nothing of the hash) and the user's session generation: changing a password or
+removing a user in the file ends that user's sessions on the next request, and so does logout,
+which bumps the generation kept server-side (bouncer.web.loginstate, with the login throttle).
 """
 from __future__ import annotations
 
@@ -21,7 +22,6 @@ import os
 import re
 import secrets
 import threading
-import time
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +41,7 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired
 
 from ..config import Config
+from .loginstate import LoginState, client_address, login_state_path
 
 log = logging.getLogger("bouncer.auth")
 
@@ -102,54 +103,29 @@ def _dummy_hash() -> str:
     return generate_password_hash(secrets.token_hex(16))
 
 
-class Throttle:
-    """Refuses further password checks for a while after too many failures from one address or for one name.
+def login_state() -> LoginState:
+    return current_app.extensions["bouncer_logins"]
 
-    Per process (each gunicorn worker keeps its own), so the bound is `limit` times the worker
-    count: enough to stop a password guesser, with no state to clean up.
-    """
 
-    def __init__(self, limit: int = 10, window: float = 900.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.limit, self.window, self.clock = limit, window, clock
-        self._failures: dict[str, list[float]] = {}
-        self._lock = threading.Lock()
-
-    def retry_after(self, *keys: str) -> int:
-        """Seconds until these keys may try again (0: now)."""
-        now = self.clock()
-        with self._lock:
-            waits = [self.window - (now - times[-self.limit]) for key in keys
-                     if len(times := self._recent(key, now)) >= self.limit]
-        return int(max(waits)) + 1 if waits else 0
-
-    def failed(self, *keys: str) -> None:
-        now = self.clock()
-        with self._lock:
-            for key in keys:
-                self._failures[key] = self._recent(key, now) + [now]
-
-    def succeeded(self, *keys: str) -> None:
-        with self._lock:
-            for key in keys:
-                self._failures.pop(key, None)
-
-    def _recent(self, key: str, now: float) -> list[float]:
-        return [t for t in self._failures.get(key, ()) if now - t < self.window][-self.limit:]
+def remote() -> str:
+    """The client's address: from BOUNCER_CLIENT_ADDRESS_HEADER behind a proxy, else the socket's."""
+    header = current_app.config["BOUNCER"].client_address_header
+    return client_address(request.remote_addr, request.headers.get(header) if header else None)
 
 
 def check_password(name: str, password: str) -> tuple[User | None, int]:
-    """(the user or None, seconds to wait): the one place pages and API check a password, throttled."""
-    throttle: Throttle = current_app.extensions["bouncer_throttle"]
-    keys = (f"addr:{request.remote_addr}", f"name:{name.lower()}")
-    wait = throttle.retry_after(*keys)
+    """(the user or None, seconds to wait): the one place pages and API check a password, throttled
+    per (name, client address) and per name across all workers (bouncer.web.loginstate)."""
+    state, address = login_state(), remote()
+    wait = state.retry_after(name, address)
     if wait:
-        log.warning("password check throttled", extra={"remote": request.remote_addr, "retry_after": wait})
+        log.warning("password check throttled", extra={"remote": address, "retry_after": wait})
         return None, wait
     user = users_file().authenticate(name, password)
     if user is None:
-        throttle.failed(*keys)
+        state.failed(name, address)
     else:
-        throttle.succeeded(*keys)
+        state.succeeded(name, address)
     return user, 0
 
 
@@ -219,7 +195,8 @@ def current_user() -> User | None:
         g.user = None
         name = session.get("user")
         user = users_file().get(name) if isinstance(name, str) else None
-        if user is not None and hmac.compare_digest(str(session.get("fp", "")), _fingerprint(user)):
+        if (user is not None and hmac.compare_digest(str(session.get("fp", "")), _fingerprint(user))
+                and session.get("gen") == login_state().generation(user.name)):
             g.user = user
     return g.user
 
@@ -233,6 +210,7 @@ def login_user(user: User) -> None:
     session.clear()  # a fresh session: no fixation, no leftovers from an earlier login
     session.permanent = True
     session["user"], session["fp"] = user.name, _fingerprint(user)
+    session["gen"] = login_state().generation(user.name)  # logout bumps it: the cookie then stops working
     g.user = user
 
 
@@ -252,6 +230,8 @@ def safe_next(target: str | None) -> str:
     """Only a path on this site: an open redirect would make our login page a phishing tool."""
     if not target:
         return url_for("press.mailings")
+    if any(ch.isspace() or not ch.isprintable() for ch in target):
+        return url_for("press.mailings")  # CR/LF would split the Location header (werkzeug refuses: 500)
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return url_for("press.mailings")
@@ -274,18 +254,21 @@ def login() -> ResponseReturnValue:
             return render_template("login.html", form=form), 429, {"Retry-After": str(wait)}
         if user is not None:
             login_user(user)
-            log.info("page login", extra={"user": user.name, "role": user.role, "remote": request.remote_addr})
+            log.info("page login", extra={"user": user.name, "role": user.role, "remote": remote()})
             return redirect(safe_next(request.args.get("next")))
         name = form.username.data or ""
         # Never log what looks like a password typed into the name field.
         log.warning("page login refused", extra={"user": name if _NAME.match(name) else "(not a user name)",
-                                                 "remote": request.remote_addr})
+                                                 "remote": remote()})
         flash(_("User name or password is wrong."), "error")
     return render_template("login.html", form=form), 200 if request.method == "GET" or form.errors else 401
 
 
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
+    user = current_user()
+    if user is not None:
+        login_state().end_sessions(user.name)  # every copy of this user's cookies, in every worker
     session.clear()
     flash(_("You are logged out."), "info")
     return redirect(url_for("auth.login"))
@@ -339,7 +322,7 @@ def init_app(app: Flask) -> None:
             "flask --app app user add admin --role admin",
             extra={"users_file": str(path)})
     app.extensions["bouncer_users"] = UsersFile(path)
-    app.extensions["bouncer_throttle"] = Throttle()
+    app.extensions["bouncer_logins"] = LoginState(login_state_path(config.db_path))
     app.config["PERMANENT_SESSION_LIFETIME"] = SESSION_LIFETIME
     app.register_blueprint(bp)
     app.cli.add_command(user_cli)

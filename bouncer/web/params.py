@@ -16,6 +16,7 @@ from flask import request
 from flask_babel import lazy_gettext as _l
 from flask_babel import to_utc
 from flask_babel.speaklater import LazyString
+from werkzeug.routing import IntegerConverter, Map
 
 _EXPECTED: dict[str, LazyString] = {
     "day": _l("a date as YYYY-MM-DD, e.g. 2026-12-07"),
@@ -47,19 +48,41 @@ def _given(name: str) -> str | None:
     return value or None
 
 
+MAX_ID = 2**63 - 1  # SQLite's INTEGER: a larger number overflowed the query (500)
+MAX_PAGE = 1_000_000
+# Dates outside these years are no filter anyone means; year 1 and 9999 overflowed the UTC conversion.
+YEARS = (1900, 2999)
+
+
+def _number(value: str) -> int | None:
+    """ASCII digits as a number up to MAX_ID; None otherwise ("²" passes isdigit() but not int())."""
+    if value.isascii() and value.isdigit() and len(value) <= 19 and int(value) <= MAX_ID:
+        return int(value)
+    return None
+
+
 def page() -> int:
-    """The page number; lenient (a bad one is page 1: paging is no filter)."""
-    value = request.args.get("page", "1")
-    return max(1, int(value)) if value.isdigit() else 1
+    """The page number; lenient (a bad one is page 1: paging is no filter), at most MAX_PAGE."""
+    number = _number(request.args.get("page", "1"))
+    return min(MAX_PAGE, max(1, number)) if number is not None else 1
 
 
 def int_arg(name: str) -> int | None:
     value = _given(name)
     if value is None:
         return None
-    if not value.isdigit():
+    number = _number(value)
+    if number is None:
         raise BadParameter(name, value, "number")
-    return int(value)
+    return number
+
+
+class IdConverter(IntegerConverter):
+    """`<int:...>` in routes: ids up to MAX_ID; a larger one matches no route (404), as an unknown id."""
+
+    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
 
 
 def choice_arg(name: str, allowed: Sequence[str]) -> str | None:
@@ -88,9 +111,10 @@ def day_arg(name: str) -> date | None:
     if value is None:
         return None
     try:
-        return date.fromisoformat(value) if len(value) == 10 else _bad_day(name, value)
+        day = date.fromisoformat(value) if len(value) == 10 else _bad_day(name, value)
     except ValueError:
         return _bad_day(name, value)
+    return day if YEARS[0] <= day.year <= YEARS[1] else _bad_day(name, value)
 
 
 def _bad_day(name: str, value: str) -> date:

@@ -11,6 +11,7 @@ import csv
 import io
 import logging
 import threading
+from datetime import timedelta
 
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
@@ -21,12 +22,15 @@ from wtforms import IntegerField, StringField
 from wtforms.validators import Length, NumberRange, Optional
 
 from ..service import Service
+from ..store import parse_iso
 from ..sweep import SweepOptions, run_sweep
 from . import auth
 from .csv_export import csv_response
 
 log = logging.getLogger("bouncer.web.sweeps")
 RUNS_SHOWN = 20
+# A sweep still "running" this long after its start is taken to have died with its process.
+RUNNING_AT_MOST = timedelta(hours=2)
 
 bp = Blueprint("sweeps", __name__, url_prefix="/admin/sweeps")
 bp.before_request(auth.require_role("admin"))
@@ -50,7 +54,7 @@ def overview() -> ResponseReturnValue:
     if form.validate_on_submit():
         if service.otrs is None:
             flash(_("A sweep needs the OTRS connection (BOUNCER_OTRS_URL, _USER, _PASSWORD)."), "error")
-        elif not _running.acquire(blocking=False):
+        elif _another_running(service) or not _running.acquire(blocking=False):
             flash(_("A dry-run sweep is already running."), "error")
         else:
             queues = tuple(q.strip() for q in (form.queues.data or "").split(",") if q.strip())
@@ -64,6 +68,13 @@ def overview() -> ResponseReturnValue:
                            last_catchup=store.last_run("catchup"), runs=store.runs(limit=RUNS_SHOWN),
                            catchup_on=config.catchup_enabled, catchup_minutes=config.catchup_minutes,
                            connected=service.otrs is not None), 400 if form.errors else 200
+
+
+def _another_running(service: Service) -> bool:
+    """A sweep running in any process (another worker, the command line), unless it is long dead."""
+    last = service.store.last_run("sweep")
+    return bool(last and last["status"] == "running"
+                and service.store.clock() - parse_iso(last["started_at"]) < RUNNING_AT_MOST)
 
 
 def _dry_run(service: Service, options: SweepOptions, user: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hmac
 import logging
 import re
+import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from ..service import Service
 
 log = logging.getLogger("bouncer.webhook")
 
-_ROUTE = re.compile(r"/otrs/article-created(?:-att|/(\d+)/(\d+))?")
+_ROUTE = re.compile(r"/otrs/article-created(?:-att|/(\d{1,19})/(\d{1,19}))?")
 # A JSON answer for a machine: never cached, never sniffed as something else.
 _HEADERS = (("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff"))
 
@@ -72,6 +73,9 @@ class WebhookEndpoint:
             ids = (int(route.group(1)), int(route.group(2))) if route.group(1) else (None, None)
             try:
                 response = self.handle(request, *ids)
+            except (OSError, sqlite3.OperationalError) as exc:  # disk full, database locked or gone
+                log.exception("webhook request failed: storage", extra={"ticket_id": ids[0], "article_id": ids[1]})
+                response = _refuse(503, f"storage unavailable: {str(exc)[:100]}", "storage")
             except Exception:  # a bug: Znuny gets a 500 and logs it; the traceback goes to our log
                 log.exception("webhook request failed", extra={"ticket_id": ids[0], "article_id": ids[1]})
                 response = _refuse(500, "internal error", "error")
@@ -123,6 +127,8 @@ def _authorized(request: Request, config: Config) -> str:
     if not config.webhook_password:
         return "webhook password not configured"
     auth = request.authorization
+    if auth is not None and auth.type != "basic":
+        auth = None  # Bearer, Digest ...: no Basic credentials
     user_ok = hmac.compare_digest(((auth.username if auth else "") or "").encode(), config.webhook_user.encode())
     password_ok = hmac.compare_digest((auth.password if auth and auth.password else "").encode(),
                                       config.webhook_password.encode())
