@@ -48,6 +48,7 @@ class FalsePositiveForm(FlaskForm):
 
 
 BULK_CONFIDENCE = 0.9  # bulk confirm takes machine mail at least this sure (or the filter's higher minimum)
+BULK_LIMIT = 1000  # decisions confirmed by one click, newest first; the button stays while more are left
 _REVIEW_ARGS = ("category", "review", "action", "state", "min_conf", "max_conf", "since", "until", "mailing",
                 "source", "q", "show_quiet")
 
@@ -72,11 +73,14 @@ def review() -> ResponseReturnValue:
     filters = _review_filters()
     rows = store().list_verdicts(**filters, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
     threshold = max(BULK_CONFIDENCE, filters["min_conf"] or 0)
-    bulk = store().count_verdicts(**{**filters, "review": "pending", "min_conf": threshold, "machine_only": True})
+    # Offered where the filter can hold such decisions at all (else the look would read the whole queue).
+    bulk = (filters["review"] in (None, "pending") and filters["category"] not in PERSON_CATEGORIES
+            and (filters["max_conf"] is None or filters["max_conf"] >= threshold)
+            and store().any_verdicts(**{**filters, "review": "pending", "min_conf": threshold, "machine_only": True}))
     return render_template(
         "review.html", verdicts=rows[:PAGE_SIZE], has_next=len(rows) > PAGE_SIZE, page=page,
         args={k: request.args.get(k, "") for k in _REVIEW_ARGS}, hide_quiet=filters["hide_quiet"],
-        bulk=bulk, threshold=threshold,
+        bulk=bulk, threshold=threshold, bulk_limit=BULK_LIMIT,
         categories=CATEGORIES, reviews=REVIEWS, actions=PLAN_ACTIONS, states=ACTION_STATES, sources=EVENT_SOURCES)
 
 
@@ -87,7 +91,7 @@ def confirm_many() -> ResponseReturnValue:
     filters = _review_filters()
     threshold = max(BULK_CONFIDENCE, filters.pop("min_conf") or 0)
     filters.pop("review")
-    done = store().confirm_many(user_name(), min_conf=threshold, **filters)
+    done = store().confirm_many(user_name(), min_conf=threshold, limit=BULK_LIMIT, **filters)
     flash(ngettext("%(num)s decision confirmed.", "%(num)s decisions confirmed.", done), "info")
     back: dict[str, Any] = request.args.to_dict()
     return redirect(url_for("admin.review", **back))

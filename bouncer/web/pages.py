@@ -40,7 +40,7 @@ TRANSLATIONS = Path(__file__).resolve().parents[1] / "translations"
 PAGE_SIZE = 50
 DEAD_PAGE_SIZE = 100
 FAILED_PAGE_SIZE = 100
-PEOPLE_SHOWN = 100  # per list on a mailing's page: who wrote, who is away, who read it
+PEOPLE_SHOWN = 25  # the latest per list on a mailing's page: who wrote, who is away, who read it
 _FOLDER = str(Path(__file__).resolve().parents[1])
 
 # Templates and CSS, open to everyone (the login page needs its style too).

@@ -65,7 +65,7 @@ def test_admin_searches_confirms_in_bulk_and_corrects_a_category(page: Page, liv
 
     page.goto(live.url + "/admin/review")
     bulk = page.locator("form.bulk button")
-    expect(bulk).to_contain_text("ungeprüften Entscheidungen bestätigen")
+    expect(bulk).to_have_text(re.compile(r"Alle ungeprüften Entscheidungen ab 90,0\s%\sbestätigen"))
     bulk.click()
     expect(page.locator(".flash").first).to_contain_text("Entscheidungen bestätigt.")
     expect(page.locator("form.bulk")).to_have_count(0)
