@@ -197,6 +197,24 @@ def addresses(value: str) -> list[str]:
     return out
 
 
+def valid_address(value: str) -> str | None:
+    """`value` as one bare e-mail address typed by a person (lower case, the domain as typed), or None.
+
+    The same rule as `addresses` reads from mail, applied to the whole value; an internationalised
+    domain (IDNA, RFC 5891: 'münchen.de') is checked in its ASCII form ('xn--mnchen-3ya.de').
+    """
+    local, at, domain = value.strip().lower().rpartition("@")
+    if not at or not local or not domain:
+        return None
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
+    if not _ADDR_RE.fullmatch(f"{local}@{ascii_domain}") or ascii_domain.rpartition(".")[2].isdigit():
+        return None
+    return f"{local}@{domain}"
+
+
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 
 

@@ -6,10 +6,11 @@ machine-readable report: a DSN, MDN or ARF part from an allowlisted domain still
 """
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import cast
 
-from ..mail import bare_address
+from ..mail import bare_address, valid_address
 from ..vocab import ALLOW_KINDS, check
 from .db import Connection
 from .rows import AllowRule
@@ -31,7 +32,10 @@ def check_domain(value: str) -> str:
     """The domain as a rule stores it (lower case, no '@' or dots around), or ValueError: a whole
     top-level domain ('de', '.de') or a public suffix ('co.uk') would cover everyone below it."""
     domain = value.strip().lstrip("@").strip(".").lower()
-    labels = domain.split(".")
+    try:  # an internationalised domain ('münchen.de', RFC 5891) is checked in its ASCII form, kept as typed
+        labels = domain.encode("idna").decode("ascii").split(".")
+    except UnicodeError:
+        labels = [""]
     if len(labels) < 2 or not all(_LABEL_RE.match(label) for label in labels) or labels[-1].isdigit():
         raise ValueError(f"domain {value!r}: not a valid domain (a whole top-level domain is not allowed)")
     if domain in _PUBLIC_SUFFIXES:
@@ -50,16 +54,19 @@ def allow_warning(kind: str, value: str) -> str | None:
 class Allowlist(Connection):
     """Adding, removing and matching allowlist rules."""
 
-    def add_allow(self, kind: str, value: str, note: str | None = None, by: str | None = None) -> int:
+    def add_allow(self, kind: str, value: str, note: str | None = None, by: str | None = None,
+                  verdict_id: int | None = None) -> int:
         """Never treat mail from this sender or domain as machine mail; returns the rule id
-        (the existing one if the rule is already there)."""
+        (the existing one if the rule is already there). A sender is one address (mail.valid_address,
+        'Name <a@b>' too), a domain passes `check_domain`; else ValueError. `verdict_id`: the
+        decision marked false positive that asked for the rule."""
         check(kind, ALLOW_KINDS, "kind")
-        normalised = bare_address(value) if kind == "sender" else check_domain(value)
+        normalised = valid_address(bare_address(value) or "") if kind == "sender" else check_domain(value)
         if not normalised:
             raise ValueError(f"{kind} {value!r}: not a valid address")
         with self._write() as db:
             db.table("allowlist").insert({"kind": kind, "value": normalised, "note": note, "created_by": by,
-                                          "created_at": self._now()}, ignore=True)
+                                          "created_at": self._now(), "verdict_id": verdict_id}, ignore=True)
             return int(db.execute("SELECT id FROM allowlist WHERE kind = ? AND value = ?",
                                   [kind, normalised]).fetchone()[0])
 
@@ -80,15 +87,21 @@ class Allowlist(Connection):
         address = bare_address(from_addr)
         if not address:
             return None
-        labels = address.rpartition("@")[2].split(".")
-        domains = [".".join(labels[i:]) for i in range(len(labels))]
+        local, _, domain = address.rpartition("@")
+        names = {address}
+        if "xn--" in domain:  # a rule keeps an internationalised domain as typed; mail carries it in ASCII
+            with contextlib.suppress(UnicodeError):
+                names.add(f"{local}@{domain.encode('ascii').decode('idna')}")
+        domains = {".".join(labels[i:]) for name in names
+                   for labels in [name.rpartition("@")[2].split(".")] for i in range(len(labels))}
+        values = [*names, *domains]
         # Asked for every event: one plain statement on the connection (a few rules, no ORDER BY to sort).
         with self._lock:
             rules = self._conn.execute(
-                f"SELECT kind, value, note FROM allowlist WHERE value IN ({', '.join('?' * (len(domains) + 1))})",
-                [address, *domains]).fetchall()
+                f"SELECT kind, value, note FROM allowlist WHERE value IN ({', '.join('?' * len(values))})",
+                values).fetchall()
         matching = [(kind == "sender", len(value), kind, value, note) for kind, value, note in rules
-                    if (kind == "sender") == (value == address)]
+                    if (kind == "sender") == (value in names)]
         if not matching:
             return None
         *_, kind, value, note = max(matching)

@@ -28,7 +28,8 @@ from .. import fastjson
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 ERROR_CHARS = 2000
 BUSY_SECONDS = 5.0  # how long a writer waits for the write lock before giving up ("database is locked")
-_JSON_COLUMNS = ("evidence", "recipients", "refs", "plan", "previous", "actions", "params", "summary")
+_JSON_COLUMNS = ("evidence", "recipients", "refs", "plan", "previous", "actions", "params", "summary", "note_args",
+                 "before_correction")
 
 log = logging.getLogger("bouncer.store")
 

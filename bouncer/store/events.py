@@ -15,7 +15,7 @@ from typing import Any, cast
 from sqlite_utils import Database
 from sqlite_utils.db import NotFoundError
 
-from ..mail import bare_address
+from ..mail import bare_address, valid_address
 from ..spool import Spooled
 from ..verdict import Verdict
 from ..vocab import (
@@ -29,6 +29,7 @@ from ..vocab import (
     check,
     sql_list,
 )
+from ..vocab import kind as kind_of
 from .addresses import REJECTED_SQL, DeadAddresses
 from .db import ERROR_CHARS, iso, to_json
 from .filters import verdict_where
@@ -218,17 +219,70 @@ class Events(DeadAddresses, Mailings, Outbox):
         return verdict_id
 
     def set_review(self, verdict_id: int, review: str, by: str, note: str | None = None) -> None:
-        """An admin's judgement; rejecting a bounce (false_positive/undone) also un-kills its addresses
-        unless other bounces still prove them dead. Raises NotFoundError for an unknown id."""
+        """An admin's judgement (`note` is the admin's own words); rejecting a bounce (false_positive/undone)
+        also un-kills its addresses unless other bounces still prove them dead. Raises NotFoundError for an
+        unknown id."""
         check(review, REVIEWS, "review")
         with self._write() as db:
-            db.table("verdicts").update(
-                verdict_id, {"review": review, "reviewed_by": by, "reviewed_at": self._now(), "review_note": note}
-            )
-            for (address,) in db.execute("SELECT DISTINCT address FROM bounces WHERE verdict_id = ?",
-                                         [verdict_id]).fetchall():
-                self._refresh_address(address)
+            self._review(db, verdict_id, review, by, note)
 
+    def undo_review(self, verdict_id: int, by: str) -> str:
+        """Take back the last review of a verdict; returns what was taken back ('confirmed',
+        'false_positive', 'corrected'). A correction is undone whole: the verdict's category, bounce type
+        and recipients are as before it (its bounce rows too) and every address touched is recomputed.
+        Raises NotFoundError for an unknown id."""
+        with self._write() as db:
+            row = db.execute("SELECT review, note_kind, before_correction FROM verdicts WHERE id = ?",
+                             [verdict_id]).fetchone()
+            if row is None:
+                raise NotFoundError(f"verdict {verdict_id}")
+            review, note_kind, before = row
+            if note_kind == "corrected" and before:
+                was = json.loads(before)
+                now = kind_of(*db.execute("SELECT category, bounce_type FROM verdicts WHERE id = ?",
+                                          [verdict_id]).fetchone())
+                touched = self._replace_bounces(db, verdict_id, was["category"], was["bounce_type"],
+                                                was["recipients"])
+                db.execute(
+                    "UPDATE verdicts SET category = ?, bounce_type = ?, corrected_from = ?, recipients = ?, "
+                    "before_correction = ? WHERE id = ?",
+                    [was["category"], was["bounce_type"], was["corrected_from"], to_json(was["recipients"]),
+                     to_json(was["before"]), verdict_id])
+                self._review(db, verdict_id, "pending", by, f"undid correction to {now}",
+                             ("undid_correction", {"kind": now}), touched)
+                return "corrected"
+            self._review(db, verdict_id, "pending", by, f"undid {review}", ("undid", {"review": review}))
+            return str(review)
+
+    def _review(self, db: Database, verdict_id: int, review: str, by: str, note: str | None,
+                app_note: tuple[str, dict[str, Any]] | None = None, touched: set[str] | None = None) -> None:
+        """Write a review (inside a write transaction) and recompute the verdict's addresses and `touched`.
+        `app_note` is a note the app writes: its kind and arguments (labels.review_note says it in words)."""
+        kind, args = app_note or (None, None)
+        if db.execute("UPDATE verdicts SET review = ?, reviewed_by = ?, reviewed_at = ?, review_note = ?, "
+                      "note_kind = ?, note_args = ? WHERE id = ?",
+                      [review, by, self._now(), note, kind, to_json(args), verdict_id]).rowcount != 1:
+            raise NotFoundError(f"verdict {verdict_id}")
+        addresses = {a for (a,) in db.execute("SELECT address FROM bounces WHERE verdict_id = ?", [verdict_id])}
+        for address in sorted(addresses | (touched or set())):
+            self._refresh_address(address)
+
+    def _replace_bounces(self, db: Database, verdict_id: int, category: str, bounce_type: str | None,
+                         recipients: Sequence[str]) -> set[str]:
+        """The verdict's bounce rows made anew for `category` and `recipients` (none unless a bounce);
+        returns the addresses that had or now have one, for the caller to recompute."""
+        status, reason, diagnostic, mailing_id, at = db.execute(
+            "SELECT status, reason, diagnostic, mailing_id, created_at FROM verdicts WHERE id = ?",
+            [verdict_id]).fetchone()
+        touched = {a for (a,) in db.execute("SELECT address FROM bounces WHERE verdict_id = ?", [verdict_id])}
+        db.execute("DELETE FROM bounces WHERE verdict_id = ?", [verdict_id])
+        bounced = list(dict.fromkeys(a for a in map(bare_address, recipients) if a)) if category == "bounce" else []
+        for address in bounced:
+            self._insert("bounces", {
+                "verdict_id": verdict_id, "address": address, "domain": address.rpartition("@")[2],
+                "bounce_type": bounce_type, "status": status, "reason": reason or "other",
+                "diagnostic": diagnostic, "mailing_id": mailing_id, "at": at})
+        return touched | set(bounced)
 
     def confirm_many(self, by: str, *, min_conf: float, limit: int = 1000, **filters: Any) -> int:
         """Confirm, in one go, up to `limit` unreviewed machine-mail decisions of at least `min_conf`
@@ -237,42 +291,43 @@ class Events(DeadAddresses, Mailings, Outbox):
         where, params = verdict_where(**{**filters, "review": "pending", "min_conf": min_conf, "machine_only": True})
         with self._write() as db:
             return db.execute(
-                f"UPDATE verdicts SET review = 'confirmed', reviewed_by = ?, reviewed_at = ?, review_note = ? "
+                f"UPDATE verdicts SET review = 'confirmed', reviewed_by = ?, reviewed_at = ?, review_note = ?, "
+                f"note_kind = 'bulk', note_args = ? "
                 f"WHERE id IN (SELECT v.id FROM verdicts v WHERE {where} ORDER BY v.created_at DESC LIMIT ?)",
-                [by, self._now(), f"confirmed in bulk (confidence >= {min_conf:.2f})", *params, limit]).rowcount
+                [by, self._now(), f"confirmed in bulk (confidence >= {min_conf:.2f})",
+                 to_json({"min_conf": min_conf}), *params, limit]).rowcount
 
     def correct_verdict(self, verdict_id: int, category: str, bounce_type: str | None, by: str,
-                        addresses: Sequence[str] = ()) -> None:
+                        addresses: Sequence[str] | None = None) -> None:
         """An admin says what the mail really was ("a bounce, not an out-of-office"): the verdict's
         category (and bounce type) change, `corrected_from` keeps the first judgement, the review is
-        'confirmed'. A bounce's failed addresses (the verdict's recipients, or `addresses` given by the
-        admin) get bounce rows, a verdict that is no bounce any more loses them, and every address
-        touched is recomputed: counts and the dead-address list follow at once. The ticket is not
-        touched again. Raises NotFoundError for an unknown id, ValueError for an unknown category."""
+        'confirmed'. `addresses` (given by the admin) replace the verdict's recipients; a bounce's
+        recipients get bounce rows, a verdict that is no bounce any more loses them, and every address
+        touched is recomputed: counts and the dead-address list follow at once. What the verdict was
+        is kept (`before_correction`), so `undo_review` restores it. The ticket is not touched again.
+        Raises NotFoundError for an unknown id, ValueError for an unknown category or an address that
+        is none (mail.valid_address)."""
         check(category, CATEGORIES, "category")
         kind = bounce_type if category == "bounce" else None
         if category == "bounce":
             check(kind or "", BOUNCE_TYPES, "bounce_type")
+        typed = None if addresses is None else [valid_address(a) for a in addresses]
+        if typed is not None and None in typed:
+            raise ValueError(f"not an address: {addresses!r}")
         with self._write() as db:
-            row = db.execute("SELECT category, bounce_type, corrected_from, recipients, mailing_id, status, reason, "
-                             "diagnostic, created_at FROM verdicts WHERE id = ?", [verdict_id]).fetchone()
+            row = db.execute("SELECT category, bounce_type, corrected_from, recipients, before_correction "
+                             "FROM verdicts WHERE id = ?", [verdict_id]).fetchone()
             if row is None:
                 raise NotFoundError(f"verdict {verdict_id}")
-            old_category, old_type, corrected_from, recipients, mailing_id, status, reason, diagnostic, at = row
+            old_category, old_type, corrected_from, recipients, before = row
+            old = json.loads(recipients or "[]")
+            new = old if typed is None else list(dict.fromkeys(a for a in typed if a))
             was = corrected_from or (f"bounce/{old_type or 'soft'}" if old_category == "bounce" else old_category)
-            bounced = list(dict.fromkeys(a for a in map(bare_address, [*addresses, *json.loads(recipients or "[]")])
-                                         if a)) if category == "bounce" else []
-            touched = {a for (a,) in db.execute("SELECT address FROM bounces WHERE verdict_id = ?", [verdict_id])}
-            db.execute("DELETE FROM bounces WHERE verdict_id = ?", [verdict_id])
-            for address in bounced:
-                self._insert("bounces", {
-                    "verdict_id": verdict_id, "address": address, "domain": address.rpartition("@")[2],
-                    "bounce_type": kind, "status": status, "reason": reason or "other", "diagnostic": diagnostic,
-                    "mailing_id": mailing_id, "at": at})
-            db.execute(
-                "UPDATE verdicts SET category = ?, bounce_type = ?, corrected_from = ?, recipients = ?, review = "
-                "'confirmed', reviewed_by = ?, reviewed_at = ?, review_note = ? WHERE id = ?",
-                [category, kind, was, to_json(bounced) if category == "bounce" else recipients, by, self._now(),
-                 f"corrected from {was}", verdict_id])
-            for address in sorted(touched | set(bounced)):
-                self._refresh_address(address)
+            touched = self._replace_bounces(db, verdict_id, category, kind, new)
+            snapshot = {"category": old_category, "bounce_type": old_type, "corrected_from": corrected_from,
+                        "recipients": old, "before": json.loads(before) if before else None}
+            db.execute("UPDATE verdicts SET category = ?, bounce_type = ?, corrected_from = ?, recipients = ?, "
+                       "before_correction = ? WHERE id = ?",
+                       [category, kind, was, to_json(new), to_json(snapshot), verdict_id])
+            self._review(db, verdict_id, "confirmed", by, f"corrected from {was}",
+                         ("corrected", {"was": kind_of(old_category, old_type)}), touched)

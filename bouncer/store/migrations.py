@@ -223,3 +223,15 @@ def m009_unlinked_machine_mail(db: Database) -> None:
     Its WHERE is the query's own text (read._UNLINKED_SQL), so SQLite can use it."""
     db.execute("CREATE INDEX idx_verdicts_unlinked ON verdicts (created_at, category, bounce_type, review) "
                "WHERE mailing_id IS NULL AND category NOT IN ('human', 'unsubscribe')")
+
+
+@migration
+def m010_review_notes(db: Database) -> None:
+    """A note the app writes on a review is kept as a code and its arguments (`note_kind`, `note_args`
+    JSON), so the pages can say it in the reader's language (`review_note` keeps the English for the
+    API); a corrected verdict keeps what it was before (`before_correction` JSON), so undoing the review
+    restores it; an allowlist rule added with a false positive names its decision (`verdict_id`)."""
+    db.execute("ALTER TABLE verdicts ADD COLUMN note_kind TEXT")
+    db.execute("ALTER TABLE verdicts ADD COLUMN note_args TEXT")
+    db.execute("ALTER TABLE verdicts ADD COLUMN before_correction TEXT")
+    db.execute("ALTER TABLE allowlist ADD COLUMN verdict_id INTEGER")

@@ -56,6 +56,9 @@ class VerdictRow(TypedDict):
     error: str | None
     purged_at: str | None
     corrected_from: str | None  # what it was before an admin corrected its category ('auto_reply', 'bounce/soft')
+    note_kind: str | None  # a note the app wrote on the review: 'corrected', 'undid', 'undid_correction', 'bulk'
+    note_args: dict[str, Any] | None  # its arguments (web/labels.review_note says it in words)
+    before_correction: dict[str, Any] | None  # the verdict before the last correction, for an undo
 
 
 class ActionRow(TypedDict):
@@ -266,6 +269,7 @@ class AllowRule(TypedDict):
     note: str | None
     created_by: str | None
     created_at: str
+    verdict_id: int | None  # the decision marked false positive that added the rule
 
 
 class StoreStats(TypedDict):

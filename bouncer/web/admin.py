@@ -13,6 +13,7 @@ from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
+from ..mail import valid_address
 from ..otrs import OtrsError
 from ..store.allowlist import allow_warning
 from ..vocab import (
@@ -100,12 +101,16 @@ def confirm_many() -> ResponseReturnValue:
 @admin.get("/review/<int:verdict_id>")
 def verdict(verdict_id: int) -> ResponseReturnValue:
     item = verdict_or_404(verdict_id)
-    mailing_id = item["mailing_id"]
-    mailing = store().get_mailing(mailing_id) if mailing_id else None
     correct = CorrectForm(kind=kind_of(item["category"], item["bounce_type"]),
                           addresses=", ".join(item["recipients"] or []))
+    return _verdict_page(item, correct)
+
+
+def _verdict_page(item: Any, correct: CorrectForm, status: int = 200) -> ResponseReturnValue:
+    mailing_id = item["mailing_id"]
+    mailing = store().get_mailing(mailing_id) if mailing_id else None
     return render_template("verdict.html", v=item, mailing=mailing, form=FalsePositiveForm(), correct=correct,
-                           can_download=service().otrs is not None)
+                           can_download=service().otrs is not None), status
 
 
 class CorrectForm(FlaskForm):
@@ -128,11 +133,21 @@ def correct(verdict_id: int) -> ResponseReturnValue:
     kind = form.kind.data
     category, bounce_type = ("bounce", kind) if kind in BOUNCE_TYPES else (kind, None)
     addresses = [a.strip() for a in (form.addresses.data or "").replace(";", ",").split(",") if a.strip()]
+    wrong = [a for a in addresses if not valid_address(a)]
+    if wrong:
+        form.addresses.errors = [_("Not an e-mail address: %(values)s", values=", ".join(wrong))]
+        return _verdict_page(item, form, 400)
     store().correct_verdict(verdict_id, category, bounce_type, user_name(), addresses=addresses)
     flash(_("Decision #%(id)s corrected: %(was)s → %(now)s. Counts and dead addresses follow; the ticket in "
             "OTRS stays as it is.", id=verdict_id, was=label("kind", kind_of(item["category"], item["bounce_type"])),
             now=label("kind", kind)), "info")
     return redirect(url_for("admin.verdict", verdict_id=verdict_id))
+
+
+def _was(item: Any) -> tuple[str, str | None]:
+    """The category and bounce type a corrected verdict had before its last correction."""
+    before = item.get("before_correction") or {}
+    return before.get("category") or item["category"], before.get("bounce_type")
 
 
 def _back(verdict_id: int) -> ResponseReturnValue:
@@ -150,10 +165,16 @@ def confirm(verdict_id: int) -> ResponseReturnValue:
 
 @admin.post("/review/<int:verdict_id>/undo")
 def undo(verdict_id: int) -> ResponseReturnValue:
-    """Take back a confirm or false positive (a slip of the mouse); a reopen already sent stays."""
+    """Take back a confirm, a correction or a false positive (a slip of the mouse); a reopen already sent
+    stays."""
     item = verdict_or_404(verdict_id)
-    store().set_review(verdict_id, "pending", user_name(), f"undid {item['review']}")
-    if item["review"] == "false_positive":
+    if item["review"] == "pending":
+        return _back(verdict_id)
+    undone = store().undo_review(verdict_id, user_name())
+    if undone == "corrected":
+        flash(_("Correction of #%(id)s taken back: it is %(kind)s again.", id=verdict_id,
+                kind=label("kind", kind_of(*_was(item)))), "info")
+    elif undone == "false_positive":
         flash(_("Review of #%(id)s taken back. The ticket stays as it is now in OTRS.", id=verdict_id), "info")
     else:
         flash(_("Review of #%(id)s taken back.", id=verdict_id), "info")
@@ -184,8 +205,7 @@ def false_positive(verdict_id: int) -> ResponseReturnValue:
     if form.allow.data in ALLOW_KINDS:
         value = item["from_addr"] if form.allow.data == "sender" else item["from_domain"]
         try:
-            store().add_allow(form.allow.data, value or "", note=f"false positive #{verdict_id}" +
-                               (f": {note}" if note else ""), by=user)
+            store().add_allow(form.allow.data, value or "", note=note or None, by=user, verdict_id=verdict_id)
             flash(_("Rule added: %(kind)s %(value)s is never machine mail.",
                     kind=label("allow", form.allow.data), value=value), "info")
         except ValueError:
@@ -225,17 +245,26 @@ def rules() -> ResponseReturnValue:
     form = AllowForm()
     status = 200
     if form.validate_on_submit():
+        kind, value = form.kind.data, (form.value.data or "").strip()
+        known = {rule["id"] for rule in store().allowlist()}
         try:
-            store().add_allow(form.kind.data, form.value.data or "", note=form.note.data or None, by=user_name())
-            flash(_("Rule added: %(kind)s %(value)s is never machine mail.", kind=label("allow", form.kind.data),
-                    value=form.value.data), "info")
-            if allow_warning(form.kind.data, form.value.data or ""):
+            rule_id = store().add_allow(kind, value, note=form.note.data or None, by=user_name())
+        except ValueError:
+            form.value.errors = [_("%(value)s is a domain, not a sender: choose the kind Domain.", value=value)
+                                 if kind == "sender" and value.startswith("@") else
+                                 _("Not a valid address or domain.")]
+        else:
+            if rule_id in known:
+                flash(_("This rule already exists: %(kind)s %(value)s.", kind=label("allow", kind), value=value),
+                      "info")
+            else:
+                flash(_("Rule added: %(kind)s %(value)s is never machine mail.", kind=label("allow", kind),
+                        value=value), "info")
+            if allow_warning(kind, value):
                 flash(_("%(value)s is a large mail provider: the rule covers every one of its users, so none of "
                         "their auto-replies will be closed. A rule for the one sender is usually better.",
-                        value=form.value.data), "error")
+                        value=value), "error")
             return redirect(url_for("admin.rules"))
-        except ValueError:
-            form.value.errors = [_("Not a valid address or domain.")]
     if form.errors:
         status = 400
     policy = service().policy

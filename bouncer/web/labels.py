@@ -5,6 +5,9 @@ these words instead, German first. An unknown code is shown as it is, never hidd
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from flask import g
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
@@ -155,3 +158,22 @@ def label(group: str, code: str | None) -> str:
         word = LABELS.get(group, {}).get(code)
         words[key] = str(word) if word is not None else code
     return words[key]
+
+
+_NOTES: dict[str, LazyString] = {  # store.Events: the notes the app writes on a review (verdicts.note_kind)
+    "corrected": _l("corrected from %(kind)s"),
+    "undid": _l("taken back (it was: %(review)s)"),
+    "undid_correction": _l("correction to %(kind)s taken back"),
+    "bulk": _l("confirmed in bulk (confidence at least %(confidence)s)"),
+}
+
+
+def review_note(verdict: Mapping[str, Any]) -> str:
+    """A verdict's review note in the reader's language: the app's own notes (`note_kind` and
+    `note_args`) in words, an admin's note as written."""
+    kind, args = verdict.get("note_kind"), verdict.get("note_args") or {}
+    if kind not in _NOTES:
+        return str(verdict.get("review_note") or "")
+    words = {"kind": label("kind", args.get("was") or args.get("kind")), "review": label("review", args.get("review")),
+             "confidence": f"{round(float(args.get('min_conf') or 0) * 100)} %"}
+    return str(_NOTES[kind]) % words
