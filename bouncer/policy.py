@@ -32,6 +32,9 @@ class Rule:
     min_confidence: float = 0.85
 
 
+BUILTIN = "built-in defaults"  # Policy.source without a file
+
+
 @dataclass(frozen=True)
 class Policy:
     rules: Mapping[str, Rule]
@@ -40,7 +43,7 @@ class Policy:
     note_subject: str = "[otrs-bouncer] {label}"
     dead_soft_bounces: int = 3
     dead_window_days: int = 30
-    source: str = "built-in defaults"
+    source: str = BUILTIN
 
     @classmethod
     def load(cls, path: str | None = None) -> Policy:
@@ -49,7 +52,7 @@ class Policy:
             text, source = Path(path).read_text(encoding="utf-8"), str(path)
         else:
             text = resources.files("bouncer").joinpath("policy_default.toml").read_text("utf-8")
-            source = "built-in defaults"
+            source = BUILTIN
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -122,6 +125,11 @@ class TicketContext:
     conversation_why: str = ""
 
 
+# One reason of a plan: 'person', 'rule' (key, action), 'low_confidence' (confidence, min, action),
+# 'conversation' (who, action), 'restore' (state, now, source), 'state_left' (source).
+Step = tuple[str, Mapping[str, Any]]
+
+
 @dataclass(frozen=True)
 class Plan:
     """One ticket update (or nothing), with the reason an admin reads on the review page."""
@@ -132,7 +140,8 @@ class Plan:
     dynamic_fields: Mapping[str, str] = field(default_factory=dict)
     note_subject: str | None = None
     note_body: str | None = None
-    why: str = ""
+    why: str = ""  # in English, for the ticket's note and the API
+    steps: tuple[Step, ...] = ()  # the same as codes and arguments, for the pages (web/labels.plan_why)
 
     @property
     def is_empty(self) -> bool:
@@ -141,7 +150,8 @@ class Plan:
     def as_dict(self) -> dict[str, Any]:
         note = {"subject": self.note_subject, "body": self.note_body} if self.note_body else None
         return {"action": self.action, "state": self.state, "queue": self.queue,
-                "dynamic_fields": dict(self.dynamic_fields), "note": note, "why": self.why}
+                "dynamic_fields": dict(self.dynamic_fields), "note": note, "why": self.why,
+                "steps": [[code, dict(args)] for code, args in self.steps]}
 
 
 def label(verdict: Verdict) -> str:
@@ -153,33 +163,41 @@ def label(verdict: Verdict) -> str:
 def decide(policy: Policy, verdict: Verdict, ticket: TicketContext) -> Plan:
     """The plan for one verdict. Human mail: nothing at all; an opt-out request at most a tag or a move."""
     if not verdict.is_actionable:
-        return Plan(action="none", why="written by a person (or not sure): nothing is done")
+        return Plan(action="none", why="written by a person (or not sure): nothing is done", steps=(("person", {}),))
     rule = policy.rule_for(verdict)
-    action, why = rule.action, f"policy [rules.{policy_key(verdict)}] says {rule.action}"
+    key = policy_key(verdict)
+    action, why = rule.action, f"policy [rules.{key}] says {rule.action}"
+    steps: list[Step] = [("rule", {"key": key, "action": rule.action})]
     if action in ("close", "move") and verdict.confidence < rule.min_confidence:
         action = "tag"
         why = f"confidence {verdict.confidence:.2f} below {rule.min_confidence:.2f}: tag, don't {rule.action}"
+        steps = [("low_confidence", {"confidence": round(verdict.confidence, 2), "min": rule.min_confidence,
+                                     "action": rule.action})]
     state = queue = None
     if action in ("close", "move") and ticket.conversation:
         action, why = "tag", f"ticket has human correspondence ({ticket.conversation_why}): never {rule.action} it"
+        steps = [("conversation", {"who": ticket.conversation_why, "action": rule.action})]
     if action == "tag" and ticket.conversation and ticket.previous_state and ticket.previous_state != ticket.state:
         action, state = "restore", ticket.previous_state
         why += f"; state back to {ticket.previous_state!r} (the machine mail changed it to {ticket.state!r})"
         if ticket.previous_state_from:
             why += f" ({ticket.previous_state_from})"
+        steps.append(("restore", {"state": ticket.previous_state, "now": ticket.state,
+                                  "source": ticket.previous_state_from}))
     elif action == "tag" and ticket.conversation and ticket.previous_state_from:
         why += f"; state left as it is ({ticket.previous_state_from})"
+        steps.append(("state_left", {"source": ticket.previous_state_from}))
     elif action == "close":
         state = rule.state
     elif action == "move":
         queue = rule.queue
     if action == "none":
-        return Plan(action="none", why=why)
+        return Plan(action="none", why=why, steps=tuple(steps))
     fields = {policy.dynamic_field: label(verdict)} if policy.dynamic_field else {}
     subject = policy.note_subject.format(label=label(verdict)) if policy.note else None
     body = note_body(verdict, why) if policy.note else None
     return Plan(action=action, state=state, queue=queue, dynamic_fields=fields, note_subject=subject,
-                note_body=body, why=why)
+                note_body=body, why=why, steps=tuple(steps))
 
 
 def policy_key(verdict: Verdict) -> str:

@@ -343,7 +343,7 @@ class Service:
         plan = {"action": "reopen", "state": previous.get("state") or "open", "queue": previous.get("queue"),
                 "dynamic_fields": {self.policy.dynamic_field: ""} if self.policy.dynamic_field else {},
                 "note": {"subject": f"{MARKER} false positive", "body": body.strip()},
-                "why": f"false positive marked by {by}"}
+                "why": f"false positive marked by {by}", "steps": [["false_positive", {"by": by}]]}
         acted = any(a.get("state") in ("done", "sent", "unconfirmed") and a.get("kind") == "ticket_update"
                     for a in item.get("actions") or [])
         state = "pending" if acted and self.otrs is not None else "skipped"

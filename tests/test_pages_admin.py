@@ -14,7 +14,7 @@ def test_status_panel_shows_mode_webhook_password_last_event_and_outbox(admin: F
     page = admin.get("/admin/status")
     assert page.status_code == 200
     text = page.text
-    assert "Betriebsart" in text and "Trockenlauf" in text  # the test app runs in dry-run
+    assert "Betriebsart" in text and "Probelauf" in text  # the test app runs in dry-run
     assert "Webhook-Passwort" in text and "gesetzt" in text and "nicht gesetzt" not in text
     assert "Letztes Ereignis" in text and "Warteschlange an OTRS" in text and "Ältester fälliger Auftrag" in text
 

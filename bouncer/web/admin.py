@@ -15,6 +15,7 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from ..mail import valid_address
 from ..otrs import OtrsError
+from ..policy import BUILTIN
 from ..store.allowlist import allow_warning
 from ..vocab import (
     ACTION_STATES,
@@ -268,8 +269,9 @@ def rules() -> ResponseReturnValue:
     if form.errors:
         status = 400
     policy = service().policy
-    return render_template("rules.html", policy=policy, rules=policy.describe(), allowlist=store().allowlist(),
-                           form=form, mode=service().config.mode), status
+    source = _("the built-in defaults") if policy.source == BUILTIN else policy.source
+    return render_template("rules.html", policy=policy, source=source, rules=policy.describe(),
+                           allowlist=store().allowlist(), form=form, mode=service().config.mode), status
 
 
 @admin.post("/rules/allow/<int:allow_id>/delete")

@@ -177,3 +177,33 @@ def review_note(verdict: Mapping[str, Any]) -> str:
     words = {"kind": label("kind", args.get("was") or args.get("kind")), "review": label("review", args.get("review")),
              "confidence": f"{round(float(args.get('min_conf') or 0) * 100)} %"}
     return str(_NOTES[kind]) % words
+
+
+_STEPS: dict[str, LazyString] = {  # policy.Plan.steps: why a plan is what it is
+    "person": _l("written by a person (or not sure): nothing is done"),
+    "rule": _l("rule [rules.%(key)s]: %(action)s"),
+    "low_confidence": _l("confidence %(confidence)s below %(min)s: tag instead of %(action)s"),
+    "conversation": _l("the ticket has correspondence by people (%(who)s): never %(action)s it"),
+    "restore": _l("state back to “%(state)s” (the machine mail had changed it to “%(now)s”)"),
+    "state_left": _l("state left as it is"),
+    "false_positive": _l("marked as a false positive by %(by)s"),
+}
+
+
+def plan_why(plan: Mapping[str, Any]) -> str:
+    """Why a recorded plan is what it is, in the reader's language (policy.Plan.steps); a plan
+    recorded before the steps were kept shows its English `why`."""
+    steps = plan.get("steps")
+    if not steps or any(code not in _STEPS for code, _ in steps):
+        return str(plan.get("why") or "")
+    parts = []
+    for code, args in steps:
+        words = {**args, "action": label("action", args.get("action")),
+                 "confidence": _percent(args.get("confidence")), "min": _percent(args.get("min"))}
+        text = str(_STEPS[code]) % words
+        parts.append(f"{text} ({args['source']})" if args.get("source") else text)
+    return "; ".join(parts)
+
+
+def _percent(value: Any) -> str:
+    return f"{round(float(value) * 100)} %" if isinstance(value, (int, float)) else ""

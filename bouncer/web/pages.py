@@ -32,7 +32,7 @@ from .charts import HOURS_PLOTTED, continuous, timeline_svg
 from .common import csv_time, mailing_stats_or_404, not_found, store
 from .csv_export import csv_address, csv_response, csv_status
 from .evidence import evidence_text
-from .labels import label, review_note
+from .labels import label, plan_why, review_note
 
 TIMEZONE = "Europe/Berlin"
 LANGUAGES = ("de", "en")
@@ -234,7 +234,7 @@ def template_helpers() -> dict[str, Any]:
 
 def init_app(app: Flask) -> None:
     """Templates, translations and the press and admin pages (bouncer.web.init_app wires the rest)."""
-    app.jinja_env.globals.update(label=label, review_note=review_note, address_state=address_state,
+    app.jinja_env.globals.update(label=label, review_note=review_note, plan_why=plan_why, address_state=address_state,
                                  evidence_text=evidence_text, STAT_KINDS=KINDS, kind_of=kind_of,
                                  otrs_ticket_url=common.otrs_ticket_url,
                                  page_url=common.page_url)

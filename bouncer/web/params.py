@@ -40,7 +40,9 @@ class BadParameter(ValueError):
                 "fraction": "a number from 0 to 1"}[self.expected]
         else:
             wanted = (str(_l("one of")) if localized else "one of") + " " + ", ".join(self.expected)
-        return f"{self.name}={self.value[:40]}: {str(_l('expected')) if localized else 'expected'} {wanted}"
+        given = f"{self.name}={self.value[:40]}"
+        return str(_l("%(given)s: expected %(wanted)s", given=given, wanted=wanted)) if localized \
+            else f"{given}: expected {wanted}"
 
 
 def _given(name: str) -> str | None:

@@ -1,0 +1,49 @@
+"""German pages say in German what the store keeps as codes: a plan's reasons, the policy's source,
+a filter's error; one German word for dry run."""
+from __future__ import annotations
+
+
+from babel.messages.pofile import read_po
+from flask import Flask
+from flask.testing import FlaskClient
+
+from test_pages import TRANSLATIONS, admin, app, config  # noqa: F401  (fixtures)
+
+
+def test_what_was_done_is_said_in_german_while_the_record_keeps_english(admin: FlaskClient, app: Flask) -> None:
+    store = app.extensions["bouncer"].store
+    away = store.get_verdict(store.list_verdicts(category="auto_reply", limit=1)[0]["id"])
+    plan = away["actions"][0]["plan"]
+    assert plan["why"].startswith("policy [rules.auto_reply]") and plan["steps"][0][0] in ("rule", "conversation",
+                                                                                             "low_confidence")
+    page = admin.get(f"/admin/review/{away['id']}").text
+    assert "policy [rules." not in page and "says" not in page
+    assert any(words in page for words in ("Regel [rules.auto_reply]: ", "Im Ticket schreiben Menschen",
+                                           "Sicherheit "))
+
+
+def test_a_persons_mail_says_in_german_that_nothing_is_done(admin: FlaskClient, app: Flask) -> None:
+    store = app.extensions["bouncer"].store
+    person = next(v for v in (store.get_verdict(r["id"]) for r in store.list_verdicts(category="human", limit=50))
+                  if v["actions"])
+    page = admin.get(f"/admin/review/{person['id']}").text
+    assert "von einer Person geschrieben (oder unsicher): es wird nichts getan" in page
+    assert "written by a person (or not sure)" not in page
+
+
+def test_rules_page_names_the_built_in_defaults_in_german(admin: FlaskClient) -> None:
+    page = admin.get("/admin/rules").text
+    assert "Die Regeln stammen aus den eingebauten Voreinstellungen" in page and "built-in defaults" not in page
+
+
+def test_a_filter_error_is_german_through_and_through(admin: FlaskClient) -> None:
+    answer = admin.get("/admin/review?min_conf=abc")
+    assert answer.status_code == 400
+    assert "min_conf=abc: erwartet wird eine Zahl von 0 bis 1" in answer.text and "expected" not in answer.text
+
+
+def test_dry_run_has_one_german_name() -> None:
+    with (TRANSLATIONS / "de" / "LC_MESSAGES" / "messages.po").open("rb") as handle:
+        words = " ".join(m.string if isinstance(m.string, str) else " ".join(m.string) for m in read_po(handle))
+    assert "Probelauf" in words
+    assert [w for w in ("Trockenlauf", "Probemodus", "Probedurchlauf") if w in words] == []
