@@ -7,7 +7,8 @@ from babel.messages.pofile import read_po
 from flask import Flask
 from flask.testing import FlaskClient
 
-from test_pages import TRANSLATIONS, admin, app, config  # noqa: F401  (fixtures)
+from browser.pages_seed import PRESS
+from test_pages import TRANSLATIONS, admin, app, config, press  # noqa: F401  (fixtures)
 
 
 def test_what_was_done_is_said_in_german_while_the_record_keeps_english(admin: FlaskClient, app: Flask) -> None:
@@ -47,3 +48,20 @@ def test_dry_run_has_one_german_name() -> None:
         words = " ".join(m.string if isinstance(m.string, str) else " ".join(m.string) for m in read_po(handle))
     assert "Probelauf" in words
     assert [w for w in ("Trockenlauf", "Probemodus", "Probedurchlauf") if w in words] == []
+
+
+def test_an_address_no_route_takes_gets_the_apps_error_page_in_the_readers_language(press: FlaskClient) -> None:
+    german = press.get("/mailings/abc")
+    assert german.status_code == 404 and '<html lang="de">' in german.text and "Diese Seite gibt es nicht." in german.text
+    english = press.get("/mailings/abc", headers={"Accept-Language": "en-GB,en;q=0.9"})
+    assert english.status_code == 404 and "There is no such page." in english.text and "Tote" not in english.text
+    wrong_method = press.delete("/dead")
+    assert wrong_method.status_code == 405 and "GET" in wrong_method.headers["Allow"]
+    assert '<html lang="de">' in wrong_method.text
+
+
+def test_the_api_answers_an_unknown_address_or_method_in_json(press: FlaskClient) -> None:
+    for answer, code in ((press.get("/api/v1/mailings/abc", auth=PRESS), 404),
+                         (press.get("/api/v1/no-such-thing", auth=PRESS), 404),
+                         (press.delete("/api/v1/mailings", auth=PRESS), 405)):
+        assert answer.status_code == code and answer.is_json and answer.json["error"]  # type: ignore[index]

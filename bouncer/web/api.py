@@ -30,7 +30,8 @@ from flask_babel import to_utc
 from ..store import MailingExists, Store
 from . import auth, params, security
 
-bp = Blueprint("api", __name__, url_prefix="/api/v1")
+PREFIX = "/api/v1"
+bp = Blueprint("api", __name__, url_prefix=PREFIX)
 MAX_LIMIT = 500
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
