@@ -464,13 +464,16 @@ def test_unknown_mailing_and_decision_are_404_pages(admin: FlaskClient) -> None:
         assert answer.status_code == 404 and "Nicht gefunden" in answer.text
 
 
-def test_bad_filter_values_are_400_pages_with_the_reason_but_a_bad_page_number_is_page_one(
-        admin: FlaskClient) -> None:
+def test_bad_filter_values_and_page_numbers_are_400_pages_with_the_reason(admin: FlaskClient) -> None:
     for path in ("/admin/review?min_conf=abc&max_conf=7&since=gestern&category=spam&page=x",
                  "/dead?mailing=x&since=2026-13-45"):
         answer = admin.get(path)
         assert answer.status_code == 400 and "Dieser Filter ist nicht lesbar" in answer.text
-    assert admin.get("/mailings?page=-1").status_code == 200
+    for path, value in (("/mailings?page=-1", "page=-1"), ("/dead?page=abc", "page=abc"),
+                        ("/mailings/none?page=0", "page=0")):
+        answer = admin.get(path)
+        assert answer.status_code == 400 and f"{value}: erwartet wird eine Seitenzahl ab 1" in answer.text
+    assert admin.get("/mailings?page=2").status_code == 200 and admin.get("/mailings?page=").status_code == 200
 
 
 # --- markup written by strangers -------------------------------------------------------------

@@ -65,3 +65,11 @@ def test_the_api_answers_an_unknown_address_or_method_in_json(press: FlaskClient
                          (press.get("/api/v1/no-such-thing", auth=PRESS), 404),
                          (press.delete("/api/v1/mailings", auth=PRESS), 405)):
         assert answer.status_code == code and answer.is_json and answer.json["error"]  # type: ignore[index]
+
+
+def test_mail_counts_and_address_counts_say_which_they_are(press: FlaskClient, app: Flask) -> None:
+    mailings = press.get("/mailings").text
+    assert "Unzu\u00adstellbar hart (Mails)" in mailings and "Unzu\u00adstellbar vorüber\u00adgehend (Mails)" in mailings
+    release = app.extensions["bouncer"].store.list_mailings(limit=1)[0]["id"]
+    reasons = press.get(f"/mailings/{release}").text.split("</h2>", 2)
+    assert any('class="num">Adressen</th>' in part for part in reasons)

@@ -23,8 +23,8 @@ LABELS: dict[str, dict[str, LazyString]] = {
         "human": _l("Written by a person"),
     },
     "kind_heading": {  # the same, as count columns' headings (German with soft hyphens, so a narrow column can break)
-        "hard": _l("Bounced hard"),
-        "soft": _l("Bounced soft"),
+        "hard": _l("Bounced hard (mails)"),  # mails, where a mailing's reasons count addresses
+        "soft": _l("Bounced soft (mails)"),
         "auto_reply": _l("Auto-replies"),
         "read_receipt": _l("Read receipts"),
         "feedback_report": _l("Complaints"),

@@ -22,6 +22,7 @@ _EXPECTED: dict[str, LazyString] = {
     "day": _l("a date as YYYY-MM-DD, e.g. 2026-12-07"),
     "number": _l("a whole number from 0"),
     "fraction": _l("a number from 0 to 1"),
+    "page": _l("a page number from 1"),
 }
 
 
@@ -37,7 +38,7 @@ class BadParameter(ValueError):
         if isinstance(self.expected, str):
             wanted = str(_EXPECTED[self.expected]) if localized else {
                 "day": "a date as YYYY-MM-DD, e.g. 2026-12-07", "number": "a whole number from 0",
-                "fraction": "a number from 0 to 1"}[self.expected]
+                "fraction": "a number from 0 to 1", "page": "a page number from 1"}[self.expected]
         else:
             wanted = (str(_l("one of")) if localized else "one of") + " " + ", ".join(self.expected)
         given = f"{self.name}={self.value[:40]}"
@@ -64,9 +65,14 @@ def _number(value: str) -> int | None:
 
 
 def page() -> int:
-    """The page number; lenient (a bad one is page 1: paging is no filter), at most MAX_PAGE."""
-    number = _number(request.args.get("page", "1"))
-    return min(MAX_PAGE, max(1, number)) if number is not None else 1
+    """The page number from 1 (BadParameter for another value, like a filter's), at most MAX_PAGE."""
+    value = _given("page")
+    if value is None:
+        return 1
+    digits = value.lstrip("0")
+    if not (value.isascii() and value.isdigit()) or not digits:
+        raise BadParameter("page", value, "page")
+    return MAX_PAGE if len(digits) > 7 else min(MAX_PAGE, int(digits))  # a page past the last is empty
 
 
 def int_arg(name: str) -> int | None:
