@@ -82,6 +82,8 @@ def seed(db_path: Path, verdicts: int, mailings: int, soft_threshold: int, windo
             status = "5.1.1" if bounce_type == "hard" else "4.2.2"
             recipients = [address]
         sender = "mailer-daemon@mx.example.net" if category == "bounce" else address
+        # One in ten answers a mail that is no mailing of ours (an agent's answer in a ticket).
+        mailing_id = m + 1 if rng.random() >= 0.1 else None
         confidence = round(rng.uniform(0.55, 0.99), 3)
         events.append((v, 10_000 + v, v, "webhook", iso(at), "classified", "payload", iso(at)))
         verdict_rows.append((
@@ -89,7 +91,7 @@ def seed(db_path: Path, verdicts: int, mailings: int, soft_threshold: int, windo
             confidence, json.dumps([f"{category} evidence {i}" for i in range(3)]), json.dumps(recipients),
             f"<mailing-{m + 1}@presse.example.de>", mailing_rows[m][2], sender, sender.rpartition("@")[2],
             f"Re: {mailing_rows[m][2]}", "Ich bin bis Montag nicht im Büro. " * 5, f"<r{v}@mx.example.net>",
-            m + 1, 10_000 + v, v, "pending" if rng.random() < 0.9 else "confirmed"))
+            mailing_id, 10_000 + v, v, "pending" if rng.random() < 0.9 else "confirmed"))
         if category == "human":
             action_rows.append((v, v, 10_000 + v, "none", json.dumps({"action": "none"}), None, "callback",
                                 "skipped", iso(at)))
@@ -99,7 +101,8 @@ def seed(db_path: Path, verdicts: int, mailings: int, soft_threshold: int, windo
             action_rows.append((v, v, 10_000 + v, "ticket_update", json.dumps({"action": action, "why": "policy"}),
                                 json.dumps({"state": "new", "queue": "Postmaster"}), "callback", state, iso(at)))
         for recipient in recipients:
-            bounce_rows.append((v, recipient, recipient.rpartition("@")[2], bounce_type, status, reason, m + 1, iso(at)))
+            bounce_rows.append((v, recipient, recipient.rpartition("@")[2], bounce_type, status, reason, mailing_id,
+                                iso(at)))
             bounces_by_address[recipient].append((iso(at), bounce_type or "soft", status or "", reason or "other"))
     addresses = [_address(a, rows, soft_threshold, timedelta(days=window_days))
                  for a, rows in bounces_by_address.items()]
@@ -186,6 +189,7 @@ def main() -> None:
         big = max(store.list_mailings(limit=args.mailings), key=lambda m: m["total"])
         small = min(store.list_mailings(limit=args.mailings), key=lambda m: m["total"])
         since = (START + timedelta(days=200)).date().isoformat()
+        someone = store.dead_addresses(limit=1)[0]["address"]
         pages = [
             "/mailings", "/mailings?page=5", "/mailings?q=Haushalt",
             f"/mailings/{big['id']}", f"/mailings/{big['id']}?bucket=day", f"/mailings/{small['id']}",
@@ -197,7 +201,10 @@ def main() -> None:
             f"/admin/review?since={since}&until={since}", "/admin/review?review=confirmed&category=bounce",
             f"/admin/review?mailing={big['id']}", f"/admin/review/{args.verdicts // 2}", "/admin/rules",
             "/api/v1/mailings", f"/api/v1/mailings/{big['id']}", f"/api/v1/mailings/{big['id']}/failed",
-            "/api/v1/dead",
+            "/api/v1/dead", f"/api/v1/alive-again?since={since}",
+            "/mailings/none", "/mailings/none?page=10", "/admin/review?show_quiet=1", "/admin/review?q=mitglied1",
+            f"/admin/review?q={10_000 + args.verdicts // 3}", "/admin/review?q=Haushalt&show_quiet=1",
+            f"/addresses?q={someone}", "/addresses?q=mitglied123", "/admin/status", "/admin/users",
         ]
         exports = [f"/mailings/{big['id']}/failed.csv", f"/dead.csv?mailing={big['id']}", "/dead.csv"]
         print(f"largest mailing: {big['total']:,} reactions; timings over {args.runs} runs after one warm-up")

@@ -798,5 +798,5 @@ def test_address_history_and_mailing_people(store: Store) -> None:
     people = store.mailing_people(store.list_mailings()[0]["id"])
     assert [p["address"] for p in people["wrote"]] == ["x@example.org"]
     assert [(p["address"], p["return_date"]) for p in people["away"]] == [("x@example.org", "2026-12-14")]
-    assert [p["address"] for p in people["read"]] == ["r@example.org"] and people["read_total"] == 1
+    assert [p["address"] for p in people["read"]] == ["r@example.org"]
     assert store.find_addresses("@example.org") == ["r@example.org", "x@example.org"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from ..vocab import PERSON_CATEGORIES, sql_list
 from .db import iso
 
 # A person's mail nobody reviewed and we did nothing to: most of the queue, and nothing to check there.
@@ -11,11 +12,14 @@ QUIET_SQL = ("(v.category = 'human' AND v.review = 'pending' AND NOT EXISTS (SEL
              "WHERE a.verdict_id = v.id AND a.state != 'skipped'))")
 
 
+TICKET_NUMBER_DIGITS = 10  # Znuny's TicketNumber (2026120710000042) is longer than any TicketID
+
+
 def verdict_where(*, category: str | None = None, review: str | None = None, min_conf: float | None = None,
                   max_conf: float | None = None, since: datetime | None = None, until: datetime | None = None,
                   action: str | None = None, action_state: str | None = None, mailing_id: int | None = None,
                   ticket_id: int | None = None, source: str | None = None, q: str | None = None,
-                  hide_quiet: bool = False) -> tuple[str, list[Any]]:
+                  hide_quiet: bool = False, machine_only: bool = False) -> tuple[str, list[Any]]:
     """The WHERE clause (on `verdicts v`, '' for none) and parameters of the review queue's filters."""
     where: list[str] = []
     params: list[Any] = []
@@ -38,13 +42,15 @@ def verdict_where(*, category: str | None = None, review: str | None = None, min
         params.append(action_state)
     if q and q.strip():
         text = q.strip()
-        like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        terms = ["v.from_addr LIKE ? ESCAPE '\\'", "v.subject LIKE ? ESCAPE '\\'"]
-        params += [like, like]
-        if text.isdigit():
-            terms.append("v.ticket_id = ?")
+        if text.isdigit() and len(text) < TICKET_NUMBER_DIGITS:  # a TicketID, as in OTRS's links: the events index
+            where.append("v.event_id IN (SELECT id FROM events WHERE ticket_id = ?)")
             params.append(int(text))
-        where.append("(" + " OR ".join(terms) + ")")
+        else:  # a part of the sender or subject; a TicketNumber is found in the subject's [Ticket#…] hook
+            like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where.append("(v.from_addr LIKE ? ESCAPE '\\' OR v.subject LIKE ? ESCAPE '\\')")
+            params += [like, like]
     if hide_quiet:
         where.append("NOT " + QUIET_SQL)
+    if machine_only:
+        where.append(f"v.category NOT IN {sql_list(PERSON_CATEGORIES)}")
     return " AND ".join(where), params

@@ -214,3 +214,12 @@ def m008_inline_confirmation(db: Database) -> None:
     """Inline answers wait as 'sent' until Znuny confirms them; the worker finds the ones still
     waiting through this small index (only rows in that state are in it)."""
     db.execute("CREATE INDEX idx_actions_sent ON actions (created_at) WHERE state = 'sent'")
+
+
+@migration
+def m009_unlinked_machine_mail(db: Database) -> None:
+    """Machine mail about no mailing (read.no_mailing_stats) is counted and listed from a small partial
+    index of its own: a scan of every verdict took 50-70 ms on each mailings page with 100,000 verdicts.
+    Its WHERE is the query's own text (read._UNLINKED_SQL), so SQLite can use it."""
+    db.execute("CREATE INDEX idx_verdicts_unlinked ON verdicts (created_at, category, bounce_type, review) "
+               "WHERE mailing_id IS NULL AND category NOT IN ('human', 'unsubscribe')")

@@ -45,6 +45,8 @@ _KIND_SQL = kind_sql("v")
 # The kind a verdict counts as on the press pages: a rejected one is the person's mail it was.
 _COUNTED_KIND_SQL = f"CASE WHEN v.review IN {REJECTED_SQL} THEN 'human' ELSE {_KIND_SQL} END"
 _MACHINE_SQL = f"v.category NOT IN {sql_list(PERSON_CATEGORIES)}"
+# Exactly the WHERE of the partial index idx_verdicts_unlinked (m009), so SQLite may use it.
+_UNLINKED_SQL = "v.mailing_id IS NULL AND v.category NOT IN ('human', 'unsubscribe')"
 _PIVOT_SQL = ", ".join(f"coalesce(sum(c.n) FILTER (WHERE c.kind = '{k}'), 0) AS {k}" for k in KINDS)
 # Written as ORs, which SQLite matches against the partial index idx_actions_outbox (m005).
 _OUTBOX_SQL = sql_any("state", OUTBOX_STATES)
@@ -156,17 +158,16 @@ class ReadModel(Connection):
         """Machine mail about no mailing of ours (a bounce of an agent's answer, an out-of-office to a
         ticket reply, a bounce naming nothing): counts per kind and the latest, newest first.
 
-        Read through the (category, created_at) index, one category at a time: verdicts about no
-        mailing are not in the mailing index, and a person's mail (most of them) is not counted."""
+        Counted and listed from the partial index idx_verdicts_unlinked (m009), which holds only these."""
         counts = dict.fromkeys(KINDS, 0)
         for row in self._rows(
-                f"SELECT {_KIND_SQL} AS kind, count(*) AS n FROM verdicts v WHERE {_MACHINE_SQL} "
-                f"AND v.mailing_id IS NULL AND v.review NOT IN {REJECTED_SQL} GROUP BY kind"):
+                f"SELECT {_KIND_SQL} AS kind, count(*) AS n FROM verdicts v INDEXED BY idx_verdicts_unlinked "
+                f"WHERE {_UNLINKED_SQL} AND v.review NOT IN {REJECTED_SQL} GROUP BY kind"):
             counts[row["kind"]] += row["n"]
         counts["total"] = sum(counts.values())
         latest = self._rows(
-            f"SELECT v.id, v.created_at, v.category, v.bounce_type, v.from_addr, v.subject, v.recipients, "
-            f"v.ticket_id, v.return_date FROM verdicts v WHERE {_MACHINE_SQL} AND v.mailing_id IS NULL "
+            "SELECT v.id, v.created_at, v.category, v.bounce_type, v.from_addr, v.subject, v.recipients, "
+            f"v.ticket_id, v.return_date FROM verdicts v INDEXED BY idx_verdicts_unlinked WHERE {_UNLINKED_SQL} "
             f"AND v.review NOT IN {REJECTED_SQL} ORDER BY v.created_at DESC, v.id DESC LIMIT ? OFFSET ?",
             [limit, offset])
         return {"counts": counts, "latest": [cast(Any, decode(row)) for row in latest]}
@@ -241,6 +242,13 @@ class ReadModel(Connection):
         )
         return [cast(VerdictListRow, decode(row)) for row in self._rows(sql, [*params, limit, offset])]
 
+    def any_verdicts(self, **filters: Any) -> bool:
+        """Does `list_verdicts` find anything for these filters? (Stops at the first: cheap where a count is not.)"""
+        where, params = verdict_where(**filters)
+        with self._lock:
+            return self._conn.execute("SELECT 1 FROM verdicts v" + (" WHERE " + where if where else "") + " LIMIT 1",
+                                      params).fetchone() is not None
+
     def count_verdicts(self, **filters: Any) -> int:
         """How many verdicts `list_verdicts` finds for the same filters (verdict_where's arguments)."""
         where, params = verdict_where(**filters)
@@ -251,20 +259,20 @@ class ReadModel(Connection):
     def mailing_people(self, mailing_id: int, limit: int = 200) -> MailingPeople:
         """Who answered a mailing, for the press officer: the people who wrote in person (a false positive
         too: it was a person's mail), who is away and until when, and who read it; each list newest first
-        with its total. Served by the mailing index (mailing_id, category, …)."""
-        def people(condition: str) -> tuple[list[PersonRow], int]:
-            rows = self._rows(
-                "SELECT v.id AS verdict_id, v.from_addr AS address, v.created_at AS at, v.ticket_id, v.return_date, "
-                f"v.subject, count(*) OVER () AS total FROM verdicts v WHERE v.mailing_id = ? AND {condition} "
-                "ORDER BY v.created_at DESC, v.id DESC LIMIT ?", [mailing_id, limit])
-            return cast("list[PersonRow]", rows), (rows[0]["total"] if rows else 0)
+        (the totals are the mailing's counts). Served by the mailing index (mailing_id, category, …)."""
+        columns = ("SELECT v.id AS verdict_id, v.from_addr AS address, v.created_at AS at, v.ticket_id, "
+                   "v.return_date, v.subject FROM verdicts v WHERE v.mailing_id = ? AND ")
+
+        def people(condition: str) -> list[PersonRow]:
+            return cast("list[PersonRow]", self._rows(
+                f"SELECT * FROM ({columns}{condition}) ORDER BY at DESC, verdict_id DESC LIMIT ?", [mailing_id, limit]))
 
         rejected = f"v.review IN {REJECTED_SQL}"
-        wrote, wrote_total = people(f"(v.category = 'human' OR ({_MACHINE_SQL} AND {rejected}))")
-        away, away_total = people(f"v.category = 'auto_reply' AND NOT {rejected}")
-        read, read_total = people(f"v.category = 'read_receipt' AND NOT {rejected}")
-        return {"wrote": wrote, "wrote_total": wrote_total, "away": away, "away_total": away_total,
-                "read": read, "read_total": read_total}
+        return {"wrote": cast("list[PersonRow]", self._rows(
+                    f"SELECT * FROM ({columns}v.category = 'human' UNION ALL {columns}{_MACHINE_SQL} AND {rejected}) "
+                    "ORDER BY at DESC, verdict_id DESC LIMIT ?", [mailing_id, mailing_id, limit])),
+                "away": people(f"v.category = 'auto_reply' AND v.review NOT IN {REJECTED_SQL}"),
+                "read": people(f"v.category = 'read_receipt' AND v.review NOT IN {REJECTED_SQL}")}
 
     def address_history(self, address: str, limit: int = 200) -> AddressHistory:
         """Everything we know of one address, newest first: its dead-address row (dead since, alive again

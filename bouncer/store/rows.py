@@ -227,16 +227,14 @@ class PersonRow(TypedDict):
     ticket_id: int
     return_date: str | None  # an out-of-office's "back on" (ISO date)
     subject: str | None
-    total: int
 
 
 class MailingPeople(TypedDict):
+    """The latest of each (how many in all: the mailing's counts, MailingStats)."""
+
     wrote: list[PersonRow]  # in person (false positives included: they were people)
-    wrote_total: int
     away: list[PersonRow]  # out-of-office and other auto-replies, with the return date when named
-    away_total: int
     read: list[PersonRow]  # read receipts
-    read_total: int
 
 
 class HistoryRow(TypedDict):
