@@ -12,7 +12,9 @@ Reuse them for any test against the real Znuny:
 """
 from __future__ import annotations
 
+import fcntl
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +23,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 import real_znuny
 from real_znuny import Bouncer, Kit, StartBouncer, Znuny
+
+REAL_ZNUNY_LOCK = Path(tempfile.gettempdir()) / "otrs-bouncer-real-znuny.lock"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -35,6 +39,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def znuny() -> Iterator[Znuny]:
+    # One machine, one Znuny: two test runs at once would point its one web service at each other's
+    # bouncers and act on each other's tickets. Runs take turns on a lock file (the kernel frees it
+    # when a run dies).
+    with REAL_ZNUNY_LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield from _znuny()
+
+
+def _znuny() -> Iterator[Znuny]:
     real_znuny.ensure_up()
     for workdir in real_znuny.temp_workdir():  # the znuny user must read the mails it is fed
         instance = Znuny(workdir)
