@@ -55,17 +55,17 @@ def _attachment_part(att: Attachment, has_body: bool) -> Part | None:
     params = _params(rest)
     if has_body and filename in _BODY_FILENAMES and ctype == "text/plain":
         return None  # the body again; `Body` already carries it
-    data = att.data
-    part = Part(content_type=ctype, params=params, filename=filename, disposition=disposition, size=len(data))
+    # Only the top of an attachment is decoded, as on the raw path: images and PDFs are only sized.
+    part = Part(content_type=ctype, params=params, filename=filename, disposition=disposition, size=att.size)
     if ctype in mime.MESSAGE_TYPES:
-        part.message = mime.parse(data, depth=1)
+        part.message = mime.parse(att.head(mime.MAX_PARSE_BYTES + 1), depth=1)
     elif ctype in mime.HEADER_TYPES:
-        part.text = mime.decode(data[:TEXT_CAP], params.get("charset"))
+        part.text = mime.decode(att.head(TEXT_CAP)[:TEXT_CAP], params.get("charset"))
         part.message = mime.parse_headers_only(part.text, depth=1)
     elif ctype.startswith(("text/", "message/", "multipart/")):
         if ctype.startswith("multipart/"):  # Znuny could not split it: the raw multipart body, read as text
             part.content_type = "text/plain"
-        part.text = mime.decode(data[:TEXT_CAP], params.get("charset"))
+        part.text = mime.decode(att.head(TEXT_CAP)[:TEXT_CAP], params.get("charset"))
         if filename in _BODY_FILENAMES:
             part.disposition = "inline"
     return part

@@ -207,13 +207,21 @@ def message_ids(value: str | None) -> list[str]:
     return _MESSAGE_ID.findall(value) or [f"<{value.strip().strip('<>')}>"]
 
 
+_PARSEADDR_MAX = 998  # RFC 5322's line length; email.utils.parseaddr recursed out of the stack on longer values
+
+
 def bare_address(value: str | None) -> str | None:
     """Bare lower-case address from `Name <a@b>` or `rfc822; a@b`; None if it is not one."""
     value = (value or "").rpartition(";")[2].strip()
     if "<" not in value and " " not in value and '"' not in value:
         address = value.lower()  # already bare: the classifier's recipients are (parseaddr is slow)
-    else:
-        address = parseaddr(value)[1].strip().lower()
+    elif len(value) <= _PARSEADDR_MAX:
+        try:
+            address = parseaddr(value)[1].strip().lower()
+        except RecursionError:  # the standard parser recurses once per ':' group ("a:a:a:...")
+            address = first_address(value)
+    else:  # a From of kilobytes is no display name and address: the first address in it
+        address = first_address(value)
     return address if "@" in address else None
 
 

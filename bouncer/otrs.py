@@ -238,6 +238,12 @@ class OtrsClient:
         path = f"/Ticket/{quote(str(ticket_id), safe='')}"
         return self._with_session(lambda sid: self._call("PATCH", path, {"SessionID": sid, **body}, "TicketUpdate"))
 
+    def ticket_history(self, ticket_id: int) -> dict[str, Any]:
+        """TicketHistoryGet: the answer as Znuny sends it (`{"TicketHistory": [{"TicketID", "History": [...]}]}`);
+        read it with `znuny.state_change_for`."""
+        path = f"/TicketHistory/{quote(str(ticket_id), safe='')}"
+        return self._with_session(lambda sid: self._call("POST", path, {"SessionID": sid}, "TicketHistoryGet"))
+
     def ticket_search(self, **criteria: Any) -> list[int]:
         """TicketSearch: matching TicketIDs (Znuny returns them as strings, newest first)."""
         params = {key: _wire_value(value) for key, value in criteria.items()}

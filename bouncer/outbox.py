@@ -35,13 +35,15 @@ class OutboxWorker:
             self._thread.join(timeout)
 
     def run_once(self) -> int:
-        """Recover interrupted events, purge what retention says, execute what is due; returns actions done."""
+        """Recover interrupted events, purge what retention says, settle inline answers Znuny never
+        confirmed, execute what is due; returns actions done."""
         self.service.recover()
         now = time.monotonic()
         if now >= self._next_purge:
             purged = self.service.store.purge(self.service.config.retention_days)
             log.info("retention purge", extra={"retention_days": self.service.config.retention_days, **purged})
             self._next_purge = now + PURGE_EVERY
+        self.service.confirm_sent()
         return self.service.run_outbox()
 
     def _run(self) -> None:

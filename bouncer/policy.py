@@ -115,7 +115,8 @@ class TicketContext:
     """What the decision needs to know about the ticket beyond the mail."""
 
     state: str | None = None  # the ticket's state now (after Znuny processed the mail)
-    previous_state: str | None = None  # Event.OldTicketData.State
+    previous_state: str | None = None  # before this mail: the ticket history's, else Event.OldTicketData.State
+    previous_state_from: str = ""  # where previous_state comes from when not the event, for the note
     queue: str | None = None
     conversation: bool = False  # other articles by people on this ticket
     conversation_why: str = ""
@@ -164,6 +165,10 @@ def decide(policy: Policy, verdict: Verdict, ticket: TicketContext) -> Plan:
     if action == "tag" and ticket.conversation and ticket.previous_state and ticket.previous_state != ticket.state:
         action, state = "restore", ticket.previous_state
         why += f"; state back to {ticket.previous_state!r} (the machine mail changed it to {ticket.state!r})"
+        if ticket.previous_state_from:
+            why += f" ({ticket.previous_state_from})"
+    elif action == "tag" and ticket.conversation and ticket.previous_state_from:
+        why += f"; state left as it is ({ticket.previous_state_from})"
     elif action == "close":
         state = rule.state
     elif action == "move":

@@ -11,7 +11,7 @@ import logging
 import re
 import sqlite3
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any, cast
 
@@ -24,7 +24,7 @@ from .mime import parse
 from .otrs import Note, OtrsClient, OtrsError
 from .policy import MARKER, Plan, Policy, TicketContext, decide
 from .spool import MAX_RECOVERIES, Spool
-from .store import MailMeta, PlannedAction, Recorded, Store
+from .store import MailMeta, PlannedAction, Recorded, Store, parse_iso
 from .verdict import Verdict
 from .vocab import ActionKind, ActionState, EventSource, MailSource, Mode
 from .znuny import Article, ArticleEvent
@@ -32,7 +32,10 @@ from .znuny import Article, ArticleEvent
 log = logging.getLogger("bouncer.service")
 
 # What a planned ticket update is, per mode: only recorded, answered inline, or queued in the outbox.
-_ACTION_STATE: dict[Mode, ActionState] = {"dry-run": "dry-run", "inline": "done", "callback": "pending"}
+# An inline answer is 'sent' until Znuny confirms it (see confirm_sent).
+_ACTION_STATE: dict[Mode, ActionState] = {"dry-run": "dry-run", "inline": "sent", "callback": "pending"}
+CONFIRM_AFTER = timedelta(minutes=1)  # an inline answer unconfirmed this long is checked with TicketGet
+GIVE_UP_CONFIRMING = timedelta(hours=1)  # ... and flagged when Znuny cannot even be asked this long
 _SNIPPET_WS = re.compile(r"\s+")
 _DUPLICATE = "this article was already processed"
 
@@ -84,6 +87,8 @@ class Service:
         """
         own = own_article(event.article)
         if own:
+            if is_our_note(event.article) and self.store.confirm_inline(event.ticket_id) is not None:
+                own += "; it confirms our inline answer"
             return Outcome(event_id=None, status="ignored", why=own)
         known = self.store.event_id(event.ticket_id, event.article_id)
         if known is not None:
@@ -152,6 +157,8 @@ class Service:
         mail, mail_source = self._mail(event)
         verdict = classify(mail, allow=self.store.is_allowed)
         context = self.ticket_context(event, machine)
+        if verdict.is_actionable and context.conversation:
+            context = self._state_before_follow_up(event, context)
         plan = decide(self.policy, verdict, context)
         previous = {"state": context.previous_state or context.state, "queue": context.queue,
                     "classification": event.ticket.dynamic_fields.get(self.policy.dynamic_field)
@@ -204,6 +211,30 @@ class Service:
         return TicketContext(state=event.ticket.state, previous_state=event.old_state, queue=event.ticket.queue,
                              conversation=conversation, conversation_why=why)
 
+    def _state_before_follow_up(self, event: ArticleEvent, context: TicketContext) -> TicketContext:
+        """The state the ticket had before this mail, when Znuny's follow-up handling changed it.
+
+        Znuny's PostMaster reopens a closed ticket for a follow-up (a reply carrying [Ticket#…] or
+        References of its mail) before ArticleCreate fires, so the event's OldTicketData.State
+        already says `open`; only the ticket's history (TicketHistoryGet) still knows the state before.
+        Without Znuny's REST (no BOUNCER_OTRS_* settings) or when it fails, the event's state stands
+        and the note says the state before is unknown."""
+        if event.article.article_number == 1:
+            return context
+        if self.otrs is None:
+            return replace(context, previous_state_from="the ticket history was not asked: no BOUNCER_OTRS_URL")
+        try:
+            change = znuny.state_change_for(self.otrs.ticket_history(event.ticket_id), event.article_id)
+        except (OtrsError, znuny.ZnunyFormatError) as exc:
+            code = exc.code if isinstance(exc, OtrsError) else "TicketHistoryGet.BadResponse"
+            log.warning("ticket history not read, the state before the mail is unknown",
+                        extra={"ticket_id": event.ticket_id, "article_id": event.article_id, "error": code})
+            return replace(context, previous_state_from=f"the ticket history could not be read: {code}")
+        if change is None:
+            return context
+        return replace(context, previous_state=change[0],
+                       previous_state_from=f"Znuny set {change[1]!r} when the mail arrived, per the ticket history")
+
     # ---- outbox (callback mode) and review ----------------------------------------------------
     def run_outbox(self, limit: int = 50) -> int:
         """Execute due ticket updates; failures go back with backoff. Returns how many succeeded."""
@@ -217,9 +248,12 @@ class Service:
         """Carry out one claimed action (an `actions` row: id, event_id, ticket_id, plan, attempts before
         the claim): one TicketUpdate, then done; on failure back to the outbox with backoff when
         retrying may help, else failed. Returns the error, or None when Znuny took it."""
+        ids = {"ticket_id": action["ticket_id"], "action_id": action["id"], "kind": action.get("kind"),
+               "attempt": action["attempts"] + 1}
         if self.otrs is None:
-            error = OtrsError("NoCredentials", "no OTRS credentials configured", retryable=False)
-            self.store.action_failed(action["id"], error.message, None)
+            error = OtrsError("NoCredentials", "no OTRS credentials configured (BOUNCER_OTRS_*)", retryable=False)
+            self.store.action_failed(action["id"], f"{error.code}: {error.message}", None)
+            log.error("ticket update given up", extra={**ids, "error": f"{error.code}: {error.message}"})
             return error
         plan = dict(action["plan"])
         mark = note_mark(action["id"])
@@ -244,13 +278,47 @@ class Service:
                 dynamic_fields=plan.get("dynamic_fields") or None,
                 note=Note(note["subject"], f"{note['body']}\n{mark}") if note else None)
         except OtrsError as exc:
+            reason = f"{exc.code}: {exc.message}"
             retry = backoff(action["attempts"]) if exc.retryable else None
             due = self.store.clock() + timedelta(seconds=retry) if retry else None
-            self.store.action_failed(action["id"], f"{exc.code}: {exc}", due)
+            self.store.action_failed(action["id"], reason, due)
+            if retry:  # one line per failed attempt, one per give-up
+                log.warning("ticket update failed, will retry", extra={**ids, "error": reason, "retry_in_s": retry})
+            else:
+                log.error("ticket update given up", extra={**ids, "error": reason})
             return exc
         self.store.action_done(action["id"])
         self.store.set_event_status(action["event_id"], "acted")
         return None
+
+    def confirm_sent(self, limit: int = 50) -> int:
+        """Inline answers Znuny has not confirmed within CONFIRM_AFTER (no echo of our note came back,
+        e.g. the policy adds none): done when TicketGet shows the planned state, queue and tag, else
+        flagged 'unconfirmed' with why (on the review page, and one warning each). Returns how many
+        were settled."""
+        settled = 0
+        now = self.store.clock()
+        for action in self.store.sent_before(now - CONFIRM_AFTER, limit):
+            ids = {"ticket_id": action["ticket_id"], "action_id": action["id"]}
+            if self.otrs is None:
+                why = "no echo of our note came back and Znuny cannot be asked (no BOUNCER_OTRS_URL)"
+            else:
+                try:
+                    ticket = self.otrs.ticket_get(action["ticket_id"], DynamicFields=1)
+                except OtrsError as exc:
+                    if exc.retryable and parse_iso(action["created_at"]) > now - GIVE_UP_CONFIRMING:
+                        continue  # Znuny unreachable: ask again next round
+                    ticket, why = None, f"TicketGet failed: {exc.code}: {exc.message}"
+                if ticket is not None:
+                    why = _differences(action["plan"], ticket)
+                    if not why:
+                        self.store.settle_sent(action["id"], confirmed=True)
+                        settled += 1
+                        continue
+            self.store.settle_sent(action["id"], confirmed=False, why=why)
+            log.warning("inline answer never confirmed by Znuny", extra={**ids, "error": why})
+            settled += 1
+        return settled
 
     def _applied(self, ticket_id: int, mark: str) -> tuple[bool, str | None]:
         """(is a note of ours carrying `mark` on the ticket, the ticket's state now): TicketUpdate adds the
@@ -276,7 +344,8 @@ class Service:
                 "dynamic_fields": {self.policy.dynamic_field: ""} if self.policy.dynamic_field else {},
                 "note": {"subject": f"{MARKER} false positive", "body": body.strip()},
                 "why": f"false positive marked by {by}"}
-        acted = any(a.get("state") == "done" and a.get("kind") == "ticket_update" for a in item.get("actions") or [])
+        acted = any(a.get("state") in ("done", "sent", "unconfirmed") and a.get("kind") == "ticket_update"
+                    for a in item.get("actions") or [])
         state = "pending" if acted and self.otrs is not None else "skipped"
         self.store.plan_action(item["event_id"], verdict_id, item["ticket_id"], "reopen", plan, None,
                                self.config.mode, state)
@@ -293,6 +362,27 @@ def inline_response(plan: Plan) -> dict[str, Any]:
     note = (plan.note_subject or MARKER, plan.note_body) if plan.note_body else None
     return znuny.inline_answer(state=plan.state, queue=plan.queue, dynamic_fields=plan.dynamic_fields, note=note,
                                history_comment=f"{MARKER} {plan.action}")
+
+
+def is_our_note(article: Article) -> bool:
+    """An internal note carrying our MARKER: the echo of a note we had Znuny add (asked only of articles
+    `own_article` already ignores, so a customer's mail with the MARKER in its subject confirms nothing)."""
+    return article.is_internal and (MARKER in article.subject or (article.body or "").startswith(MARKER))
+
+
+def _differences(plan: Mapping[str, Any], ticket: Mapping[str, Any]) -> str:
+    """What of the plan a TicketGet ticket does not show ('' when it shows all of it)."""
+    fields = znuny.parse_ticket(ticket).dynamic_fields
+    wrong = [f"state is {ticket.get('State')!r}, not {plan['state']!r}"] if plan.get("state") and ticket.get(
+        "State") != plan["state"] else []
+    if plan.get("queue") and ticket.get("Queue") != plan["queue"]:
+        wrong.append(f"queue is {ticket.get('Queue')!r}, not {plan['queue']!r}")
+    planned_fields = plan.get("dynamic_fields") or {}
+    wrong += [f"{name} is {fields.get(name)!r}, not {value!r}" for name, value in planned_fields.items()
+              if (fields.get(name) or "") != value]
+    if not (plan.get("state") or plan.get("queue") or plan.get("dynamic_fields")):
+        wrong.append("no echo of our note came back and the plan has nothing TicketGet could show")
+    return "no echo of our note came back; TicketGet: " + "; ".join(wrong) if wrong else ""
 
 
 def own_article(article: Article) -> str:

@@ -53,7 +53,9 @@ ActionKind = Literal["ticket_update", "reopen", "none"]
 ACTION_KINDS: tuple[ActionKind, ...] = get_args(ActionKind)
 # pending: in the outbox, due at next_attempt_at; running: claimed by a worker until its lease
 # expires; done/failed: final; dry-run/skipped: recorded for the review page, never executed.
-ActionState = Literal["pending", "running", "done", "failed", "dry-run", "skipped"]
+# sent: answered inline, until Znuny confirms it (done: our note's ArticleCreate came back, or
+# TicketGet shows the change) or never does (unconfirmed).
+ActionState = Literal["pending", "running", "done", "failed", "dry-run", "skipped", "sent", "unconfirmed"]
 ACTION_STATES: tuple[ActionState, ...] = get_args(ActionState)
 # The states still in the outbox (callback mode), the only ones looked up by state.
 OUTBOX_STATES: tuple[ActionState, ...] = ("pending", "running", "failed")

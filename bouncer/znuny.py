@@ -60,10 +60,26 @@ class Attachment:
     @cached_property
     def data(self) -> bytes:
         """The part's bytes; empty when the base64 is broken (a bad part must not lose the mail)."""
-        try:
-            return base64.b64decode(self.content_b64, validate=False)
-        except (binascii.Error, ValueError):
-            return b""
+        return _b64(self.content_b64)
+
+    def head(self, limit: int) -> bytes:
+        """The first `limit` bytes or a little more, decoding no more base64 than that: a 20 MB
+        attachment is read for its top, as raw mail is (mime.MAX_PARSE_BYTES)."""
+        if len(self.content_b64) <= limit:
+            return self.data
+        piece = "".join(self.content_b64[: (limit // 3 + 1) * 4 + limit // 19 + 4].split())  # + CRLF per 76
+        return _b64(piece[: len(piece) // 4 * 4])
+
+    @cached_property
+    def size(self) -> int:
+        """Decoded size in bytes, from the base64 length (without decoding it)."""
+        text = self.content_b64
+        blanks = sum(text.count(ch) for ch in "\r\n\t ")  # counted, not removed: no copy of a 20 MB string
+        end = len(text)
+        while end and text[end - 1] in "\r\n\t ":
+            end -= 1
+        padding = 2 if text.endswith("==", 0, end) else 1 if text.endswith("=", 0, end) else 0
+        return max(0, (len(text) - blanks) * 3 // 4 - padding)
 
 
 @dataclass(frozen=True)
@@ -210,6 +226,33 @@ def parse_ticket_get(body: Any) -> list[Ticket]:
     return [parse_ticket(t) for t in tickets if isinstance(t, Mapping)]
 
 
+def state_change_for(answer: Mapping[str, Any], article_id: int) -> tuple[str, str] | None:
+    """(state before, state after) of the change Znuny made to a ticket for the arrival of article
+    `article_id`, from a REST TicketHistoryGet answer; None when it changed no state for it.
+
+    Znuny's PostMaster sets a follow-up's state (a closed ticket reopens) before it creates the
+    article, in the same run, so the StateUpdate closest before the article's first history entry,
+    after the previous article's entries, is that change. Its Name reads `%%old%%new%%`
+    (Kernel::System::Ticket::TicketStateSet). Entries come oldest first (HistoryGet orders by
+    create_time, id).
+    """
+    tickets = answer.get("TicketHistory")
+    if not isinstance(tickets, list) or not tickets or not isinstance(tickets[0], Mapping):
+        raise ZnunyFormatError("TicketHistoryGet: no TicketHistory in the answer")
+    lines = [line for line in tickets[0].get("History") or [] if isinstance(line, Mapping)]
+    first = next((i for i, line in enumerate(lines) if _int_or_none(line.get("ArticleID")) == article_id), None)
+    if first is None:
+        return None
+    for line in reversed(lines[:first]):
+        if _int_or_none(line.get("ArticleID")):  # the previous article's entries: nothing for ours
+            return None
+        if line.get("HistoryType") == "StateUpdate":
+            parts = str(line.get("Name") or "").split("%%")
+            if len(parts) >= 3 and parts[1] and parts[2]:
+                return parts[1], parts[2]
+    return None
+
+
 def inline_answer(*, state: str | None, queue: str | None, dynamic_fields: Mapping[str, str],
                   note: tuple[str, str] | None, history_comment: str) -> dict[str, Any]:
     """The invoker response keys Znuny applies to the ticket (Ticket::Generic's OTRS_* keys); `note` is
@@ -237,6 +280,13 @@ def _attachment(att: Mapping[str, Any]) -> Attachment:
     return Attachment(filename=str(att.get("Filename") or "") or None,
                       content_type=str(att.get("ContentType") or "application/octet-stream"),
                       disposition=str(att.get("Disposition") or "") or None, content_b64=str(att.get("Content") or ""))
+
+
+def _b64(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=False)
+    except (binascii.Error, ValueError):
+        return b""
 
 
 def _dynamic_field_list(value: Any) -> dict[str, Any]:

@@ -168,3 +168,32 @@ def invoker_body(ticket_id: int, article_id: int, attachments: list[Any] | None 
     fields.update(article)
     return copy.deepcopy({"Event": {"Event": "ArticleCreate", "TicketID": ticket_id, "ArticleID": article_id},
                           "Ticket": {"TicketID": ticket_id, "State": "new", "Queue": "Raw", "Article": fields}})
+
+
+def test_a_large_znuny_attachment_is_sized_and_only_its_top_decoded() -> None:
+    import tracemalloc
+
+    from bouncer.mail import TEXT_CAP
+
+    pdf = base64.encodebytes(b"%PDF-1.7" + b"\0" * (12 * 1024 * 1024)).decode()
+    text = base64.encodebytes(("Zeile\r\n" * 400_000).encode()).decode().replace("\n", "\r\n")
+    article = invoker_body(1, 1, attachments=[
+        {"ContentType": "application/pdf", "Filename": "antragsbuch.pdf", "Content": pdf},
+        {"ContentType": "text/plain; charset=utf-8", "Filename": "log.txt", "Content": text}])["Ticket"]["Article"]
+    tracemalloc.start()
+    mail = article_mail(article)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    sizes = {p.filename: p.size for p in mail.parts}
+    assert sizes["antragsbuch.pdf"] == 12 * 1024 * 1024 + 8 and sizes["log.txt"] == 7 * 400_000
+    assert next(p for p in mail.parts if p.filename == "log.txt").text == ("Zeile\r\n" * 400_000)[:TEXT_CAP]
+    assert peak < 4 * 1024 * 1024, "neither attachment is decoded whole"
+
+
+@pytest.mark.parametrize("sender", ["Re: AW: Fwd: " * 400, "a: " * 2000, "x " + "a:" * 2000, " :" * 300,
+                                    "a:" * 490 + "x <max@example.org>", "(" * 3000 + "x@y.de", "<" * 5000])
+def test_a_from_that_the_standard_address_parser_cannot_take_is_recorded(client: FlaskClient, sender: str) -> None:
+    """email.utils.parseaddr recursed out of the stack on "a:a:a:..." (found by bench/fuzz.py): 500."""
+    response = post(client, invoker_body(9, 9, From=sender))
+    assert response.status_code == 200 and response.get_json()["Result"] == "processed"
+    assert leftovers(client) == []

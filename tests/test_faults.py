@@ -22,6 +22,7 @@ from app import create_app
 from bouncer.config import Config
 from bouncer.spool import MAX_RECOVERIES, Spool
 from bouncer.store import Store
+from bouncer.store.db import BUSY_SECONDS
 
 REPO = Path(__file__).resolve().parents[1]
 PASSWORD = "fault-pass"
@@ -196,3 +197,60 @@ def test_probe_token_guards_readyz_and_metrics_but_not_livez(tmp_path: Path) -> 
         assert client.get(path, headers={"Authorization": "Bearer wrong"}).status_code == 401
         assert client.get(path, headers={"Authorization": "Bearer s3cret-probe"}).status_code == 200
     app.extensions["bouncer"].store.close()
+
+
+# ---- a long SQLite writer and reader in another process -----------------------------------------------
+
+HOLDER = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE" if sys.argv[2] == "write" else "BEGIN")
+conn.execute("SELECT count(*) FROM events").fetchone()
+print("holding", flush=True)
+time.sleep(float(sys.argv[3]))
+conn.execute("ROLLBACK")
+"""
+
+
+def hold(db_path: str, kind: str, seconds: float) -> subprocess.Popen[str]:
+    process = subprocess.Popen([sys.executable, "-c", HOLDER, db_path, kind, str(seconds)],
+                               stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None and process.stdout.readline().strip() == "holding"
+    return process
+
+
+def test_a_long_writer_elsewhere_gets_503_and_the_spooled_event_is_finished_once_afterwards(tmp_path: Path) -> None:
+    config = config_at(tmp_path)
+    app = create_app(config)
+    client: FlaskClient = app.test_client()
+    service = app.extensions["bouncer"]
+    assert client.post("/otrs/article-created", data=invoker_body(2, 1), headers=AUTH).status_code == 200
+
+    writer = hold(config.db_path, "write", BUSY_SECONDS + 3)  # e.g. a sqlite3 shell left in a transaction
+    answer = client.post("/otrs/article-created", data=invoker_body(2, 2), headers=AUTH)
+    assert answer.status_code == 503 and "storage unavailable" in answer.get_json()["error"]
+    writer.communicate(timeout=30)
+
+    assert [p.name for p in service.spool.directory.iterdir()], "the accepted payload waits in the spool"
+    for item in service.spool.stale(older_than=-1):
+        os.utime(item.path, (0, 0))
+    assert service.recover() == 1
+    again = client.post("/otrs/article-created", data=invoker_body(2, 2), headers=AUTH)  # Znuny's re-delivery
+    assert again.get_json()["Result"] == "duplicate"
+    service.store.close()
+    assert [(a, n) for a, _, n in verdict_counts(config.db_path)] == [(1, 1), (2, 1)]
+
+
+def test_a_long_reader_elsewhere_does_not_stop_the_webhook(tmp_path: Path) -> None:
+    config = config_at(tmp_path)
+    app = create_app(config)
+    client: FlaskClient = app.test_client()
+    assert client.post("/otrs/article-created", data=invoker_body(3, 1), headers=AUTH).status_code == 200
+    reader = hold(config.db_path, "read", 5)  # a report or a backup reading for a while (WAL: readers never block)
+    try:
+        for n in range(2, 12):
+            assert client.post("/otrs/article-created", data=invoker_body(3, n), headers=AUTH).status_code == 200
+    finally:
+        reader.communicate(timeout=30)
+    app.extensions["bouncer"].store.close()
+    assert [n for _, _, n in verdict_counts(config.db_path)] == [1] * 11

@@ -123,3 +123,77 @@ def test_alive_again_honours_the_date_filter(press: FlaskClient) -> None:
     assert "redaktion@tageblatt-example.de" not in later
     assert press.get("/api/v1/alive-again?since=2030-01-01").json["addresses"] == []
     assert press.get("/api/v1/alive-again?since=2026-11-01").json["addresses"] != []
+
+
+# --- what each user needs next ----------------------------------------------------------------------
+
+def test_review_queue_hides_a_persons_quiet_mail_unless_asked(admin: FlaskClient, app: Flask) -> None:
+    store = app.extensions["bouncer"].store
+    quiet = [v for v in store.list_verdicts(category="human", limit=500) if v["review"] == "pending"]
+    assert quiet
+    page = admin.get("/admin/review").text
+    assert f'id="v{quiet[0]["id"]}"' not in page and "sind ausgeblendet" in page
+    assert f'id="v{quiet[0]["id"]}"' in admin.get("/admin/review?show_quiet=1").text
+    assert f'id="v{quiet[0]["id"]}"' in admin.get("/admin/review?category=human").text
+
+
+def test_review_queue_searches_sender_subject_and_ticket(admin: FlaskClient, app: Flask) -> None:
+    by_sender = admin.get("/admin/review?q=carol@example.net&show_quiet=1").text
+    assert "carol@example.net" in by_sender and "redaktion@tageblatt-example.de" not in by_sender
+    by_subject = admin.get("/admin/review?q=Klimaschutzplan").text  # the auto-replies' and receipts' subjects
+    assert by_subject.count('class="verdict ') >= 8 and "carol@example.net" not in by_subject
+    ticket = app.extensions["bouncer"].store.list_verdicts(category="bounce", limit=1)[0]["ticket_id"]
+    assert f"Ticket {ticket}" in admin.get(f"/admin/review?q={ticket}").text
+
+
+def test_bulk_confirm_takes_high_confidence_machine_mail_and_never_a_persons(admin: FlaskClient, app: Flask) -> None:
+    store = app.extensions["bouncer"].store
+    pending_sure = store.count_verdicts(review="pending", min_conf=0.9, machine_only=True)
+    page = admin.get("/admin/review").text
+    assert f"Alle {pending_sure} ungeprüften Entscheidungen bestätigen" in page
+    answer = post_form(admin, "/admin/review", "/admin/review/confirm-many")
+    assert answer.status_code == 302
+    assert store.count_verdicts(review="pending", min_conf=0.9, machine_only=True) == 0
+    assert store.count_verdicts(review="confirmed", category="human") == 0
+    assert f"{pending_sure} Entscheidungen bestätigt." in admin.get(answer.headers["Location"]).text
+
+
+def test_admin_corrects_an_out_of_office_to_a_bounce_and_the_numbers_follow(admin: FlaskClient, app: Flask) -> None:
+    store = app.extensions["bouncer"].store
+    release = mailing_id(app, PRESS_RELEASE[0])
+    away = store.list_verdicts(category="auto_reply", mailing_id=release, limit=1)[0]
+    before = store.mailing_stats(release)["counts"]
+    page = f"/admin/review/{away['id']}"
+    answer = post_form(admin, page, f"{page}/correct", {"kind": "hard", "addresses": away["from_addr"]})
+    assert answer.status_code == 302 and "berichtigt" in admin.get(page).text
+    after = store.mailing_stats(release)["counts"]
+    assert (after["hard"], after["auto_reply"]) == (before["hard"] + 1, before["auto_reply"] - 1)
+    assert away["from_addr"] in admin.get(f"/dead?mailing={release}").text
+    assert "Zuerst eingeschätzt als: Abwesenheitsnotiz." in admin.get(page).text
+
+
+def test_a_persons_mail_has_no_false_positive_button_and_the_post_is_refused(admin: FlaskClient, app: Flask) -> None:
+    person = app.extensions["bouncer"].store.list_verdicts(category="human", limit=1)[0]
+    page = f"/admin/review/{person['id']}"
+    assert 'id="false-positive"' not in admin.get(page).text
+    answer = post_form(admin, page, f"{page}/false-positive", {"allow": "none"})
+    assert answer.status_code == 302
+    assert app.extensions["bouncer"].store.get_verdict(person["id"])["review"] == "pending"
+
+
+def test_press_officer_searches_an_address_and_sees_its_history(press: FlaskClient) -> None:
+    page = press.get("/addresses?q=Redaktion@Tageblatt-Example.de").text
+    assert "wieder erreichbar" in page and "Unzustellbar (hart)" in page and "Persönliche Mail" in page
+    assert PRESS_RELEASE[1] in page
+    partial = press.get("/addresses?q=tageblatt").text
+    assert 'href="/addresses?q=redaktion@tageblatt-example.de"' in partial
+    assert "Wir kennen keine Adresse" in press.get("/addresses?q=niemand-hier").text
+
+
+def test_mailing_page_lists_who_wrote_who_is_away_until_when_and_who_read_it(press: FlaskClient, app: Flask) -> None:
+    page = press.get(f"/mailings/{mailing_id(app, PRESS_RELEASE[0])}").text
+    people = page.split('<section id="people">')[1].split("</section>")[0]
+    wrote, away, read = (people.split("<h3>")[i] for i in (1, 2, 3))
+    assert "p.lang@zeitung-example.de" in wrote and "Ticket " in wrote
+    assert "a.becker@zeitung-example.de" in away and "02.12.2026" in away
+    assert "t.richter@blatt-example.de" in read

@@ -94,3 +94,19 @@ def test_a_wrong_policy_file_is_refused_with_the_key_named(tmp_path: Path, text:
 def test_labels_name_category_and_bounce_type() -> None:
     assert [label(v) for v in (HARD, OOO, Verdict(category="read_receipt", confidence=1))] == [
         "bounce-hard", "auto-reply", "read-receipt"]
+
+
+@pytest.mark.parametrize("breaker", ["\n", "\r\n", "\r", "\u2028", "\u0085", "\x0b", "\x1e"])
+def test_line_breaks_from_the_mail_never_forge_lines_in_our_note(breaker: str) -> None:
+    """An encoded Subject decodes to any character: its line breaks must not add a 'Decision:' line
+    to the note Znuny shows agents."""
+    forged = f"Newsletter{breaker}Decision: close, verified by the press office{breaker}Evidence:"
+    verdict = Verdict(category="bounce", confidence=0.97, bounce_type="hard", reason="user_unknown",
+                      evidence=(f"dsn: Diagnostic-Code: 550{breaker}Decision: close",),
+                      recipients=(f"a@example.org{breaker}Decision: x",), status="5.1.1",
+                      original=Original(subject=forged, message_id=f"<1@x>{breaker}Decision: y"))
+    plan = decide(Policy.load(None), verdict, TicketContext(state="new", conversation=False))
+    assert plan.note_body is not None
+    lines = plan.note_body.splitlines()
+    assert [line for line in lines if line.startswith("Decision:")] == [lines[1]]
+    assert sum("Decision:" in line for line in lines) == 4  # ours, then inside the recipients, original and evidence lines

@@ -15,7 +15,7 @@ import logging
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -708,6 +708,88 @@ def test_dry_run_records_the_plan_and_touches_nothing(serve: Serve, fake_znuny: 
     assert action["state"] == "dry-run" and action["plan"]["state"] == "closed successful"
     assert live.worker.run_once() == 0
     assert fake_znuny.received == []
+
+
+# ---- inline answers: confirmed by Znuny, or flagged ---------------------------------------------------
+
+def distinct(records: Iterable[logging.LogRecord]) -> list[logging.LogRecord]:
+    """Each log record once (the test's handler may sit on the logger and on the root it propagates to)."""
+    return list({id(r): r for r in records}.values())
+
+
+def test_inline_answer_is_sent_until_the_echo_of_our_note_confirms_it(serve: Serve, wire_dir: Path) -> None:
+    live = serve("inline")
+    capture = load_capture(wire_dir, "ooo-exchange-canned-response-actions", all_attachments=True)
+    answer = live.post(capture).json()
+    body = json.loads(capture["body_raw"])
+    ticket_id, article_id = int(body["Event"]["TicketID"]), int(body["Event"]["ArticleID"])
+    assert [a["state"] for a in verdict_for(live.store, ticket_id, article_id)["actions"]] == ["sent"]
+
+    # Znuny adds our note as UserID 1 and fires ArticleCreate for it (note-created-by-invoker-response).
+    echo = load_capture(wire_dir, "note-created-by-invoker-response")
+    echo_body = json.loads(echo["body_raw"])
+    note = dict(echo_body["Ticket"]["Article"], Subject=answer["OTRS_TicketArticleAdd"]["Subject"])
+    assert live.post(as_posted(echo, echo_body, note)).json()["Result"] == "ignored"
+
+    assert [a["state"] for a in verdict_for(live.store, ticket_id, article_id)["actions"]] == ["done"]
+
+
+def test_inline_answer_znuny_never_confirms_is_flagged_with_what_ticketget_shows(
+        serve: Serve, fake_znuny: FakeZnuny, wire_dir: Path, clock: Clock,
+        caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No echo came back and TicketGet shows the ticket unchanged: 'unconfirmed', with why, and one warning."""
+    live = serve("inline")
+    monkeypatch.setattr(logging.getLogger("bouncer.service"), "handlers", [caplog.handler])
+    capture = load_capture(wire_dir, "ooo-vacation-generic-newticket")
+    body = json.loads(capture["body_raw"])
+    ticket_id, article_id = int(body["Event"]["TicketID"]), int(body["Event"]["ArticleID"])
+    assert live.post(capture).json()["OTRS_TicketStateSet"] == "closed successful"
+
+    assert live.service.confirm_sent() == 0  # within the minute Znuny has to confirm it
+    clock.advance(minutes=2)
+    assert live.service.confirm_sent() == 1
+
+    (action,) = verdict_for(live.store, ticket_id, article_id)["actions"]
+    assert action["state"] == "unconfirmed"
+    assert "no echo of our note came back" in action["last_error"] and "closed successful" in action["last_error"]
+    warnings = distinct(r for r in caplog.records if r.getMessage() == "inline answer never confirmed by Znuny")
+    assert len(warnings) == 1 and warnings[0].ticket_id == ticket_id
+    assert live.service.confirm_sent() == 0
+
+
+def test_every_failed_outbox_attempt_is_logged_once_with_ticket_and_reason(
+        serve: Serve, fake_znuny: FakeZnuny, wire_dir: Path, clock: Clock,
+        caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    live = serve("callback")
+    monkeypatch.setattr(logging.getLogger("bouncer.service"), "handlers", [caplog.handler])
+    fake_znuny.down("refuse")
+    assert live.post(load_capture(wire_dir, "ooo-vacation-generic-newticket")).json()["Result"] == "processed"
+
+    assert live.worker.run_once() == 0
+    clock.advance(minutes=1)
+    assert live.worker.run_once() == 0
+
+    failed = distinct(r for r in caplog.records if r.getMessage() == "ticket update failed, will retry")
+    assert [(r.levelname, r.ticket_id, r.attempt) for r in failed] == [("WARNING", 4, 1), ("WARNING", 4, 2)]
+    (action,) = outbox_actions(live.store)
+    code = action["last_error"].split(":", 1)[0]
+    assert code.endswith(".Unreachable") and action["last_error"].count(code) == 1
+
+
+def test_an_outbox_update_znuny_refuses_is_given_up_with_one_error_line(
+        serve: Serve, fake_znuny: FakeZnuny, wire_dir: Path,
+        caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    live = serve("callback", otrs_password="wrong-password")
+    monkeypatch.setattr(logging.getLogger("bouncer.service"), "handlers", [caplog.handler])
+    assert live.post(load_capture(wire_dir, "ooo-vacation-generic-newticket")).json()["Result"] == "processed"
+
+    assert live.worker.run_once() == 0
+
+    given_up = distinct(r for r in caplog.records if r.getMessage() == "ticket update given up")
+    assert [(r.levelname, r.ticket_id) for r in given_up] == [("ERROR", 4)]
+    assert given_up[0].error.startswith("SessionCreate.AuthFail: ")
+    (action,) = outbox_actions(live.store)
+    assert action["state"] == "failed" and action["last_error"].count("SessionCreate.AuthFail") == 1
 
 
 # --- callback delivery is effectively once -----------------------------------------------------------

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+
 import pytest
 
 from bouncer import znuny
@@ -52,3 +54,32 @@ def test_inline_answer_carries_the_history_fields_znuny_needs() -> None:
     assert answer["OTRS_TicketDynamicFieldSet_MailClassification"] == "bounce-hard"
     assert answer["OTRS_TicketArticleAdd"]["HistoryType"] == "AddNote"
     assert answer["OTRS_TicketArticleAdd"]["HistoryComment"] == "[otrs-bouncer] close"
+
+
+# ---- TicketHistoryGet: the state a follow-up reopened the ticket from ---------------------------------
+HISTORY = Path(__file__).resolve().parents[1] / "fixtures" / "znuny" / "rest-tickethistoryget-followup-reopened.json"
+
+
+def test_the_state_znuny_reopened_a_ticket_from_for_a_follow_up_is_read_from_its_history() -> None:
+    answer = json.loads(HISTORY.read_text(encoding="utf-8"))
+    assert znuny.state_change_for(answer, 1620) == ("closed successful", "open")
+
+
+def test_an_article_whose_arrival_changed_no_state_has_no_state_change() -> None:
+    answer = json.loads(HISTORY.read_text(encoding="utf-8"))
+    assert znuny.state_change_for(answer, 1618) is None  # the ticket's first mail: created as new
+    assert znuny.state_change_for(answer, 4711) is None  # not on this ticket
+
+
+def test_an_agent_s_state_change_before_the_previous_article_is_not_taken_for_the_follow_up_s() -> None:
+    answer = json.loads(HISTORY.read_text(encoding="utf-8"))
+    lines = answer["TicketHistory"][0]["History"]
+    without_reopen = [line for line in lines if line["Name"] != "%%closed successful%%open%%"]
+    changed = {"TicketHistory": [{**answer["TicketHistory"][0], "History": without_reopen}]}
+    # The agent's close (%%new%%closed successful%%) came before the agent's own article 1619.
+    assert znuny.state_change_for(changed, 1620) is None
+
+
+def test_a_history_answer_without_history_is_a_format_error() -> None:
+    with pytest.raises(znuny.ZnunyFormatError):
+        znuny.state_change_for({"Error": {"ErrorCode": "TicketHistoryGet.AccessDenied"}}, 1)

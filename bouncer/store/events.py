@@ -234,8 +234,7 @@ class Events(DeadAddresses, Mailings, Outbox):
         """Confirm, in one go, up to `limit` unreviewed machine-mail decisions of at least `min_conf`
         that match the review queue's `filters` (filters.verdict_where); returns how many. A person's
         mail is never confirmed in bulk. Confirming changes no address (nothing is rejected)."""
-        where, params = verdict_where(**{**filters, "review": "pending", "min_conf": min_conf})
-        where += f" AND v.category NOT IN {_PERSON_SQL}"
+        where, params = verdict_where(**{**filters, "review": "pending", "min_conf": min_conf, "machine_only": True})
         with self._write() as db:
             return db.execute(
                 f"UPDATE verdicts SET review = 'confirmed', reviewed_by = ?, reviewed_at = ?, review_note = ? "

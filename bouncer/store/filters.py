@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from ..vocab import PERSON_CATEGORIES, sql_list
 from .db import iso
 
 # A person's mail nobody reviewed and we did nothing to: most of the queue, and nothing to check there.
@@ -15,7 +16,7 @@ def verdict_where(*, category: str | None = None, review: str | None = None, min
                   max_conf: float | None = None, since: datetime | None = None, until: datetime | None = None,
                   action: str | None = None, action_state: str | None = None, mailing_id: int | None = None,
                   ticket_id: int | None = None, source: str | None = None, q: str | None = None,
-                  hide_quiet: bool = False) -> tuple[str, list[Any]]:
+                  hide_quiet: bool = False, machine_only: bool = False) -> tuple[str, list[Any]]:
     """The WHERE clause (on `verdicts v`, '' for none) and parameters of the review queue's filters."""
     where: list[str] = []
     params: list[Any] = []
@@ -47,4 +48,6 @@ def verdict_where(*, category: str | None = None, review: str | None = None, min
         where.append("(" + " OR ".join(terms) + ")")
     if hide_quiet:
         where.append("NOT " + QUIET_SQL)
+    if machine_only:
+        where.append(f"v.category NOT IN {sql_list(PERSON_CATEGORIES)}")
     return " AND ".join(where), params

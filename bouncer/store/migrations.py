@@ -207,3 +207,10 @@ def m007_mailings_and_corrections(db: Database) -> None:
     db.execute("ALTER TABLE mailings ADD COLUMN sent_known INTEGER NOT NULL DEFAULT 1")
     db.execute("ALTER TABLE verdicts ADD COLUMN corrected_from TEXT")
     db.execute("CREATE INDEX idx_verdicts_from_addr ON verdicts (from_addr)")
+
+
+@migration
+def m008_inline_confirmation(db: Database) -> None:
+    """Inline answers wait as 'sent' until Znuny confirms them; the worker finds the ones still
+    waiting through this small index (only rows in that state are in it)."""
+    db.execute("CREATE INDEX idx_actions_sent ON actions (created_at) WHERE state = 'sent'")

@@ -96,6 +96,35 @@ class Outbox(Connection):
         )
         return [cast(ActionRow, decode(row)) for row in rows]
 
+    def confirm_inline(self, ticket_id: int) -> int | None:
+        """Our inline note's ArticleCreate came back: the oldest 'sent' action of the ticket is done.
+        Returns its id, or None when none was waiting."""
+        now = self._now()
+        with self._write() as db:
+            row = db.execute(
+                "SELECT a.id FROM events e JOIN actions a ON a.event_id = e.id "
+                "WHERE e.ticket_id = ? AND a.state = 'sent' ORDER BY a.id LIMIT 1", [ticket_id]).fetchone()
+            if row is None:
+                return None
+            db.execute("UPDATE actions SET state = 'done', done_at = ?, updated_at = ? WHERE id = ?",
+                       [now, now, row[0]])
+            return int(row[0])
+
+    def sent_before(self, moment: datetime, limit: int = 50) -> list[ActionRow]:
+        """Inline answers still waiting for Znuny's confirmation that were sent before `moment`."""
+        rows = self._rows("SELECT * FROM actions WHERE state = 'sent' AND created_at <= ? ORDER BY created_at LIMIT ?",
+                          [iso(moment), limit])
+        return [cast(ActionRow, decode(row)) for row in rows]
+
+    def settle_sent(self, action_id: int, confirmed: bool, why: str | None = None) -> None:
+        """A 'sent' action: confirmed after all (done), or flagged as never confirmed, with why."""
+        now = self._now()
+        with self._write() as db:
+            db.execute("UPDATE actions SET state = ?, done_at = ?, last_error = ?, updated_at = ? "
+                       "WHERE id = ? AND state = 'sent'",
+                       ["done" if confirmed else "unconfirmed", now if confirmed else None,
+                        None if confirmed else (why or "")[:ERROR_CHARS], now, action_id])
+
     def pending_count(self) -> int:
         """Outbox depth (pending + running), for metrics and readiness."""
         with self._lock:

@@ -8,16 +8,28 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from ..otrs import OtrsError
 from ..store.allowlist import allow_warning
-from ..vocab import ACTION_STATES, ALLOW_KINDS, CATEGORIES, EVENT_SOURCES, PLAN_ACTIONS, REVIEWS
+from ..vocab import (
+    ACTION_STATES,
+    ALLOW_KINDS,
+    BOUNCE_TYPES,
+    CATEGORIES,
+    EVENT_SOURCES,
+    KINDS,
+    PERSON_CATEGORIES,
+    PLAN_ACTIONS,
+    REVIEWS,
+)
+from ..vocab import kind as kind_of
 from . import auth, params
 from .common import not_found, service, store, user_name, verdict_or_404
-from .labels import label
+from .labels import LABELS, label
 
 PAGE_SIZE = 50
 
@@ -35,24 +47,50 @@ class FalsePositiveForm(FlaskForm):
         SelectChoice("domain", _l("never treat this domain as machine mail"))])
 
 
+BULK_CONFIDENCE = 0.9  # bulk confirm takes machine mail at least this sure (or the filter's higher minimum)
+_REVIEW_ARGS = ("category", "review", "action", "state", "min_conf", "max_conf", "since", "until", "mailing",
+                "source", "q", "show_quiet")
+
+
 def _review_filters() -> dict[str, Any]:
-    return {"category": params.choice_arg("category", CATEGORIES), "review": params.choice_arg("review", REVIEWS),
+    """The queue's filters from the query string. A person's mail nobody reviewed and we did nothing to
+    is hidden unless asked for (?show_quiet=1) or a person's mail is what the filter picks."""
+    category = params.choice_arg("category", CATEGORIES)
+    return {"category": category, "review": params.choice_arg("review", REVIEWS),
             "action": params.choice_arg("action", PLAN_ACTIONS),
             "action_state": params.choice_arg("state", ACTION_STATES),
             "min_conf": params.fraction_arg("min_conf"), "max_conf": params.fraction_arg("max_conf"),
             "mailing_id": params.int_arg("mailing"), "source": params.choice_arg("source", EVENT_SOURCES),
+            "q": request.args.get("q", "").strip()[:200] or None,
+            "hide_quiet": request.args.get("show_quiet") != "1" and category != "human",
             **params.date_filters()}
 
 
 @admin.get("/review")
 def review() -> ResponseReturnValue:
     page = params.page()
-    rows = store().list_verdicts(**_review_filters(), limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
+    filters = _review_filters()
+    rows = store().list_verdicts(**filters, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
+    threshold = max(BULK_CONFIDENCE, filters["min_conf"] or 0)
+    bulk = store().count_verdicts(**{**filters, "review": "pending", "min_conf": threshold, "machine_only": True})
     return render_template(
         "review.html", verdicts=rows[:PAGE_SIZE], has_next=len(rows) > PAGE_SIZE, page=page,
-        args={k: request.args.get(k, "") for k in ("category", "review", "action", "state", "min_conf",
-                                                     "max_conf", "since", "until", "mailing", "source")},
+        args={k: request.args.get(k, "") for k in _REVIEW_ARGS}, hide_quiet=filters["hide_quiet"],
+        bulk=bulk, threshold=threshold,
         categories=CATEGORIES, reviews=REVIEWS, actions=PLAN_ACTIONS, states=ACTION_STATES, sources=EVENT_SOURCES)
+
+
+@admin.post("/review/confirm-many")
+def confirm_many() -> ResponseReturnValue:
+    """Confirm every unreviewed machine-mail decision of the queue's filter (in the URL) at or above the
+    chosen confidence; a person's mail never."""
+    filters = _review_filters()
+    threshold = max(BULK_CONFIDENCE, filters.pop("min_conf") or 0)
+    filters.pop("review")
+    done = store().confirm_many(user_name(), min_conf=threshold, **filters)
+    flash(ngettext("%(num)s decision confirmed.", "%(num)s decisions confirmed.", done), "info")
+    back: dict[str, Any] = request.args.to_dict()
+    return redirect(url_for("admin.review", **back))
 
 
 @admin.get("/review/<int:verdict_id>")
@@ -60,8 +98,37 @@ def verdict(verdict_id: int) -> ResponseReturnValue:
     item = verdict_or_404(verdict_id)
     mailing_id = item["mailing_id"]
     mailing = store().get_mailing(mailing_id) if mailing_id else None
-    return render_template("verdict.html", v=item, mailing=mailing, form=FalsePositiveForm(),
+    correct = CorrectForm(kind=kind_of(item["category"], item["bounce_type"]),
+                          addresses=", ".join(item["recipients"] or []))
+    return render_template("verdict.html", v=item, mailing=mailing, form=FalsePositiveForm(), correct=correct,
                            can_download=service().otrs is not None)
+
+
+class CorrectForm(FlaskForm):
+    """What the mail really was: a kind of the press pages (a bounce with its type) and, for a bounce,
+    the failed addresses."""
+
+    kind = SelectField(_l("This mail is really"), choices=[SelectChoice(k, LABELS["kind"][k]) for k in KINDS])
+    addresses = StringField(_l("Failed addresses (for a bounce; comma-separated)"),
+                            validators=[Optional(), Length(max=2000)])
+
+
+@admin.post("/review/<int:verdict_id>/correct")
+def correct(verdict_id: int) -> ResponseReturnValue:
+    """Correct the verdict's category: counts and the dead-address list follow; the ticket stays as it is."""
+    item = verdict_or_404(verdict_id)
+    form = CorrectForm()
+    if not form.validate_on_submit() or form.kind.data not in KINDS:
+        flash(_("Please check the form."), "error")
+        return redirect(url_for("admin.verdict", verdict_id=verdict_id))
+    kind = form.kind.data
+    category, bounce_type = ("bounce", kind) if kind in BOUNCE_TYPES else (kind, None)
+    addresses = [a.strip() for a in (form.addresses.data or "").replace(";", ",").split(",") if a.strip()]
+    store().correct_verdict(verdict_id, category, bounce_type, user_name(), addresses=addresses)
+    flash(_("Decision #%(id)s corrected: %(was)s → %(now)s. Counts and dead addresses follow; the ticket in "
+            "OTRS stays as it is.", id=verdict_id, was=label("kind", kind_of(item["category"], item["bounce_type"])),
+            now=label("kind", kind)), "info")
+    return redirect(url_for("admin.verdict", verdict_id=verdict_id))
 
 
 def _back(verdict_id: int) -> ResponseReturnValue:
@@ -99,6 +166,10 @@ def false_positive(verdict_id: int) -> ResponseReturnValue:
         return redirect(url_for("admin.verdict", verdict_id=verdict_id))
     if item["review"] == "false_positive":
         flash(_("Decision #%(id)s is already marked as a false positive.", id=verdict_id), "error")
+        return redirect(url_for("admin.verdict", verdict_id=verdict_id))
+    if item["category"] in PERSON_CATEGORIES:  # we took it for a person's mail: there is nothing to reopen
+        flash(_("Decision #%(id)s already says a person wrote this; to change what it is, correct the category.",
+                id=verdict_id), "error")
         return redirect(url_for("admin.verdict", verdict_id=verdict_id))
     user, note = user_name(), (form.note.data or "").strip()
     if service().reopen(verdict_id, user, note) == "pending":

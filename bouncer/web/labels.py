@@ -62,6 +62,8 @@ LABELS: dict[str, dict[str, LazyString]] = {
         "failed": _l("failed"),
         "dry-run": _l("dry run"),
         "skipped": _l("nothing to do"),
+        "sent": _l("answered, not yet confirmed"),
+        "unconfirmed": _l("never confirmed by Znuny"),
     },
     "review": {  # vocab.REVIEWS
         "pending": _l("not reviewed"),

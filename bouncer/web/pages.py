@@ -40,6 +40,7 @@ TRANSLATIONS = Path(__file__).resolve().parents[1] / "translations"
 PAGE_SIZE = 50
 DEAD_PAGE_SIZE = 100
 FAILED_PAGE_SIZE = 100
+PEOPLE_SHOWN = 100  # per list on a mailing's page: who wrote, who is away, who read it
 _FOLDER = str(Path(__file__).resolve().parents[1])
 
 # Templates and CSS, open to everyone (the login page needs its style too).
@@ -115,7 +116,8 @@ def mailing(mailing_id: int) -> ResponseReturnValue:
     return render_template("mailing.html", stats=stats, mailing=stats["mailing"], counts=stats["counts"],
                            failed=failed, total_failed=total_failed, page=page, opt_outs=opt_outs,
                            total_opt_outs=opt_outs[0]["total"] if opt_outs else 0,
-                           has_next=page * FAILED_PAGE_SIZE < total_failed,
+                           has_next=page * FAILED_PAGE_SIZE < total_failed, people=store().mailing_people(
+                               mailing_id, limit=PEOPLE_SHOWN),
                            bounce_rate=total_failed / recipients if recipients else None)
 
 
@@ -165,6 +167,19 @@ def address_state(row: Mapping[str, Any]) -> str:
     if row["dead"]:
         return _("dead")
     return _("alive again") if row.get("alive_since") else _("not dead yet")
+
+
+# --- press: one address --------------------------------------------------------------------
+
+@press.get("/addresses")
+def addresses() -> ResponseReturnValue:
+    """Search an address: its history (every bounce, reply and receipt, when it died or came back), or,
+    for a part of one, the addresses we know that contain it."""
+    q = request.args.get("q", "").strip()[:320]
+    history = store().address_history(q) if "@" in q else None
+    if history is not None and (history["row"] or history["events"]):
+        return render_template("addresses.html", q=q, history=history, found=[])
+    return render_template("addresses.html", q=q, history=None, found=store().find_addresses(q) if len(q) >= 3 else [])
 
 
 # --- press: dead addresses -------------------------------------------------------------------

@@ -38,7 +38,8 @@ def _paths(live: Live) -> dict[str, str]:
         "mailings": "/mailings", "mailing": f"/mailings/{release}", "mailing-days": f"/mailings/{release}?bucket=day",
         "dead": "/dead", "dead-of-mailing": f"/dead?mailing={release}", "review": "/admin/review",
         "bounce": f"/admin/review/{bounce}", "person": f"/admin/review/{person}", "rules": "/admin/rules",
-        "no-mailing": "/mailings/none", "status": "/admin/status", "sweeps": "/admin/sweeps", "users": "/admin/users", "not-found": "/mailings/99999",
+        "no-mailing": "/mailings/none", "address": "/addresses?q=redaktion@tageblatt-example.de",
+        "address-search": "/addresses?q=example", "review-all": "/admin/review?show_quiet=1", "status": "/admin/status", "sweeps": "/admin/sweeps", "users": "/admin/users", "not-found": "/mailings/99999",
         "bad-filter": "/dead?since=30.11.2026",
     }
 

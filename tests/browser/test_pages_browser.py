@@ -199,7 +199,7 @@ def test_markup_in_subjects_and_bodies_of_strangers_stays_inert_on_every_page(pa
     store = live.app.extensions["bouncer"].store
     mailing_id = next(m["id"] for m in store.list_mailings(limit=100) if m["subject"] == XSS_SUBJECT)
     verdicts = [v["id"] for v in store.list_verdicts(limit=500) if v["subject"] == XSS_SUBJECT]
-    pages = ["/mailings", f"/mailings/{mailing_id}", f"/dead?mailing={mailing_id}", "/admin/review",
+    pages = ["/mailings", f"/mailings/{mailing_id}", f"/dead?mailing={mailing_id}", "/admin/review?show_quiet=1",
              *[f"/admin/review/{v}" for v in verdicts]]
     for path in pages:
         response = page.goto(live.url + path)

@@ -3,7 +3,9 @@
 Reuse them for any test against the real Znuny:
 
 - `znuny` (session): a `Znuny` answering on 127.0.0.1 (setup.sh runs when it is missing); the
-  whole directory skips, with the reason printed, where the machine cannot run it (not root, not Debian).
+  whole directory skips, with the reason printed, where the machine cannot run it (not root, not Debian)
+  or while another test session holds the Znuny (one session at a time: they would reconfigure
+  each other's web service; BOUNCER_E2E_LOCK_WAIT seconds to wait for it, default 0).
 - `kit` (session): our kit freshly installed with znuny/install-kit.sh, as an admin would.
 - `start_bouncer(mode, **BOUNCER_settings)`: gunicorn on a free port with its own database, the
   web service pointed at it (Admin::OTRSBouncer::Setup); stopped after the test.
@@ -12,9 +14,7 @@ Reuse them for any test against the real Znuny:
 """
 from __future__ import annotations
 
-import fcntl
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,8 +23,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 import real_znuny
 from real_znuny import Bouncer, Kit, StartBouncer, Znuny
-
-REAL_ZNUNY_LOCK = Path(tempfile.gettempdir()) / "otrs-bouncer-real-znuny.lock"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -39,16 +37,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def znuny() -> Iterator[Znuny]:
-    # One machine, one Znuny: two test runs at once would point its one web service at each other's
-    # bouncers and act on each other's tickets. Runs take turns on a lock file (the kernel frees it
-    # when a run dies).
-    with REAL_ZNUNY_LOCK.open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with real_znuny.exclusive() as busy:
+        if busy:
+            pytest.skip(busy)
+        real_znuny.ensure_up()
         yield from _znuny()
 
 
 def _znuny() -> Iterator[Znuny]:
-    real_znuny.ensure_up()
     for workdir in real_znuny.temp_workdir():  # the znuny user must read the mails it is fed
         instance = Znuny(workdir)
         instance.forget_scheduled_calls()  # retries of an earlier run would call bouncers long gone

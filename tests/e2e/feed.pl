@@ -4,7 +4,8 @@
 # object manager, as a new process would; destroying it ends the ticket transaction, which is when
 # Znuny fires the ArticleCreate invoker. Run as the Znuny user from the Znuny directory:
 #   perl feed.pl FILE...     prints one line per file: FILE <TAB> exit code <TAB> TicketID <TAB> ArticleID
-# (exit 0 imported, 75 temporary failure; the IDs of the mail's email article, empty if none).
+# (exit 0 imported, 75 temporary failure; the ticket PostMaster::Run answered and its newest email
+# article, empty if none). Several may run at once on different mails (no follow-ups among them).
 use strict;
 use warnings;
 use lib '.';
@@ -12,11 +13,20 @@ use lib 'Kernel/cpan-lib';
 use lib 'Custom';
 use Kernel::System::ObjectManager;
 
+# PostMaster::Run answers (return code, TicketID); the command Read keeps them to itself, so note them here.
+require Kernel::System::PostMaster;
+my @Answer;
+{
+    no warnings 'redefine';    ## no critic
+    my $Run = \&Kernel::System::PostMaster::Run;
+    *Kernel::System::PostMaster::Run = sub { @Answer = $Run->(@_); return @Answer; };
+}
+
 $| = 1;
 my @Files = map {"$_"} @ARGV;    # copies: Znuny's objects reset @ARGV when they go
 for my $Index ( 0 .. $#Files ) {
     my $File = "$Files[$Index]";
-    my $Last = last_article();
+    @Answer = ();
     my $Exit;
     {
         open my $In, '<', $File or die "cannot read $File: $!\n";
@@ -28,32 +38,21 @@ for my $Index ( 0 .. $#Files ) {
             ->Run( 'Maint::PostMaster::Read', '--quiet' );
         $Kernel::OM->ObjectsDiscard();
     }
-    my ( $TicketID, $ArticleID ) = first_email_article_after($Last);
+    my $TicketID  = $Answer[1];
+    my $ArticleID = $TicketID ? last_email_article($TicketID) : undef;
     print join( "\t", $File, $Exit, $TicketID // '', $ArticleID // '' ), "\n";
 }
 
-sub db {
+# The mail's article: the ticket's newest email article (nothing else writes to it meanwhile).
+sub last_email_article {
+    my ($TicketID) = @_;
     local $Kernel::OM = Kernel::System::ObjectManager->new();
-    return $Kernel::OM->Get('Kernel::System::DB');
-}
-
-sub last_article {
-    my $DB = db();
-    $DB->Prepare( SQL => 'SELECT COALESCE(MAX(id), 0) FROM article' );
-    my ($Max) = $DB->FetchrowArray();
-    while ( $DB->FetchrowArray() ) { }
-    return $Max;
-}
-
-sub first_email_article_after {
-    my ($Last) = @_;
-    my $DB = db();
+    my $DB = $Kernel::OM->Get('Kernel::System::DB');
     $DB->Prepare(
-        SQL => "SELECT a.ticket_id, a.id FROM article a JOIN communication_channel c ON c.id = a.communication_channel_id"
-            . " WHERE a.id > ? AND c.name = 'Email' ORDER BY a.id",
-        Bind  => [ \$Last ],
-        Limit => 1,
+        SQL => "SELECT MAX(a.id) FROM article a JOIN communication_channel c ON c.id = a.communication_channel_id"
+            . " WHERE a.ticket_id = ? AND c.name = 'Email'",
+        Bind => [ \$TicketID ],
     );
-    my @Row = $DB->FetchrowArray();
-    return @Row;
+    my ($ArticleID) = $DB->FetchrowArray();
+    return $ArticleID;
 }

@@ -8,6 +8,7 @@ Znuny's own database. `unavailable()` says why a machine cannot run it; the test
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import platform
 import re
@@ -20,7 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,31 @@ def unavailable() -> str | None:
     if not HOME.joinpath("RELEASE").is_file() and not SETUP.is_file():
         return f"no Znuny in {HOME} and no {SETUP} to set one up (BOUNCER_SHARED_DIR)"
     return None
+
+
+LOCK = Path(tempfile.gettempdir()) / "otrs-bouncer-e2e-znuny.lock"
+
+
+@contextmanager
+def exclusive() -> Iterator[str | None]:
+    """Hold the one Znuny for this test session: yields None, or why not (another session has it
+    and did not let go within BOUNCER_E2E_LOCK_WAIT seconds). The lock goes with the process."""
+    wait = float(os.environ.get("BOUNCER_E2E_LOCK_WAIT", "0"))
+    with LOCK.open("a") as handle:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    yield f"another test session is using the real Znuny ({LOCK}); BOUNCER_E2E_LOCK_WAIT to wait"
+                    return
+                time.sleep(2)
+        try:
+            yield None
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def answers() -> bool:
@@ -139,6 +165,7 @@ class Znuny:
         shutil.copy(FEEDER, self.feeder)
         self.feeder.chmod(0o644)
         self._mails = 0
+        self.feed_stderr = ""
 
     # ---- console and database ---------------------------------------------------------------
     def run_as_znuny(self, args: Sequence[str], env: dict[str, str] | None = None, stdin: bytes | None = None,
@@ -206,8 +233,11 @@ class Znuny:
             self.console("Maint::Config::Rebuild")
 
     # ---- mail ---------------------------------------------------------------------------------
-    def feed(self, mails: Iterable[Path | bytes]) -> list[Fed]:
-        """Each mail through Maint::PostMaster::Read, in order, in one Perl process (tests/e2e/feed.pl)."""
+    def feed(self, mails: Iterable[Path | bytes], processes: int = 1) -> list[Fed]:
+        """Each mail through Maint::PostMaster::Read (tests/e2e/feed.pl), answers in the mails' order.
+
+        `processes` > 1 feeds that many shares at once, as a mail server delivering in parallel
+        would; only for mails that cannot be follow-ups of one another."""
         paths = []
         for mail in mails:
             self._mails += 1
@@ -215,16 +245,23 @@ class Znuny:
             target.write_bytes(mail if isinstance(mail, bytes) else mail.read_bytes())
             target.chmod(0o644)
             paths.append(target)
-        if not paths:
-            return []
-        result = self.run_as_znuny(["perl", str(self.feeder), *map(str, paths)], timeout=1800)
-        fed = []
-        for line in result.stdout.splitlines():
-            name, code, ticket, article = line.split("\t")
-            fed.append(Fed(Path(name), int(code), int(ticket) if ticket else None, int(article) if article else None))
-        if len(fed) != len(paths):
-            raise RuntimeError(f"feed.pl answered for {len(fed)} of {len(paths)} mails:\n{result.stderr[-3000:]}")
-        return fed
+        shares = [paths[i::processes] for i in range(processes) if paths[i::processes]]
+        running = [subprocess.Popen(["runuser", "-u", USER, "--", "perl", str(self.feeder), *map(str, share)],
+                                    cwd=HOME, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                   for share in shares]
+        answers: dict[Path, Fed] = {}
+        for process in running:
+            out, err = process.communicate(timeout=1800)
+            for line in out.splitlines():
+                name, code, ticket, article = line.split("\t")
+                answers[Path(name)] = Fed(Path(name), int(code), int(ticket) if ticket else None,
+                                          int(article) if article else None)
+            self.feed_stderr = err
+        missing = [p for p in paths if p not in answers]
+        if missing:
+            raise RuntimeError(f"feed.pl answered for {len(paths) - len(missing)} of {len(paths)} mails:\n"
+                               f"{self.feed_stderr[-3000:]}")
+        return [answers[p] for p in paths]
 
     # ---- end states ---------------------------------------------------------------------------
     def tickets(self, ids: Iterable[int]) -> dict[int, Ticket]:
@@ -279,6 +316,9 @@ class Znuny:
                                   stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=120).returncode
         if action == "start" and code != 0 and "already running" not in log.read_text(errors="replace"):
             raise RuntimeError(f"znuny.Daemon.pl start: {log.read_text(errors='replace')[-2000:]}")
+        if action == "stop":  # its workers finish their task first
+            wait_for(lambda: "not running" in self.run_as_znuny(["bin/znuny.Daemon.pl", "status"]).stdout, 120,
+                     "Znuny's daemon to stop", step=1.0)
 
     def scheduled_tasks(self) -> int:
         """Invoker calls waiting in the scheduler: asynchronous ones and retries."""
@@ -373,7 +413,9 @@ def bouncer(workdir: Path, mode: str, kit: Kit, **settings: str) -> Bouncer:
                BOUNCER_DB_PATH=str(workdir / "bouncer.sqlite"), BOUNCER_WEBHOOK_USER=kit.webhook_user,
                BOUNCER_WEBHOOK_PASSWORD=kit.webhook_password, BOUNCER_WEBHOOK_TOKEN=kit.token,
                BOUNCER_OTRS_URL=BASE_URL, BOUNCER_OTRS_USER=kit.agent, BOUNCER_OTRS_PASSWORD=kit.agent_password,
-               BOUNCER_COOKIE_SECURE="false", BOUNCER_USERS_FILE=str(workdir / "users.toml"))
+               BOUNCER_COOKIE_SECURE="false", BOUNCER_USERS_FILE=str(workdir / "users.toml"),
+               # The catch-up would take up earlier tests' tickets; a test of it turns it on.
+               BOUNCER_CATCHUP_MINUTES="0")
     env.update(settings)
     return Bouncer(mode, workdir / "bouncer.sqlite", workdir / "gunicorn.log", env, port)
 

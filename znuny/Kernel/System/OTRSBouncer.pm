@@ -113,16 +113,36 @@ sub Install {
     }
 
     my $WebserviceObject = $Kernel::OM->Get('Kernel::System::GenericInterface::Webservice');
-    if ( !$Self->_WebserviceData() ) {
-        my $Config = $Self->_Definition("$Webservice.yml") || return;
+    my $Config           = $Self->_Definition("$Webservice.yml") || return;
+    my $Existing         = $Self->_WebserviceData();
+    if ( !$Existing ) {
         return $Self->_Log( 'error', "creating the web service $Webservice failed" ) if !$WebserviceObject->WebserviceAdd(
             Name    => $Webservice,
             Config  => $Config,
             ValidID => 1,
             UserID  => 1,
         );
+        return 1;
     }
-    return 1;
+
+    # An existing web service (an earlier version of the kit) gets the provider operations it lacks.
+    my $Provider = $Existing->{Config}->{Provider} ||= {};
+    my $Routes   = $Provider->{Transport}->{Config}->{RouteOperationMapping} ||= {};
+    my $Added    = 0;
+    for my $Operation ( sort keys %{ $Config->{Provider}->{Operation} || {} } ) {
+        next if $Provider->{Operation}->{$Operation};
+        $Provider->{Operation}->{$Operation} = $Config->{Provider}->{Operation}->{$Operation};
+        $Routes->{$Operation} = $Config->{Provider}->{Transport}->{Config}->{RouteOperationMapping}->{$Operation};
+        $Added++;
+    }
+    return 1 if !$Added;
+    return $WebserviceObject->WebserviceUpdate(
+        ID      => $Existing->{ID},
+        Name    => $Webservice,
+        Config  => $Existing->{Config},
+        ValidID => $Existing->{ValidID},
+        UserID  => 1,
+    ) || $Self->_Log( 'error', "adding provider operations to $Webservice failed" );
 }
 
 =head2 Configure()
