@@ -45,6 +45,9 @@ ARTICLE_HEADER_FIELDS: dict[str, str] = {
     "MailRulesLoop": "X-MS-Exchange-Inbox-Rules-Loop",
     "MailReturnPath": "Return-Path",
     "MailFailedRecipients": "X-Failed-Recipients",
+    # The sender's mail client: a sign that a person wrote the mail (bouncer.humansigns).
+    "MailUserAgent": "User-Agent",
+    "MailXMailer": "X-Mailer",
 }
 
 

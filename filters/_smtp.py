@@ -156,10 +156,80 @@ def smtp_status_from_code(text: str) -> str | None:
 
 
 # ---- the original message -------------------------------------------------------------------
-_QUOTED_HEADER_RE = re.compile(
-    r"^[ \t>]*(message-id|subject|betreff|date|datum|from|von|absender)[ \t]*:[ \t]*(.+(?:\n[ \t]+(?![\w-]+:)\S.*)*)",
-    re.I | re.M)
-_QUOTED_NAMES = {"betreff": "subject", "datum": "date", "von": "from", "absender": "from"}
+# Field names of a quoted header block as mail clients and NDR generators write them above a quoted or
+# returned mail (Outlook/Exchange, Thunderbird, Apple Mail, Lotus Notes, webmailers), lower-case, by
+# language, with the field each stands for. Only `subject`, `date`, `from` and `message-id` are read;
+# the others are known so that a value ends where the next field begins ("Betreff: X Gesendet am: Y").
+_QUOTED_FIELDS: dict[str, str] = {
+    # RFC 5322 names, as English clients print them
+    "message-id": "message-id", "subject": "subject", "date": "date", "from": "from", "sent": "date",
+    "sent on": "date", "to": "to", "cc": "cc", "bcc": "bcc", "reply-to": "other", "reply to": "other",
+    "sender": "other", "sent by": "other", "importance": "other", "attachments": "other",
+    # German: Outlook (Von/Gesendet/An/Cc/Betreff), Exchange NDRs (Gesendet am), Thunderbird (Datum),
+    # Apple Mail (Kopie, Antwort an), Lotus Notes (Gesendet von, Kopie, Blindkopie)
+    "betreff": "subject", "datum": "date", "von": "from", "absender": "from", "gesendet": "date",
+    "gesendet am": "date", "an": "to", "empfänger": "to", "kopie": "cc", "kopie (cc)": "cc", "blindkopie": "bcc",
+    "antwort an": "other", "gesendet von": "other", "wichtigkeit": "other", "anlagen": "other",
+    # French (Outlook writes a space before the colon: "De :", "Envoyé :", "À :", "Objet :")
+    "de": "from", "envoyé": "date", "envoyé le": "date", "à": "to", "objet": "subject",
+    # Italian
+    "da": "from", "inviato": "date", "inviato il": "date", "a": "to", "oggetto": "subject", "data": "date",
+    # Dutch
+    "van": "from", "verzonden": "date", "verzonden op": "date", "aan": "to", "onderwerp": "subject",
+    # Spanish and Portuguese
+    "enviado": "date", "enviado el": "date", "enviada em": "date", "enviado em": "date", "fecha": "date",
+    "para": "to", "asunto": "subject", "assunto": "subject",
+    # Polish, Swedish, Danish and Norwegian
+    "od": "from", "wysłano": "date", "do": "to", "temat": "subject", "från": "from", "skickat": "date",
+    "till": "to", "ämne": "subject", "fra": "from", "sendt": "date", "til": "to", "emne": "subject", "dato": "date",
+}
+# Longest names first, so "Gesendet am:" is not read as "Gesendet" with the value "am: ...".
+_FIELD_NAMES = "|".join(re.escape(name) for name in sorted(_QUOTED_FIELDS, key=len, reverse=True))
+# A field at the start of a line once quoting ("> ") and indentation are stripped; the colon may follow a
+# space (French).
+_FIELD_START_RE = re.compile(rf"({_FIELD_NAMES})[ \t]?:", re.I)
+# The next field on the same line (Outlook's header block flattened to one line by an HTML-to-text step).
+# Names of one letter ("A:", "À:") end a value only at a line start: "Plan A: neu" is a subject.
+_FIELD_INLINE_RE = re.compile(rf"[ \t](?!(?:a|à)[ \t]?:)({_FIELD_NAMES})[ \t]?:", re.I)
+
+
+def quoted_headers(text: str) -> dict[str, str]:
+    """The first value of each field in quoted header blocks of `text`, by RFC 5322 name ('subject', 'date',
+    'from', 'to', 'cc', 'bcc', 'message-id'), whitespace collapsed and RFC 2047 words decoded.
+
+    A field begins at a known name (see `_QUOTED_FIELDS`: 'Betreff:', 'Gesendet am:', 'Objet :' …) at the
+    start of a line and ends at the next known name, at the line end, or after indented continuation lines.
+    Reads the first 20,000 characters; linear in them.
+    """
+    found: dict[str, str] = {}
+    name: str | None = None
+    parts: list[str] = []
+
+    def close() -> None:
+        if name is not None and name != "other":
+            value = decode_words(" ".join(" ".join(parts).split()))
+            if value:
+                found.setdefault(name, value)
+
+    for line in text[:20000].splitlines():
+        stripped = line.lstrip(" \t>")
+        start = _FIELD_START_RE.match(stripped)
+        if start is None:
+            if name is not None and line[:1] in (" ", "\t") and line.strip():
+                parts.append(line)  # an indented continuation line
+                continue
+            close()
+            name = None
+            continue
+        close()
+        begin, name = start.end(), _QUOTED_FIELDS[start.group(1).lower()]
+        for following in _FIELD_INLINE_RE.finditer(stripped, begin):
+            parts = [stripped[begin:following.start()]]
+            close()
+            begin, name = following.end(), _QUOTED_FIELDS[following.group(1).lower()]
+        parts = [stripped[begin:]]
+    close()
+    return found
 
 
 def original_of(mail: Mail, report_text: str = "") -> Original:
@@ -168,10 +238,7 @@ def original_of(mail: Mail, report_text: str = "") -> Original:
     if enclosed is not None and (enclosed.message_id or enclosed.subject):
         return Original(message_id=enclosed.message_id or None, subject=decode_words(enclosed.subject) or None,
                         date=enclosed.header("Date") or None, from_=enclosed.from_address or None)
-    found: dict[str, str] = {}
-    for match in _QUOTED_HEADER_RE.finditer(report_text[:20000]):
-        name = match.group(1).lower()
-        found.setdefault(_QUOTED_NAMES.get(name, name), decode_words(" ".join(match.group(2).split())))
+    found = quoted_headers(report_text)
     if "message-id" not in found and "subject" not in found:
         return Original()
     return Original(message_id=found.get("message-id"), subject=found.get("subject"),

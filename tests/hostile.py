@@ -21,7 +21,7 @@ UNITS: tuple[str, ...] = (
     "a", ".", "a.", "a@", "a@b", "-", "=", "=?", "5", "5.", "5.5.", "55 ", " ", "\t", "<", ">", "<a", "<script",
     "[", "[ticket#", "{\"", "\"", "\\", ":", "a:", "ä", "€", "re:", "Re: ", "AW: ", "on x ", "am ", "ich bin ",
     "i am ", "bis ", "until ", "from: ", "to: ", "> ", "account ", "domäne ", "exceed", "exceeded ", "zustellung ",
-    "wurde am ", "your message ", "message-id: ", "subject: ", "<br", "final-recipient: ", "action: ",
+    "wurde am ", "your message ", "message-id: ", "subject: ", "gesendet am: ", " de : ", "<br", "final-recipient: ", "action: ",
 )
 # Headers the detectors and the store read.
 HEADERS: tuple[str, ...] = (

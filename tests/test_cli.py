@@ -35,11 +35,28 @@ def test_json_output_has_every_field_for_a_bounce_fixture(tmp_path: Path) -> Non
     assert (line["path"], line["category"], line["bounce_type"]) == (str(mail), "bounce", "hard")
 
 
-def test_a_folder_is_walked_recursively_in_sorted_order(tmp_path: Path) -> None:
+def test_a_folder_is_walked_recursively_in_sorted_order_yielding_only_mails(tmp_path: Path) -> None:
     result = run_cli("--json", str(FIXTURES), cwd=tmp_path)
     paths = [line["path"] for line in json_lines(result)]
-    assert len(paths) == len(list(FIXTURES.glob("*/*.eml"))) + len(list(FIXTURES.glob("*/*.json"))) + 1  # + README.md
+    assert len(paths) == len(list(FIXTURES.glob("*/*.eml")))  # not README.md, not the .expect.json sidecars
+    assert all(p.endswith(".eml") for p in paths)
     assert paths == sorted(paths, key=lambda p: (str(Path(p).parent), Path(p).name))
+
+
+def test_a_folder_yields_mails_by_their_first_line_and_invoker_bodies_but_no_notes_or_sidecars(tmp_path: Path) -> None:
+    folder = tmp_path / "mails"
+    folder.mkdir()
+    raw = (FIXTURES / "auto_reply" / "exchange-automatische-antwort-de-bis-12-01.eml").read_bytes()
+    capture = (SHARED / "otrs-wire" / "invoker-articlecreate-bounce-postfix-dsn-followup.json").read_bytes()
+    inputs = {"a.eml": raw, "b.txt": raw, "c": raw, "d.mbox": b"From MAILER-DAEMON Mon Nov 30 10:00:00 2026\n" + raw,
+              "e.json": capture}
+    notes = {"README.md": b"# Testmails\n\nHier liegen Mails.\n", "a.expect.json": b'{"status": "5.1.1"}',
+             "notes.txt": b"Notizen zur Sammlung\n", "other.json": b'{"Name": "kein Invoker"}', "empty": b""}
+    for name, data in {**inputs, **notes}.items():
+        (folder / name).write_bytes(data)
+    result = run_cli("--json", str(folder), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert [Path(line["path"]).name for line in json_lines(result)] == sorted(inputs)
 
 
 def test_stdin_is_read_for_a_dash(tmp_path: Path) -> None:
@@ -57,14 +74,31 @@ def test_a_znuny_invoker_body_goes_through_the_article_adapter(tmp_path: Path, w
     assert (line["category"], line["bounce_type"], line["recipients"]) == ("bounce", "hard", ["alice@example.com"])
 
 
-def test_unreadable_input_is_human_with_an_error_and_exit_zero(tmp_path: Path) -> None:
+def test_a_body_that_is_no_invoker_request_is_human_with_an_error(tmp_path: Path) -> None:
     broken = tmp_path / "broken.json"
     broken.write_text("{not json")
-    missing = tmp_path / "missing.eml"
-    result = run_cli("--json", str(broken), str(missing), cwd=tmp_path)
+    result = run_cli("--json", str(broken), cwd=tmp_path)
     assert result.returncode == 0
-    lines = json_lines(result)
-    assert [(line["category"], bool(line["error"])) for line in lines] == [("human", True), ("human", True)]
+    assert [(line["category"], bool(line["error"])) for line in json_lines(result)] == [("human", True)]
+
+
+@pytest.mark.parametrize("kind", ["missing", "under-a-file", "no-permission"])
+def test_an_input_that_cannot_be_read_is_an_error_on_stderr_and_the_others_are_still_classified(
+        tmp_path: Path, kind: str) -> None:
+    bad = tmp_path / "fehlt.eml"
+    if kind == "no-permission":
+        if os.geteuid() == 0:
+            pytest.skip("root reads any file")
+        bad.write_bytes(b"Subject: x\n\nx\n")
+        bad.chmod(0)
+    elif kind == "under-a-file":
+        (tmp_path / "datei.eml").write_bytes(b"Subject: x\n\nx\n")
+        bad = tmp_path / "datei.eml" / "fehlt.eml"
+    good = FIXTURES / "bounce_hard" / "postfix-dsn-pressemitteilung-user-unknown.eml"
+    result = run_cli("--json", str(bad), str(good), cwd=tmp_path)
+    assert result.returncode == 1
+    assert f"cannot read {bad}" in result.stderr.decode()
+    assert [line["path"] for line in json_lines(result)] == [str(good)]
 
 
 def test_table_output_names_category_and_path(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ LABELS: dict[str, dict[str, LazyString]] = {
         "auto_reply": _l("Auto-replies"),
         "read_receipt": _l("Read receipts"),
         "feedback_report": _l("Complaints"),
+        "unsubscribe": _l("Opt-outs"),
         "human": _l("Personal mail"),
     },
     "category": {

@@ -326,8 +326,12 @@ class Znuny:
                             " + (select count(*) from scheduler_future_task where task_type = 'GenericInterface')")[0][0])
 
     def forget_scheduled_calls(self) -> None:
+        """Drop invoker calls earlier sessions left in the scheduler (they would call bouncers long gone),
+        and the calendar-appointment tasks every ticket change queues: this Znuny has no calendars, and
+        the daemon would work through thousands of them before a retry of ours."""
         self.sql("delete from scheduler_future_task where task_type = 'GenericInterface'")
-        self.sql("delete from scheduler_task where task_type = 'GenericInterface'")
+        self.sql("delete from scheduler_task where task_type = 'GenericInterface' or (task_type = 'AsynchronousExecutor'"
+                 " and name = 'Kernel::System::Calendar-TicketAppointmentProcessTicket()')")
 
     def rest(self, operation_path: str, body: dict[str, Any], method: str = "POST") -> dict[str, Any]:
         """A REST call to our web service's provider as root@localhost (an agent's own work, not ours)."""

@@ -28,8 +28,8 @@ DEFAULT_QUEUE = "Raw"  # where Znuny's PostMaster puts new mail
 CLASSIFICATION = "MailClassification"
 DRAIN_SECONDS = 240.0
 # The built-in policy (bouncer/policy_default.toml), per label, when the verdict is that label at full confidence.
-LABEL_OUTCOME = {"bounce_hard": ("closed successful", DEFAULT_QUEUE), "auto_reply": ("closed successful", DEFAULT_QUEUE),
-                 "read_receipt": ("closed successful", DEFAULT_QUEUE), "feedback_report": ("new", "Junk"),
+CLOSED = ("closed successful", DEFAULT_QUEUE)
+LABEL_OUTCOME = {"bounce_hard": CLOSED, "auto_reply": CLOSED, "read_receipt": CLOSED, "feedback_report": ("new", "Junk"),
                  "bounce_soft": ("new", DEFAULT_QUEUE), "other_auto": None, "human": ("new", DEFAULT_QUEUE)}
 CORPUS_QUOTA = {"human": 40, "bounce_hard": 16, "bounce_soft": 10}  # the other labels: all of them
 
@@ -54,8 +54,8 @@ def corpus_mails() -> list[Mail]:
     for label, rows in sorted(by_label.items()):
         rows.sort(key=lambda r: r["path"])
         count = min(CORPUS_QUOTA.get(label, len(rows)), len(rows))
-        picked += [Mail(label, f"dev/{rows[int(i * len(rows) / count)]['path']}", DEV / rows[int(i * len(rows) / count)]["path"])
-                   for i in range(count)]
+        paths = [rows[int(i * len(rows) / count)]["path"] for i in range(count)]
+        picked += [Mail(label, f"dev/{path}", DEV / path) for path in paths]
     return picked
 
 
@@ -110,10 +110,20 @@ def run_mails(znuny: Znuny, server: Bouncer, mails: list[Mail]) -> list[Row]:
     fed = znuny.feed((m.path for m in mails), processes=2)
     if server.mode == "callback":
         wait_for(lambda: server.unfinished_actions() == 0, DRAIN_SECONDS, "the outbox to drain", step=1.0)
+    return rows_for(znuny, server, mails, fed)
+
+
+def rows_for(znuny: Znuny, server: Bouncer, mails: list[Mail], fed: list[Fed]) -> list[Row]:
+    """Each fed mail with its ticket as Znuny has it now and the bouncer's decision for it."""
     tickets = znuny.tickets(f.ticket_id for f in fed if f.ticket_id)
     decisions = {key: dict(row) for key, row in server.decisions().items()}
     return [Row(mail, f, tickets.get(f.ticket_id) if f.ticket_id else None,
                 decisions.get((f.ticket_id, f.article_id))) for mail, f in zip(mails, fed, strict=True)]
+
+
+def unplanned(rows: Iterable[Row], mode: str, agent: str) -> dict[str, list[str]]:
+    """Mail whose ticket did not end as the bouncer planned, with what differs."""
+    return {row.mail.name: problems for row in rows if (problems := row.policy_problems(mode, agent))}
 
 
 def allow_fixture_domains(server: Bouncer, mails: Iterable[Mail]) -> None:
@@ -154,7 +164,7 @@ def test_the_kit_installs_as_a_znuny_package_and_goes_away_again(znuny: Znuny, k
     headers = znuny.console("Admin::Config::Read", "--setting-name", "PostmasterX-Header")
     assert all(f"- {h}\n" in headers for h in ("X-Auto-Response-Suppress", "X-MS-Exchange-Inbox-Rules-Loop",
                                                 "X-Failed-Recipients", "X-Autoreply", "X-Autorespond"))
-    config = znuny.sql("select replace(config, chr(10), ' ') from gi_webservice_config where name = 'BounceWebhook'")[0][0]
+    [[config]] = znuny.sql("select replace(config, chr(10), ' ') from gi_webservice_config where name = 'BounceWebhook'")
     assert "CHANGE-ME" not in config and kit.webhook_password in config and "RequestRetry" in config
 
     znuny.kit_script("--remove")
@@ -188,10 +198,8 @@ def test_mails_arriving_while_our_service_is_down_are_retried_by_znuny(
         wait_for(lambda: znuny.scheduled_tasks() == 0, 120, "the scheduler to finish", step=1.0)
     finally:
         znuny.daemon("stop")
-    tickets = znuny.tickets(f.ticket_id for f in fed)
-    decisions = {key: dict(row) for key, row in server.decisions().items()}
-    rows = [Row(m, f, tickets[f.ticket_id], decisions.get((f.ticket_id, f.article_id))) for m, f in zip(mails, fed, strict=True)]
-    assert {r.mail.name: r.policy_problems("inline", kit.agent) for r in rows if r.policy_problems("inline", kit.agent)} == {}
+    rows = rows_for(znuny, server, mails, fed)
+    assert unplanned(rows, "inline", kit.agent) == {}
     assert any(r.ticket.state == "closed successful" for r in rows if r.mail.label == "auto_reply")
 
 
@@ -224,8 +232,7 @@ def test_every_fixture_and_a_corpus_spread_end_as_the_policy_says(znuny: Znuny, 
         wait_for(lambda: not server.rows("select 1 from actions where state = 'sent'"), 120,
                  "Znuny to confirm every inline answer", step=1.0)
         assert server.rows("select count(*) from actions where state = 'unconfirmed'")[0][0] == 0
-    problems = {row.mail.name: row.policy_problems(mode, kit.agent) for row in rows}
-    assert {name: p for name, p in problems.items() if p} == {}
+    assert unplanned(rows, mode, kit.agent) == {}
     people = [row for row in rows if row.mail.label == "human"]
     assert len(people) >= 60
     # The rule above all: no person's ticket changes state or queue (a doubtful one may be tagged).
@@ -274,7 +281,8 @@ def test_a_false_positive_marked_on_the_review_page_reopens_the_ticket_in_znuny(
     session = admin_session(server, admin)
     page = session.get(f"{server.url}/admin/review/{verdict_id}", timeout=30)
     answer = session.post(f"{server.url}/admin/review/{verdict_id}/false-positive", timeout=30,
-                          data={"csrf_token": csrf_token(page.text), "note": "my colleague wrote this", "allow": "none"})
+                          data={"csrf_token": csrf_token(page.text), "note": "my colleague wrote this",
+                                "allow": "none"})
     assert answer.status_code in (200, 302)
     wait_for(lambda: server.unfinished_actions() == 0, DRAIN_SECONDS, "the reopen to reach Znuny", step=1.0)
 
@@ -302,10 +310,8 @@ def test_apache_stopped_during_a_burst_in_callback_mode_delays_but_loses_nothing
         znuny.apache("start")
     wait_for(lambda: server.unfinished_actions() == 0, DRAIN_SECONDS, "the outbox to catch up", step=1.0)
 
-    tickets = znuny.tickets(f.ticket_id for f in rows_fed)
-    decisions = {key: dict(row) for key, row in server.decisions().items()}
-    rows = [Row(m, f, tickets[f.ticket_id], decisions.get((f.ticket_id, f.article_id))) for m, f in zip(burst, rows_fed, strict=True)]
-    assert {r.mail.name: r.policy_problems("callback", kit.agent) for r in rows if r.policy_problems("callback", kit.agent)} == {}
+    rows = rows_for(znuny, server, burst, rows_fed)
+    assert unplanned(rows, "callback", kit.agent) == {}
     assert server.rows("select count(*) from actions where state = 'done' and attempts > 1")[0][0] > 0, \
         "some updates were retried after the outage"
     assert all(r.ticket.state == "new" for r in rows if r.mail.label == "human")
@@ -314,8 +320,10 @@ def test_apache_stopped_during_a_burst_in_callback_mode_delays_but_loses_nothing
 def person_mail(n: int) -> bytes:
     return (f"From: Petra Beispiel <petra.beispiel@example.org>\r\nTo: mitglieder@gruene-lv.example\r\n"
             f"Subject: Frage zu meinem Mitgliedsbeitrag {n}\r\nMessage-ID: <frage-{n}-{time.time_ns()}@example.org>\r\n"
-            f"Date: Mon, 30 Nov 2026 09:00:00 +0100\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
-            f"Guten Tag,\r\nich habe eine Frage zu meinem Beitrag. Wann wird er abgebucht?\r\n\r\nViele Grüße\r\nPetra\r\n"
+            f"Date: Mon, 30 Nov 2026 09:00:00 +0100\r\nMIME-Version: 1.0\r\n"
+            f"Content-Type: text/plain; charset=utf-8\r\n\r\n"
+            f"Guten Tag,\r\nich habe eine Frage zu meinem Beitrag. Wann wird er abgebucht?\r\n\r\n"
+            f"Viele Grüße\r\nPetra\r\n"
             ).encode()
 
 
@@ -324,8 +332,10 @@ def out_of_office_answer(ticket: Ticket, original: bytes) -> bytes:
     message_id = re.search(rb"Message-ID: (<[^>]+>)", original).group(1).decode()
     return (f"From: Petra Beispiel <petra.beispiel@example.org>\r\nTo: mitglieder@gruene-lv.example\r\n"
             f"Subject: Automatische Antwort: RE: [Ticket#{ticket.number}] Frage zu meinem Mitgliedsbeitrag\r\n"
-            f"Message-ID: <ooo-{time.time_ns()}@example.org>\r\nIn-Reply-To: {message_id}\r\nReferences: {message_id}\r\n"
-            f"Date: Mon, 30 Nov 2026 10:00:00 +0100\r\nAuto-Submitted: auto-replied\r\nX-Auto-Response-Suppress: All\r\n"
+            f"Message-ID: <ooo-{time.time_ns()}@example.org>\r\n"
+            f"In-Reply-To: {message_id}\r\nReferences: {message_id}\r\n"
+            f"Date: Mon, 30 Nov 2026 10:00:00 +0100\r\nAuto-Submitted: auto-replied\r\n"
+            f"X-Auto-Response-Suppress: All\r\n"
             f"X-MS-Exchange-Inbox-Rules-Loop: petra.beispiel@example.org\r\nMIME-Version: 1.0\r\n"
             f"Content-Type: text/plain; charset=utf-8\r\n\r\n"
             f"Ich bin bis zum 12.01.2027 nicht im Büro und habe nur eingeschränkt Zugriff auf meine E-Mails.\r\n"
@@ -346,7 +356,8 @@ def test_an_out_of_office_answering_a_closed_ticket_leaves_it_closed(
         "Article": {"CommunicationChannel": "Email", "SenderType": "agent", "IsVisibleForCustomer": 1,
                     "From": "mitglieder@gruene-lv.example", "To": "petra.beispiel@example.org",
                     "Subject": f"RE: [Ticket#{ticket.number}] Frage zu meinem Mitgliedsbeitrag",
-                    "Body": "Liebe Petra, der Beitrag wird am 1. Januar abgebucht.", "ContentType": "text/plain; charset=utf8",
+                    "Body": "Liebe Petra, der Beitrag wird am 1. Januar abgebucht.",
+                    "ContentType": "text/plain; charset=utf8",
                     "HistoryType": "SendAnswer", "HistoryComment": "answered"}}, method="PATCH")
     assert znuny.tickets([ticket.id])[ticket.id].state == "closed successful"
 
@@ -356,8 +367,9 @@ def test_an_out_of_office_answering_a_closed_ticket_leaves_it_closed(
         wait_for(lambda: server.unfinished_actions() == 0, DRAIN_SECONDS, "the outbox to drain", step=1.0)
     end = znuny.tickets([ticket.id])[ticket.id]
     history = znuny.history(ticket.id)
+    articles = [(a.sender_type, a.channel, a.create_by) for a in end.articles]
     print(f"\n{mode} follow-up: ticket {end.number} ends {end.state}/{end.queue}, {CLASSIFICATION}="
-          f"{end.fields.get(CLASSIFICATION)!r}, articles {[(a.sender_type, a.channel, a.create_by) for a in end.articles]}")
+          f"{end.fields.get(CLASSIFICATION)!r}, articles {articles}")
     assert (end.state, end.queue) == ("closed successful", DEFAULT_QUEUE)
     assert ("StateUpdate", "%%closed successful%%open%%") in [(h[0], h[1]) for h in history], \
         "Znuny did reopen it on the follow-up"
