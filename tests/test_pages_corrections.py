@@ -95,3 +95,13 @@ def test_allowlist_says_when_a_rule_already_exists(admin: FlaskClient) -> None:
     answer = post_form(admin, "/admin/rules", "/admin/rules", {"kind": "domain", "value": "Zeitung-West.Example"})
     text = admin.get(answer.headers["Location"]).text
     assert "Diese Regel gibt es schon" in text and "Regel angelegt" not in text
+
+
+def test_a_false_positives_rule_that_exists_already_is_not_said_to_be_added(admin: FlaskClient, app: Flask) -> None:
+    store = app.extensions["bouncer"].store
+    away = store.list_verdicts(category="auto_reply", limit=1)[0]
+    store.add_allow("sender", away["from_addr"], by="admin")
+    page = f"/admin/review/{away['id']}"
+    answer = post_form(admin, page, f"{page}/false-positive", {"allow": "sender"})
+    text = admin.get(answer.headers["Location"]).text
+    assert "Diese Regel gibt es schon" in text and "Regel angelegt" not in text

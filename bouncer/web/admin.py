@@ -206,9 +206,7 @@ def false_positive(verdict_id: int) -> ResponseReturnValue:
     if form.allow.data in ALLOW_KINDS:
         value = item["from_addr"] if form.allow.data == "sender" else item["from_domain"]
         try:
-            store().add_allow(form.allow.data, value or "", note=note or None, by=user, verdict_id=verdict_id)
-            flash(_("Rule added: %(kind)s %(value)s is never machine mail.",
-                    kind=label("allow", form.allow.data), value=value), "info")
+            _add_rule(form.allow.data, value or "", note or None, verdict_id)
         except ValueError:
             flash(_("No rule added: %(value)s is not a valid address or domain.", value=value or "–"), "error")
     return redirect(url_for("admin.verdict", verdict_id=verdict_id))
@@ -241,30 +239,34 @@ class AllowForm(FlaskForm):
     note = StringField(_l("Note"), validators=[Optional(), Length(max=500)])
 
 
+def _add_rule(kind: str, value: str, note: str | None, verdict_id: int | None = None) -> None:
+    """Add an allowlist rule and say what happened: added, or there already (ValueError: not valid)."""
+    known = {rule["id"] for rule in store().allowlist()}
+    rule_id = store().add_allow(kind, value, note=note, by=user_name(), verdict_id=verdict_id)
+    if rule_id in known:
+        flash(_("This rule already exists: %(kind)s %(value)s.", kind=label("allow", kind), value=value), "info")
+    else:
+        flash(_("Rule added: %(kind)s %(value)s is never machine mail.", kind=label("allow", kind), value=value),
+              "info")
+    if allow_warning(kind, value):
+        flash(_("%(value)s is a large mail provider: the rule covers every one of its users, so none of "
+                "their auto-replies will be closed. A rule for the one sender is usually better.", value=value),
+              "error")
+
+
 @admin.route("/rules", methods=["GET", "POST"])
 def rules() -> ResponseReturnValue:
     form = AllowForm()
     status = 200
     if form.validate_on_submit():
         kind, value = form.kind.data, (form.value.data or "").strip()
-        known = {rule["id"] for rule in store().allowlist()}
         try:
-            rule_id = store().add_allow(kind, value, note=form.note.data or None, by=user_name())
+            _add_rule(kind, value, form.note.data or None)
         except ValueError:
             form.value.errors = [_("%(value)s is a domain, not a sender: choose the kind Domain.", value=value)
                                  if kind == "sender" and value.startswith("@") else
                                  _("Not a valid address or domain.")]
         else:
-            if rule_id in known:
-                flash(_("This rule already exists: %(kind)s %(value)s.", kind=label("allow", kind), value=value),
-                      "info")
-            else:
-                flash(_("Rule added: %(kind)s %(value)s is never machine mail.", kind=label("allow", kind),
-                        value=value), "info")
-            if allow_warning(kind, value):
-                flash(_("%(value)s is a large mail provider: the rule covers every one of its users, so none of "
-                        "their auto-replies will be closed. A rule for the one sender is usually better.",
-                        value=value), "error")
             return redirect(url_for("admin.rules"))
     if form.errors:
         status = 400
