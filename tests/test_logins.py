@@ -3,9 +3,11 @@ name in SQLite, one user's failures never lock out another, logout ends the sess
 and a `next=` with CR/LF is a safe redirect."""
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -99,3 +101,24 @@ def test_next_with_control_characters_is_a_safe_redirect(workers: tuple[Flask, F
                          data={"csrf_token": csrf_token(page.text), "username": PRESS[0], "password": PRESS[1]})
     assert answer.status_code == 302
     assert answer.headers["Location"] == "/mailings" and "X-Injected" not in answer.headers
+
+
+def _open_at_barrier(path: str, barrier: Any) -> None:
+    barrier.wait()
+    LoginState(path)
+
+
+def test_workers_opening_a_fresh_login_file_together_all_boot(tmp_path: Path) -> None:
+    """gunicorn's workers booting on a new install open the login file at one moment: the switch to
+    WAL must wait its turn, not fail a worker (which made gunicorn shut down)."""
+    context = multiprocessing.get_context("fork")
+    for attempt in range(10):
+        path = tmp_path / f"fresh-{attempt}-logins"
+        barrier = context.Barrier(4)
+        workers = [context.Process(target=_open_at_barrier, args=(str(path), barrier)) for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(30)
+        assert [w.exitcode for w in workers] == [0] * 4, f"attempt {attempt}"
+        assert LoginState(path)._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -16,6 +16,8 @@ everyone logs in again) and needs no backup; and its writes never wait for the w
 """
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
 import time
@@ -50,9 +52,17 @@ class LoginState:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(str(path), timeout=10.0, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
-        with self._lock:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.executescript(_SCHEMA)
+        # Switching a new file to WAL answers "database is locked" at once, without SQLite's busy
+        # wait, when another process opens it at the same moment (gunicorn's workers booting
+        # together): the processes take turns on a lock file beside it for that first step.
+        init_fd = os.open(f"{path}.init-lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(init_fd, fcntl.LOCK_EX)
+            with self._lock:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.executescript(_SCHEMA)
+        finally:
+            os.close(init_fd)  # closing releases the lock
 
     # ---- failed logins ---------------------------------------------------------------------
     def retry_after(self, name: str, address: str) -> int:
