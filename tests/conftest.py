@@ -5,7 +5,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 
+from browser.pages_seed import ADMIN, https_client, log_in
 from fake_znuny import FakeZnuny, default_wire_dir
 
 
@@ -23,3 +26,11 @@ def fake_znuny(wire_dir: Path) -> Iterator[FakeZnuny]:
     """A fresh fake Znuny on 127.0.0.1 serving the captures; stopped (and checked) after the test."""
     with FakeZnuny(wire_dir) as fake:
         yield fake
+
+
+@pytest.fixture
+def admin(app: Flask) -> FlaskClient:
+    """An admin logged in to the module's `app` over HTTPS (the session cookie is Secure)."""
+    client = https_client(app)
+    log_in(client, ADMIN)
+    return client

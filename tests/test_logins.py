@@ -3,11 +3,9 @@ name in SQLite, one user's failures never lock out another, logout ends the sess
 and a `next=` with CR/LF is a safe redirect."""
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 from flask import Flask
@@ -16,6 +14,7 @@ from flask.testing import FlaskClient
 from app import create_app
 from bouncer.config import Config
 from bouncer.web.loginstate import NAME_LIMIT, PAIR_LIMIT, LoginState, client_address
+from together import open_together
 from browser.pages_seed import ADMIN, PRESS, csrf_token, https_client, log_in, page_config
 
 PROXY_HEADER = "X-Forwarded-For"
@@ -103,22 +102,10 @@ def test_next_with_control_characters_is_a_safe_redirect(workers: tuple[Flask, F
     assert answer.headers["Location"] == "/mailings" and "X-Injected" not in answer.headers
 
 
-def _open_at_barrier(path: str, barrier: Any) -> None:
-    barrier.wait()
-    LoginState(path)
-
-
 def test_workers_opening_a_fresh_login_file_together_all_boot(tmp_path: Path) -> None:
     """gunicorn's workers booting on a new install open the login file at one moment: the switch to
     WAL must wait its turn, not fail a worker (which made gunicorn shut down)."""
-    context = multiprocessing.get_context("fork")
     for attempt in range(10):
         path = tmp_path / f"fresh-{attempt}-logins"
-        barrier = context.Barrier(4)
-        workers = [context.Process(target=_open_at_barrier, args=(str(path), barrier)) for _ in range(4)]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join(30)
-        assert [w.exitcode for w in workers] == [0] * 4, f"attempt {attempt}"
+        assert open_together(LoginState, str(path)) == [0] * 4, f"attempt {attempt}"
         assert LoginState(path)._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -61,13 +61,6 @@ def app(config: Config, wire_dir: Path) -> Iterator[Flask]:
 
 
 @pytest.fixture
-def admin(app: Flask) -> FlaskClient:
-    client = https_client(app)
-    log_in(client, ADMIN)
-    return client
-
-
-@pytest.fixture
 def press(app: Flask) -> FlaskClient:
     client = https_client(app)
     log_in(client, PRESS)

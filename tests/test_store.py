@@ -1,7 +1,6 @@
 """The store on a real SQLite file: idempotency, dead addresses, mailing grouping, outbox, retention."""
 from __future__ import annotations
 
-import multiprocessing
 import sqlite3
 import threading
 import zlib
@@ -10,6 +9,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
+from together import open_together
 
 from bouncer.spool import Spool, spool_directory
 from bouncer.store import migrations as migrations_module
@@ -104,23 +104,11 @@ def test_connection_uses_wal_foreign_keys_busy_timeout_and_normal_sync(store: St
     assert store.ping()
 
 
-def _open_at_barrier(path: str, barrier: Any) -> None:
-    barrier.wait()
-    Store(path).close()
-
-
 def test_processes_opening_one_fresh_file_together_all_succeed(tmp_path: Path) -> None:
     """Two gunicorn workers booting on a new file: the switch to WAL must wait, not fail one of them."""
-    context = multiprocessing.get_context("fork")
     for attempt in range(10):
         path = tmp_path / f"fresh-{attempt}.sqlite"
-        barrier = context.Barrier(4)
-        workers = [context.Process(target=_open_at_barrier, args=(str(path), barrier)) for _ in range(4)]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join(30)
-        assert [w.exitcode for w in workers] == [0] * 4, f"attempt {attempt}"
+        assert open_together(Store, str(path)) == [0] * 4, f"attempt {attempt}"
         with Store(path) as store:
             assert store.stats()["schema_version"] == len(MIGRATIONS)
             assert store._db.journal_mode == "wal"

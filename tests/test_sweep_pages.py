@@ -29,13 +29,6 @@ def app(fake_znuny: FakeZnuny, tmp_path: Path) -> Iterator[Flask]:
     app.extensions["bouncer"].store.close()
 
 
-@pytest.fixture
-def admin(app: Flask) -> FlaskClient:
-    client = https_client(app)
-    log_in(client, ADMIN)
-    return client
-
-
 def wait_for_run(app: Flask, seconds: float = 60) -> dict:
     store = app.extensions["bouncer"].store
     deadline = time.monotonic() + seconds
