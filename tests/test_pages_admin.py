@@ -7,7 +7,7 @@ from flask.testing import FlaskClient
 
 from bouncer.web.auth import read_users, users_path
 from browser.pages_seed import ADMIN, PRESS, PRESS_RELEASE, csrf_token, https_client, log_in
-from test_pages import admin, app, config, mailing_id, post_form, press  # noqa: F401  (fixtures)
+from test_pages import app, config, mailing_id, post_form, press  # noqa: F401  (fixtures)
 
 
 def test_status_panel_shows_mode_webhook_password_last_event_and_outbox(admin: FlaskClient) -> None:

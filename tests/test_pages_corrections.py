@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Flask
 from flask.testing import FlaskClient
 
-from test_pages import admin, app, config, post_form  # noqa: F401  (fixtures)
+from test_pages import app, config, post_form  # noqa: F401  (fixtures)
 
 
 def _bounce_with_recipients(app: Flask) -> dict:  # type: ignore[type-arg]

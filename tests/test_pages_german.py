@@ -8,7 +8,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from browser.pages_seed import PRESS
-from test_pages import TRANSLATIONS, admin, app, config, press  # noqa: F401  (fixtures)
+from test_pages import TRANSLATIONS, app, config, press  # noqa: F401  (fixtures)
 
 
 def test_what_was_done_is_said_in_german_while_the_record_keeps_english(admin: FlaskClient, app: Flask) -> None:
