@@ -259,10 +259,14 @@ class Service:
         mark = note_mark(action["id"])
         try:
             if action["attempts"]:  # tried before (timed out, or its worker died): look before repeating
-                applied, state_now = self._applied(action["ticket_id"], mark)
+                applied, state_now, fields_now = self._applied(action["ticket_id"], mark)
                 if applied:
-                    log.info("outbox action already applied", extra={"action_id": action["id"],
-                                                                     "ticket_id": action["ticket_id"]})
+                    unset = {name: value for name, value in (plan.get("dynamic_fields") or {}).items()
+                             if (fields_now.get(name) or "") != value}
+                    if unset:  # the first request was cut off between the note and the fields
+                        self.otrs.ticket_update(action["ticket_id"], dynamic_fields=unset)
+                    log.info("outbox action already applied", extra={
+                        "action_id": action["id"], "ticket_id": action["ticket_id"], "fields_completed": sorted(unset)})
                     self.store.action_done(action["id"])
                     self.store.set_event_status(action["event_id"], "acted")
                     return None
@@ -320,14 +324,18 @@ class Service:
             settled += 1
         return settled
 
-    def _applied(self, ticket_id: int, mark: str) -> tuple[bool, str | None]:
-        """(is a note of ours carrying `mark` on the ticket, the ticket's state now): TicketUpdate adds the
-        note with the state change in one call, so our note there means the whole update was applied."""
-        ticket = self.otrs.ticket_get(ticket_id, AllArticles=True) if self.otrs is not None else {}
+    def _applied(self, ticket_id: int, mark: str) -> tuple[bool, str | None, dict[str, Any]]:
+        """(is a note of ours carrying `mark` on the ticket, the ticket's state now, its dynamic fields now).
+
+        Znuny's TicketUpdate (Kernel/GenericInterface/Operation/Ticket/TicketUpdate.pm) sets queue and
+        state, then adds the article, then sets the dynamic fields, each step on its own with no
+        transaction around them: our note there proves queue and state were applied, not the fields
+        (a request cut off in between, e.g. Apache stopped, leaves them unset)."""
+        ticket = self.otrs.ticket_get(ticket_id, AllArticles=True, DynamicFields=True) if self.otrs else {}
         applied = any(mark in str(article.get("Body") or "") for article in znuny.ticket_articles(ticket)
                       if article.get("SenderType") in ("agent", "system"))
         state = ticket.get("State")
-        return applied, state if isinstance(state, str) else None
+        return applied, state if isinstance(state, str) else None, dict(znuny.parse_ticket(ticket).dynamic_fields)
 
     def reopen(self, verdict_id: int, by: str, note: str = "") -> str:
         """A false positive: record it, and give the ticket back its state, queue and an untagged field.

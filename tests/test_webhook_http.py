@@ -819,6 +819,36 @@ def test_an_update_znuny_applied_after_our_timeout_is_not_applied_again(
     assert len(notes) == 1 and notes[0]["Body"].endswith(f"action #{outbox_actions(live.store)[0]['id']}")
 
 
+def test_an_update_cut_off_after_its_note_gets_its_dynamic_field_on_retry_without_a_second_note(
+        serve: Serve, fake_znuny: FakeZnuny, wire_dir: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Apache stopped while Znuny ran our TicketUpdate: state and note were applied, the dynamic field
+    (set last, outside any transaction) was not, and we saw the connection drop. The retry finds our
+    note and sends only the missing field."""
+    live = serve("callback")
+    assert live.post(load_capture(wire_dir, "ooo-vacation-generic-newticket")).json()["Result"] == "processed"
+    real = live.service.otrs.ticket_update
+
+    def cut_off_before_the_fields(*args: Any, **kwargs: Any) -> Any:
+        real(*args, **{**kwargs, "dynamic_fields": None})
+        raise OtrsError("ConnectionError", "connection reset by peer", retryable=True)
+
+    monkeypatch.setattr(live.service.otrs, "ticket_update", cut_off_before_the_fields)
+    assert live.worker.run_once() == 0
+    monkeypatch.undo()
+    assert fake_znuny.tickets[4]["State"] == "closed successful"
+    assert fake_znuny.dynamic_field(4, "MailClassification") is None
+    for _ in range(4):
+        clock.advance(minutes=20)
+        live.worker.run_once()
+
+    assert fake_znuny.dynamic_field(4, "MailClassification") == "auto-reply"
+    assert [a["state"] for a in outbox_actions(live.store)] == ["done"]
+    assert len([a for a in fake_znuny.tickets[4]["Article"] if MARKER in str(a.get("Body"))]) == 1
+    retry = fake_znuny.requests_for("TicketUpdate")[-1].json
+    assert "Article" not in retry and "Ticket" not in retry
+    assert retry["DynamicField"] == {"Name": "MailClassification", "Value": "auto-reply"}
+
+
 def test_a_close_claimed_by_a_dead_worker_is_not_re_applied_to_a_ticket_an_agent_reopened(
         serve: Serve, fake_znuny: FakeZnuny, wire_dir: Path, clock: Clock) -> None:
     live = serve("callback")
