@@ -37,7 +37,8 @@ def create_app(config: Config | None = None) -> Flask:
     config = config or Config.from_env()
     logs.setup(config.log_json)
     policy = Policy.load(config.policy_path)
-    store = Store(config.db_path, soft_threshold=policy.dead_soft_bounces, soft_window_days=policy.dead_window_days)
+    store = Store(config.db_path, soft_threshold=policy.dead_soft_bounces, soft_window_days=policy.dead_window_days,
+                  count_unverified=policy.dead_count == "all")
     otrs = OtrsClient.from_config(config) if config.otrs_url and config.otrs_user and config.otrs_password else None
     service = Service(config, store, policy, otrs, Spool(spool_directory(config.db_path), utcnow))
 

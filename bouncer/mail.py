@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import parseaddr, parsedate_to_datetime
+from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 from functools import cached_property
 from typing import Literal
 
@@ -257,3 +257,18 @@ def mail_date(value: str | None) -> datetime | None:
     if not 1970 <= moment.year <= 2999:
         return None  # implausible (year 1, 9999: a window around it would overflow)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+
+def recipient_list(text: str) -> tuple[list[str], list[str]]:
+    """(bare lower-case addresses, entries that are none) of a pasted list: one per line, or separated
+    by commas or semicolons as spreadsheets and mail clients export them, `Name <a@b>` included
+    (email.utils.getaddresses, RFC 5322 address lists)."""
+    found: list[str] = []
+    wrong: list[str] = []
+    for line in text.splitlines():
+        for _name, entry in getaddresses([line.replace(";", ",")]):
+            if entry.strip():
+                address = valid_address(entry)
+                (found if address else wrong).append(address or entry)
+    return list(dict.fromkeys(found)), wrong

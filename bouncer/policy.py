@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .verdict import Verdict
-from .vocab import POLICY_ACTIONS, RULE_KEYS, rule_key
+from .vocab import DEAD_COUNTS, POLICY_ACTIONS, RULE_KEYS, rule_key
 
 MARKER = "[otrs-bouncer]"  # in every note we add: the loop guard recognises our own articles by it
 
@@ -43,6 +43,7 @@ class Policy:
     note_subject: str = "[otrs-bouncer] {label}"
     dead_soft_bounces: int = 3
     dead_window_days: int = 30
+    dead_count: str = "verified"  # vocab.DEAD_COUNTS: which bounces count toward a dead address
     source: str = BUILTIN
 
     @classmethod
@@ -81,9 +82,11 @@ class Policy:
                      note=bool(tag.get("note", True)), note_subject=str(tag.get("note_subject", cls.note_subject)),
                      dead_soft_bounces=int(dead.get("soft_bounces", 3)),
                      dead_window_days=int(dead.get("window_days", 30)),
-                     source=source)
+                     dead_count=str(dead.get("count", "verified")), source=source)
         if policy.dead_soft_bounces < 1 or policy.dead_window_days < 1:
             raise PolicyError(f"{source}: [dead_address] soft_bounces and window_days must be at least 1")
+        if policy.dead_count not in DEAD_COUNTS:
+            raise PolicyError(f"{source}: [dead_address] count must be one of {', '.join(DEAD_COUNTS)}")
         return policy
 
     def rule_for(self, verdict: Verdict) -> Rule:

@@ -25,6 +25,9 @@ BounceType = Literal["hard", "soft"]
 BOUNCE_TYPES: tuple[BounceType, ...] = get_args(BounceType)
 # What the press pages count per mailing: bounces split by type, then the other categories.
 KINDS: tuple[str, ...] = BOUNCE_TYPES + tuple(c for c in CATEGORIES if c != "bounce")
+# What the press pages count per mailing: verified bounces by type, unverified ones apart (they prove
+# nothing, see BounceCheck), then the other categories.
+COUNTED_KINDS: tuple[str, ...] = (*BOUNCE_TYPES, "unverified", *KINDS[len(BOUNCE_TYPES):])
 # The policy file's [rules.*] keys: one per bounce type, then the other categories.
 RULE_KEYS: tuple[str, ...] = tuple(f"bounce_{t}" for t in BOUNCE_TYPES) + KINDS[len(BOUNCE_TYPES):]
 
@@ -35,6 +38,17 @@ REASONS: tuple[Reason, ...] = get_args(Reason)
 # Hard bounces that say nothing about the address (our IP blocked, our mail too big, our rate): they
 # count like soft bounces toward the dead-address threshold, never kill an address at once.
 NOT_ABOUT_THE_ADDRESS: tuple[Reason, ...] = ("spam_blocked", "rejected_policy", "message_too_large", "quota")
+
+# Whether a bounce may count (bouncer/store/addresses.py bounce_check): only a bounce about a mailing we
+# registered (by hand or API), naming that mailing's Message-ID as its original, In-Reply-To or
+# References, is ours; where the mailing's recipients are known, the address must be one of them.
+# Anyone can write DSN-like text (and enclose an "original"), so the other checks are unverified.
+BounceCheck = Literal["recipient", "registered", "not_a_recipient", "subject_only", "unregistered", "no_mailing"]
+BOUNCE_CHECKS: tuple[BounceCheck, ...] = get_args(BounceCheck)
+VERIFIED_CHECKS: tuple[BounceCheck, ...] = ("recipient", "registered")
+# How the policy's [dead_address] counts bounces: only verified ones (default), or all of them.
+DeadCount = Literal["verified", "all"]
+DEAD_COUNTS: tuple[DeadCount, ...] = get_args(DeadCount)
 
 # What the policy may say for a category, and what our ticket update then does (restore: a tag that
 # also gives a ticket with human correspondence its state back). An admin's false positive plans a
@@ -90,9 +104,10 @@ ALLOW_KINDS: tuple[AllowKind, ...] = get_args(AllowKind)
 
 # Every group of codes the pages put words to (bouncer/web/labels.py), by the label group's name.
 LABELLED: dict[str, tuple[str, ...]] = {
-    "kind": KINDS, "category": CATEGORIES, "reason": REASONS, "action": (*PLAN_ACTIONS, REOPEN), "state": ACTION_STATES,
-    "review": REVIEWS, "origin": MAILING_ORIGINS, "rule": RULE_KEYS, "mode": MODES, "allow": ALLOW_KINDS,
-    "source": EVENT_SOURCES, "runkind": RUN_KINDS, "runstatus": RUN_STATUSES, "runmode": RUN_MODES,
+    "kind": COUNTED_KINDS, "category": CATEGORIES, "reason": REASONS, "action": (*PLAN_ACTIONS, REOPEN),
+    "state": ACTION_STATES, "review": REVIEWS, "origin": MAILING_ORIGINS, "rule": RULE_KEYS, "mode": MODES,
+    "allow": ALLOW_KINDS, "source": EVENT_SOURCES, "check": BOUNCE_CHECKS, "runkind": RUN_KINDS,
+    "runstatus": RUN_STATUSES, "runmode": RUN_MODES,
 }
 
 

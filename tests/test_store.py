@@ -38,6 +38,12 @@ def store(db_path: Path, clock: Clock) -> Iterator[Store]:
         yield s
 
 
+@pytest.fixture
+def newsletter(store: Store) -> int:
+    """The mailing `bounce()` refers to, registered as the press office does: its bounces count."""
+    return store.register_mailing("Newsletter November", T0 - timedelta(hours=1), "<nl-1@partei.de>")
+
+
 _article = iter(range(1, 1_000_000))
 
 
@@ -122,7 +128,7 @@ def test_ping_is_false_after_close(db_path: Path) -> None:
 
 # --- events --------------------------------------------------------------------------------------
 
-def test_an_article_is_recorded_once_whatever_the_source(store: Store) -> None:
+def test_an_article_is_recorded_once_whatever_the_source(store: Store, newsletter: int) -> None:
     first = store.record_event("webhook", bounce("a@example.org"), MailMeta(ticket_id=1, article_id=10))
     assert first is not None and store.event_id(1, 10) == first.event_id
     assert store.record_event("webhook", bounce("a@example.org"), MailMeta(ticket_id=1, article_id=10)) is None
@@ -149,6 +155,7 @@ def test_an_article_is_recorded_once_across_two_stores_on_one_file(db_path: Path
 @pytest.mark.parametrize("shared", [True, False], ids=["one-store", "store-per-thread"])
 def test_two_threads_recording_the_same_articles_record_each_exactly_once(db_path: Path, shared: bool) -> None:
     stores = [Store(db_path)] * 2 if shared else [Store(db_path), Store(db_path)]
+    stores[0].register_mailing("Newsletter November", T0, "<nl-1@partei.de>")
     barrier = threading.Barrier(2)
     results: list[list[Recorded | None]] = [[], []]
 
@@ -228,7 +235,7 @@ def test_a_failure_inside_the_transaction_leaves_no_event_verdict_or_mailing(
     assert store.record_event("webhook", bounce("a@example.org"), MailMeta(ticket_id=1, article_id=1), planned)
 
 
-def test_hard_bounce_marks_address_dead_at_once(store: Store) -> None:
+def test_hard_bounce_marks_address_dead_at_once(store: Store, newsletter: int) -> None:
     record(store, bounce("anna@example.org", "Bert <bert@example.org>"))
     dead = {a["address"]: a for a in store.dead_addresses()}
     assert set(dead) == {"anna@example.org", "bert@example.org"}
@@ -239,6 +246,7 @@ def test_hard_bounce_marks_address_dead_at_once(store: Store) -> None:
 
 def test_soft_bounces_mark_dead_only_at_threshold_within_window(db_path: Path, clock: Clock) -> None:
     with Store(db_path, clock=clock, soft_threshold=3, soft_window_days=30) as store:
+        store.register_mailing("Newsletter November", T0 - timedelta(hours=1), "<nl-1@partei.de>")
         record(store, bounce("full@example.org", kind="soft"))
         clock.advance(days=20)
         record(store, bounce("full@example.org", kind="soft"))
@@ -252,7 +260,7 @@ def test_soft_bounces_mark_dead_only_at_threshold_within_window(db_path: Path, c
         assert row["dead"] == 1 and row["dead_since"] == iso(clock.now)
 
 
-def test_human_mail_from_dead_address_revives_it_and_old_bounces_no_longer_count(store: Store, clock: Clock) -> None:
+def test_human_mail_from_dead_address_revives_it_and_old_bounces_no_longer_count(store: Store, clock: Clock, newsletter: int) -> None:
     record(store, bounce("anna@example.org", kind="soft"))
     record(store, bounce("anna@example.org", kind="hard"))
     clock.advance(days=1)
@@ -271,7 +279,7 @@ def test_human_mail_from_live_address_changes_nothing(store: Store) -> None:
     assert address(store, "carla@example.org") is None
 
 
-def test_false_positive_review_undoes_dead_unless_other_bounces_prove_it(store: Store) -> None:
+def test_false_positive_review_undoes_dead_unless_other_bounces_prove_it(store: Store, newsletter: int) -> None:
     wrong = record(store, bounce("anna@example.org", "bert@example.org"))
     record(store, bounce("bert@example.org"))
     store.set_review(wrong, "false_positive", "admin", "was an out-of-office")
@@ -489,7 +497,7 @@ def test_plan_action_validates_kind_mode_and_state(store: Store) -> None:
 
 # --- press pages --------------------------------------------------------------------------------
 
-def test_mailing_counts_stats_and_failed_addresses(store: Store, clock: Clock) -> None:
+def test_mailing_counts_stats_and_failed_addresses(store: Store, clock: Clock, newsletter: int) -> None:
     record(store, bounce("a@example.org", "b@example.org"))
     record(store, bounce("c@web.de", kind="soft"))
     clock.advance(hours=2)
@@ -521,9 +529,10 @@ def test_mailing_counts_stats_and_failed_addresses(store: Store, clock: Clock) -
         ("a@example.org", "hard", 1), ("b@example.org", "hard", 1), ("c@web.de", "soft", 0)]
 
 
-def test_dead_addresses_filter_by_mailing_and_time(store: Store, clock: Clock) -> None:
+def test_dead_addresses_filter_by_mailing_and_time(store: Store, clock: Clock, newsletter: int) -> None:
     record(store, bounce("a@example.org"))
     clock.advance(days=10)
+    store.register_mailing("Zwei", clock.now - timedelta(hours=1), "<two@partei.de>")
     record(store, bounce("b@example.org", message_id="<two@partei.de>", subject="Zwei"))
     mailing_two = store.list_mailings(q="Zwei")[0]["id"]
     assert [a["address"] for a in store.dead_addresses()] == ["b@example.org", "a@example.org"]
@@ -572,7 +581,7 @@ def test_allowlist_warns_on_a_large_provider_domain_but_not_on_a_sender_there() 
 
 # --- retention and health -----------------------------------------------------------------------
 
-def test_purge_forgets_content_but_keeps_counts_addresses_and_mailings(store: Store, clock: Clock) -> None:
+def test_purge_forgets_content_but_keeps_counts_addresses_and_mailings(store: Store, clock: Clock, newsletter: int) -> None:
     old = record(store, bounce("a@example.org"))
     event_id = store.get_verdict(old)["event_id"]
     store.plan_action(event_id, old, 100, "ticket_update", {"state": "closed", "note": {"body": "quoted mail"}},
@@ -642,9 +651,10 @@ def test_payloads_left_in_the_inbox_table_by_an_earlier_version_move_to_spool_fi
         assert [i.path.read_bytes() for i in spooled] == [b'{"Event": {"ArticleID": 1}}', b'{"Event": {"ArticleID": 2}}']
 
 
-def test_hard_bounce_about_our_ip_does_not_kill_the_address_at_once(store: Store) -> None:
+def test_hard_bounce_about_our_ip_does_not_kill_the_address_at_once(store: Store, newsletter: int) -> None:
     blocked = Verdict(category="bounce", confidence=0.98, bounce_type="hard", reason="spam_blocked",
-                      recipients=("clara@outlook.example",), status="5.7.1")
+                      recipients=("clara@outlook.example",), status="5.7.1",
+                      original=Original(message_id="<nl-1@partei.de>"))
     for article in (1, 2):
         store.record_event("webhook", blocked, MailMeta(ticket_id=40, article_id=article))
     assert store.dead_addresses() == []
@@ -733,7 +743,7 @@ def test_a_mailing_without_the_originals_date_has_an_unknown_send_time_until_a_r
 
 # --- what each user needs next --------------------------------------------------------------------
 
-def test_correcting_an_out_of_office_to_a_bounce_updates_counts_and_the_dead_list(store: Store) -> None:
+def test_correcting_an_out_of_office_to_a_bounce_updates_counts_and_the_dead_list(store: Store, newsletter: int) -> None:
     record(store, bounce("a@example.org"))
     away = record(store, other("auto_reply", message_id="<nl-1@partei.de>"), from_addr="b@example.org")
     mailing = store.get_verdict(away)["mailing_id"]
@@ -773,7 +783,7 @@ def test_review_queue_search_and_hiding_quiet_personal_mail(store: Store) -> Non
     assert store.count_verdicts(hide_quiet=True) == 1
 
 
-def test_address_history_and_mailing_people(store: Store) -> None:
+def test_address_history_and_mailing_people(store: Store, newsletter: int) -> None:
     record(store, bounce("x@example.org", kind="soft"))
     away = Verdict(category="auto_reply", confidence=0.9, return_date=date(2026, 12, 14),
                    original=Original(message_id="<nl-1@partei.de>"))

@@ -77,6 +77,7 @@ class Connection:
         clock: Callable[[], datetime] = utcnow,
         soft_threshold: int = 3,
         soft_window_days: int = 30,
+        count_unverified: bool = False,
         lease: timedelta = timedelta(minutes=5),
     ) -> None:
         self.path = Path(path)
@@ -84,6 +85,7 @@ class Connection:
         self._clock = clock
         self.soft_threshold = soft_threshold
         self.soft_window = timedelta(days=soft_window_days)
+        self.count_unverified = count_unverified  # policy [dead_address] count = "all"
         self.lease = lease
         self._lock = threading.RLock()
         # isolation_level=None: no implicit BEGINs; transactions are only the ones opened here.

@@ -211,8 +211,8 @@ class Events(DeadAddresses, Mailings, Outbox):
                 "verdict_id": verdict_id, "address": address, "domain": address.rpartition("@")[2],
                 "bounce_type": p.row["bounce_type"], "status": p.row["status"], "reason": p.row["reason"],
                 "diagnostic": p.row["diagnostic"], "mailing_id": mailing_id, "at": p.now})
-        for address in p.bounced:
-            self._refresh_address(address)
+        if p.row["category"] == "bounce":
+            self._verify("v.id = ?", [verdict_id])  # checks its bounces and refreshes their addresses
         if p.revive:
             db.execute("UPDATE addresses SET dead = 0, alive_since = ? WHERE address = ? AND dead = 1",
                        [p.now, p.revive])
@@ -263,6 +263,8 @@ class Events(DeadAddresses, Mailings, Outbox):
                       "note_kind = ?, note_args = ? WHERE id = ?",
                       [review, by, self._now(), note, kind, to_json(args), verdict_id]).rowcount != 1:
             raise NotFoundError(f"verdict {verdict_id}")
+        db.execute("UPDATE verdicts SET bounce_check = NULL WHERE id = ? AND category != 'bounce'", [verdict_id])
+        self._verify("v.id = ?", [verdict_id])  # a corrected bounce's new rows are checked like any
         addresses = {a for (a,) in db.execute("SELECT address FROM bounces WHERE verdict_id = ?", [verdict_id])}
         for address in sorted(addresses | (touched or set())):
             self._refresh_address(address)

@@ -13,14 +13,15 @@ The press pages count per mailing (see read.py).
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlite_utils import Database
+from sqlite_utils.db import NotFoundError
 
-from ..mail import mail_date, message_ids
+from ..mail import bare_address, mail_date, message_ids
 from ..subjects import has_prefix, has_ticket_hook, strip_prefixes, subject_key
 from ..vocab import MAILING_ORIGINS, check
 from .db import Connection, iso
@@ -78,6 +79,10 @@ def mailing_keys(original_message_id: str | None, original_subject: str | None, 
 
 class Mailings(Connection):
     """Finding, creating and registering mailings."""
+
+    def _verify(self, where: str, params: Collection[Any] = ()) -> int:
+        """Check bounces again (addresses.DeadAddresses._verify; the store's facade combines both)."""
+        raise NotImplementedError
 
     def link_mailing(
         self,
@@ -163,19 +168,26 @@ class Mailings(Connection):
         message_id: str | None = None,
         recipient_count: int | None = None,
         origin: str = "manual",
+        recipients: Iterable[str] = (),
     ) -> int:
         """A mailing announced by the press office or an API; returns its id.
 
         Adopts the 'auto' mailing with the same Message-ID, or else one that replies already created
         for the same subject within 7 days (unless both carry different Message-IDs), so counts
-        gathered before registration are not stranded. Raises MailingExists when a mailing with
-        this Message-ID was already registered (by hand or API).
+        gathered before registration are not stranded; replies recorded before and naming its
+        Message-ID join it. `recipients` (addresses; what is no address is skipped) become the
+        mailing's known recipients, and `recipient_count` their number unless given. Its bounces are
+        then checked again (addresses.bounce_check): from now on they count. Raises MailingExists when
+        a mailing with this Message-ID was already registered (by hand or API).
         """
         check(origin, MAILING_ORIGINS, "origin")
         ids = message_ids(message_id)
         mid = ids[0] if ids else None
         key = subject_key(subject)
         now = self._now()
+        listed = sorted({a for a in map(bare_address, recipients) if a})
+        if listed and recipient_count is None:
+            recipient_count = len(listed)
         with self._write() as db:
             row = db.execute("SELECT id, origin FROM mailings WHERE message_id = ?", [mid]).fetchone() if mid else None
             if row is not None and row[1] != "auto":
@@ -184,15 +196,49 @@ class Mailings(Connection):
             if mailing_id is None and key:
                 mailing_id = self._mailing_by_subject(key, sent_at, auto_only=True, message_id=mid)
             if mailing_id is None:
-                return self._insert("mailings", {
+                mailing_id = self._insert("mailings", {
                     "message_id": mid, "subject": subject.strip(), "subject_key": key or None,
                     "sent_at": iso(sent_at), "first_seen": now, "last_seen": now, "origin": origin,
                     "recipient_count": recipient_count,
                 })
-            db.execute(
-                "UPDATE mailings SET subject = ?, subject_key = ?, sent_at = ?, sent_known = 1, origin = ?, "
-                "recipient_count = coalesce(?, recipient_count), message_id = coalesce(message_id, ?) WHERE id = ?",
-                [subject.strip(), key or None, iso(sent_at), origin, recipient_count, mid, mailing_id],
-            )
+            else:
+                db.execute(
+                    "UPDATE mailings SET subject = ?, subject_key = ?, sent_at = ?, sent_known = 1, origin = ?, "
+                    "recipient_count = coalesce(?, recipient_count), message_id = coalesce(message_id, ?) "
+                    "WHERE id = ?",
+                    [subject.strip(), key or None, iso(sent_at), origin, recipient_count, mid, mailing_id])
+            if mid:
+                self._adopt_earlier_replies(db, mailing_id, mid, iso(sent_at - MAILING_WINDOW))
+            self._add_recipients(db, mailing_id, listed)
             return mailing_id
 
+    def add_recipients(self, mailing_id: int, addresses: Iterable[str]) -> int:
+        """More known recipients for a registered mailing (what is no address is skipped); its bounces
+        are checked again. Returns how many addresses were new; raises NotFoundError for no such
+        mailing and ValueError for one only replies named ('auto': register it first)."""
+        listed = sorted({a for a in map(bare_address, addresses) if a})
+        with self._write() as db:
+            row = db.execute("SELECT origin FROM mailings WHERE id = ?", [mailing_id]).fetchone()
+            if row is None:
+                raise NotFoundError(f"no mailing {mailing_id}")
+            if row[0] == "auto":
+                raise ValueError(f"mailing {mailing_id} is only known from replies; register it first")
+            return self._add_recipients(db, mailing_id, listed)
+
+    def _add_recipients(self, db: Database, mailing_id: int, addresses: Sequence[str]) -> int:
+        """Insert the recipients (inside the caller's transaction), then check the mailing's bounces again."""
+        before = db.execute("SELECT count(*) FROM mailing_recipients WHERE mailing_id = ?", [mailing_id]).fetchone()[0]
+        db.conn.executemany("INSERT OR IGNORE INTO mailing_recipients (mailing_id, address) VALUES (?, ?)",
+                            [(mailing_id, address) for address in addresses])
+        after = db.execute("SELECT count(*) FROM mailing_recipients WHERE mailing_id = ?", [mailing_id]).fetchone()[0]
+        if after:
+            db.execute("UPDATE mailings SET recipient_count = max(coalesce(recipient_count, 0), ?) WHERE id = ?",
+                       [after, mailing_id])
+        self._verify("v.mailing_id = ?", [mailing_id])
+        return int(after - before)
+
+    def recipients_known(self, mailing_id: int) -> int:
+        """How many recipients of the mailing we know (0: none, so its bounces are checked by Message-ID only)."""
+        with self._lock:
+            return int(self._conn.execute("SELECT count(*) FROM mailing_recipients WHERE mailing_id = ?",
+                                          [mailing_id]).fetchone()[0])

@@ -235,3 +235,24 @@ def m010_review_notes(db: Database) -> None:
     db.execute("ALTER TABLE verdicts ADD COLUMN note_args TEXT")
     db.execute("ALTER TABLE verdicts ADD COLUMN before_correction TEXT")
     db.execute("ALTER TABLE allowlist ADD COLUMN verdict_id INTEGER")
+
+
+@migration
+def m011_verified_bounces(db: Database) -> None:
+    """Forged bounces must not kill addresses: each bounce row records whether it refers to a mailing
+    we registered (`verification`, a vocab.BounceCheck; NULL until checked, which opening the store does,
+    so rows from before this migration are checked by the same rules as new ones); a mailing may know
+    its recipients (`mailing_recipients`, matched case-insensitively as mail systems do in practice);
+    an address keeps how many of its bounces did not count (`unverified_count`). A verdict keeps the best
+    check of its bounces (`bounce_check`), so the press pages count unverified bounces apart."""
+    db.execute("ALTER TABLE bounces ADD COLUMN verification TEXT")
+    db.execute("ALTER TABLE addresses ADD COLUMN unverified_count INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE verdicts ADD COLUMN bounce_check TEXT")
+    db.execute("CREATE TABLE mailing_recipients (mailing_id INTEGER NOT NULL REFERENCES mailings(id), "
+               "address TEXT NOT NULL COLLATE NOCASE, PRIMARY KEY (mailing_id, address)) WITHOUT ROWID")
+    db.execute("CREATE INDEX idx_verdicts_unchecked ON verdicts (id) "
+               "WHERE category = 'bounce' AND bounce_check IS NULL")
+    # The mailings page counts straight off this index again, now that a bounce's kind depends on its check.
+    db.execute("DROP INDEX IF EXISTS idx_verdicts_mailing")
+    db.execute("CREATE INDEX idx_verdicts_mailing ON verdicts "
+               "(mailing_id, category, bounce_type, review, bounce_check) WHERE mailing_id IS NOT NULL")

@@ -11,9 +11,10 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from ..vocab import (
+    BOUNCE_CHECKS,
     CATEGORIES,
+    COUNTED_KINDS,
     EVENT_STATUSES,
-    KINDS,
     OUTBOX_STATES,
     PERSON_CATEGORIES,
     check,
@@ -21,7 +22,7 @@ from ..vocab import (
     sql_any,
     sql_list,
 )
-from .addresses import REJECTED_SQL, dead_where
+from .addresses import REJECTED_SQL, VERIFIED_SQL, dead_where
 from .db import Connection, decode, iso, parse_iso
 from .filters import verdict_where
 from .rows import (
@@ -42,12 +43,19 @@ from .rows import (
 )
 
 _KIND_SQL = kind_sql("v")
-# The kind a verdict counts as on the press pages: a rejected one is the person's mail it was.
-_COUNTED_KIND_SQL = f"CASE WHEN v.review IN {REJECTED_SQL} THEN 'human' ELSE {_KIND_SQL} END"
+# The kind a verdict counts as on the press pages: a rejected one is the person's mail it was, a bounce
+# none of whose bounces is verified (addresses.bounce_check) is 'unverified'.
+_COUNTED_KIND_SQL = (f"CASE WHEN v.review IN {REJECTED_SQL} THEN 'human' WHEN v.category = 'bounce' "
+                     f"AND v.bounce_check NOT IN {VERIFIED_SQL} THEN 'unverified' ELSE {_KIND_SQL} END")
+# A bounce's check as a rank (best first, vocab.BOUNCE_CHECKS), and back: an address's best check.
+_CHECK_RANK_SQL = "CASE b.verification " + " ".join(
+    f"WHEN '{c}' THEN {rank}" for rank, c in enumerate(BOUNCE_CHECKS)) + f" ELSE {len(BOUNCE_CHECKS)} END"
+_CHECK_OF_RANK_SQL = "CASE failed.check_rank " + " ".join(
+    f"WHEN {rank} THEN '{c}'" for rank, c in enumerate(BOUNCE_CHECKS)) + " END"
 _MACHINE_SQL = f"v.category NOT IN {sql_list(PERSON_CATEGORIES)}"
 # Exactly the WHERE of the partial index idx_verdicts_unlinked (m009), so SQLite may use it.
 _UNLINKED_SQL = "v.mailing_id IS NULL AND v.category NOT IN ('human', 'unsubscribe')"
-_PIVOT_SQL = ", ".join(f"coalesce(sum(c.n) FILTER (WHERE c.kind = '{k}'), 0) AS {k}" for k in KINDS)
+_PIVOT_SQL = ", ".join(f"coalesce(sum(c.n) FILTER (WHERE c.kind = '{k}'), 0) AS {k}" for k in COUNTED_KINDS)
 # Written as ORs, which SQLite matches against the partial index idx_actions_outbox (m005).
 _OUTBOX_SQL = sql_any("state", OUTBOX_STATES)
 
@@ -105,12 +113,13 @@ class ReadModel(Connection):
     def mailing_stats(self, mailing_id: int, bucket: str | None = None) -> MailingStats | None:
         """The press page for one mailing; None if there is no such mailing.
 
-        `counts` per vocab.KINDS plus total; `timeline` as [{"t", <kind>: n...}] by hour, or by day
+        `counts` per vocab.COUNTED_KINDS plus total; `timeline` as [{"t", <kind>: n...}] by hour, or day
         when replies span more than three days (or as `bucket` says); `top_reasons` and `top_domains`
-        of the bounced recipients, bounces without a readable address as reason NO_ADDRESS; a
-        rejected verdict counts as a person's mail. Cheap for big mailings (a member
-        mailing can bring back thousands of bounces): reasons and domains come from one pass over the
-        mailing's bounces, and the few rejected verdicts are looked up once in the covering index."""
+        of the bounced recipients whose bounce is verified (addresses.bounce_check), bounces without a
+        readable address as reason NO_ADDRESS; a rejected verdict counts as a person's mail. Cheap for
+        big mailings (a member mailing can bring back thousands of bounces): reasons and domains come
+        from one pass over the mailing's bounces, and the few rejected verdicts are looked up once in
+        the covering index."""
         mailing = self.get_mailing(mailing_id)
         if mailing is None:
             return None
@@ -119,11 +128,11 @@ class ReadModel(Connection):
             bucket = "hour" if span <= timedelta(days=3) else "day"
         width, suffix = {"hour": (13, ":00:00Z"), "day": (10, "")}[check(bucket, ("hour", "day"), "bucket")]
         timeline: dict[str, dict[str, Any]] = {}
-        counts = dict.fromkeys(KINDS, 0)
+        counts = dict.fromkeys(COUNTED_KINDS, 0)
         for row in self._rows(
                 f"SELECT substr(v.created_at, 1, ?) AS t, {_COUNTED_KIND_SQL} AS kind, count(*) AS n FROM verdicts v "
                 "WHERE v.mailing_id = ? GROUP BY t, kind ORDER BY t", [width, mailing_id]):
-            point = timeline.setdefault(row["t"], {"t": row["t"] + suffix, **dict.fromkeys(KINDS, 0)})
+            point = timeline.setdefault(row["t"], {"t": row["t"] + suffix, **dict.fromkeys(COUNTED_KINDS, 0)})
             point[row["kind"]] += row["n"]
             counts[row["kind"]] += row["n"]
         counts["total"] = sum(counts.values())
@@ -133,7 +142,7 @@ class ReadModel(Connection):
                 f"WITH {self._REJECTED_OF_MAILING} "
                 "SELECT coalesce(b.reason, 'other') AS reason, b.bounce_type, b.domain, "
                 "count(*) AS n FROM bounces b WHERE b.mailing_id = :mailing AND b.verdict_id NOT IN rejected "
-                "GROUP BY 1, 2, 3", {"mailing": mailing_id}):
+                f"AND b.verification IN {VERIFIED_SQL} GROUP BY 1, 2, 3", {"mailing": mailing_id}):
             key = (row["reason"], row["bounce_type"])
             reasons[key] = reasons.get(key, 0) + row["n"]
             total_hard = domains.setdefault(row["domain"], [0, 0])
@@ -141,7 +150,8 @@ class ReadModel(Connection):
             total_hard[1] += row["n"] if row["bounce_type"] == "hard" else 0
         without = self._rows(  # bounces whose failed address nobody could read: a row of their own
             f"SELECT v.bounce_type, count(*) AS n FROM verdicts v WHERE v.mailing_id = ? AND v.category = 'bounce' "
-            f"AND v.review NOT IN {REJECTED_SQL} AND NOT EXISTS (SELECT 1 FROM bounces b WHERE b.verdict_id = v.id) "
+            f"AND v.review NOT IN {REJECTED_SQL} AND v.bounce_check IN {VERIFIED_SQL} "
+            "AND NOT EXISTS (SELECT 1 FROM bounces b WHERE b.verdict_id = v.id) "
             "GROUP BY v.bounce_type", [mailing_id])
         for row in without:
             key = (NO_ADDRESS, row["bounce_type"])
@@ -159,7 +169,7 @@ class ReadModel(Connection):
         ticket reply, a bounce naming nothing): counts per kind and the latest, newest first.
 
         Counted and listed from the partial index idx_verdicts_unlinked (m009), which holds only these."""
-        counts = dict.fromkeys(KINDS, 0)
+        counts = dict.fromkeys(COUNTED_KINDS, 0)  # its bounces are unverified by nature, and kept by type here
         for row in self._rows(
                 f"SELECT {_KIND_SQL} AS kind, count(*) AS n FROM verdicts v INDEXED BY idx_verdicts_unlinked "
                 f"WHERE {_UNLINKED_SQL} AND v.review NOT IN {REJECTED_SQL} GROUP BY kind"):
@@ -174,14 +184,19 @@ class ReadModel(Connection):
 
     def failed_addresses(self, mailing_id: int, limit: int | None = None, offset: int = 0) -> list[FailedAddressRow]:
         """Addresses that bounced for this mailing (latest bounce per address), whether they are dead or
-        alive again, and how many failed in all (`total`); a page at a time (no limit: the CSV export).
-        Rejected verdicts are excluded as in `mailing_stats`."""
+        alive again, whether any of their bounces for it is verified (`verified`, addresses.bounce_check:
+        the best `check`), how many failed in all (`total`) and how many of them verified (`total_verified`);
+        a page at a time (no limit: the CSV export). Rejected verdicts are excluded as in `mailing_stats`."""
         return cast("list[FailedAddressRow]", self._rows(
             f"WITH {self._REJECTED_OF_MAILING}, failed AS (SELECT b.address, b.domain, max(b.at) AS at, b.bounce_type, "
-            "b.status, b.reason, b.diagnostic, count(*) AS bounces, count(*) OVER () AS total FROM bounces b "
+            "b.status, b.reason, b.diagnostic, count(*) AS bounces, count(*) OVER () AS total, "
+            f"max(b.verification IN {VERIFIED_SQL}) AS verified, "
+            f"sum(max(b.verification IN {VERIFIED_SQL})) OVER () AS total_verified, "
+            f"min({_CHECK_RANK_SQL}) AS check_rank FROM bounces b "
             "WHERE b.mailing_id = :mailing AND b.verdict_id NOT IN rejected "
             "GROUP BY b.address ORDER BY b.domain, b.address LIMIT :limit OFFSET :offset) "
-            "SELECT failed.*, coalesce(a.dead, 0) AS dead, a.dead_since, a.alive_since FROM failed "
+            f"SELECT failed.*, {_CHECK_OF_RANK_SQL} AS \"check\", coalesce(a.dead, 0) AS dead, a.dead_since, "
+            "a.alive_since FROM failed "
             "LEFT JOIN addresses a ON a.address = failed.address ORDER BY failed.domain, failed.address",
             {"mailing": mailing_id, "limit": -1 if limit is None else limit, "offset": offset},
         ))
@@ -282,11 +297,11 @@ class ReadModel(Connection):
         row = self._one("SELECT * FROM addresses WHERE address = ?", [key])
         events = self._rows(
             "SELECT * FROM (SELECT v.id AS verdict_id, b.at, 'bounce' AS category, b.bounce_type, b.status, b.reason, "
-            "v.return_date, v.ticket_id, v.review, b.mailing_id, m.subject AS mailing_subject "
+            "v.return_date, v.ticket_id, v.review, b.mailing_id, m.subject AS mailing_subject, b.verification "
             "FROM bounces b JOIN verdicts v ON v.id = b.verdict_id LEFT JOIN mailings m ON m.id = b.mailing_id "
             "WHERE b.address = :a UNION ALL "
             "SELECT v.id, v.created_at, v.category, v.bounce_type, v.status, v.reason, v.return_date, v.ticket_id, "
-            "v.review, v.mailing_id, m.subject FROM verdicts v LEFT JOIN mailings m ON m.id = v.mailing_id "
+            "v.review, v.mailing_id, m.subject, NULL FROM verdicts v LEFT JOIN mailings m ON m.id = v.mailing_id "
             "WHERE v.from_addr = :a AND v.category != 'bounce') ORDER BY at DESC, verdict_id DESC LIMIT :limit",
             {"a": key, "limit": limit})
         return {"address": key, "row": cast("AddressRow | None", row), "events": cast("list[HistoryRow]", events)}
@@ -312,7 +327,7 @@ class ReadModel(Connection):
         return cast(VerdictDetail, verdict)
 
     def list_mailings(self, limit: int = 50, offset: int = 0, q: str | None = None) -> list[MailingListRow]:
-        """Mailings newest first, each with its counts per vocab.KINDS and total (a rejected verdict as a
+        """Mailings newest first, each with its counts per vocab.COUNTED_KINDS and total (a rejected verdict as a
         person's mail), in one statement.
 
         The page of mailings is chosen first; its verdicts are grouped straight off the covering
@@ -326,7 +341,7 @@ class ReadModel(Connection):
             "OR m.message_id LIKE :like) ORDER BY m.sent_at DESC, m.id DESC LIMIT :limit OFFSET :offset), "
             f"counts AS (SELECT v.mailing_id, {_COUNTED_KIND_SQL} AS kind, count(*) AS n FROM verdicts v "
             "WHERE v.mailing_id IN (SELECT id FROM page) "
-            "GROUP BY v.mailing_id, v.category, v.bounce_type, v.review IN " + REJECTED_SQL + ") "
+            "GROUP BY v.mailing_id, v.category, v.bounce_type, v.review IN " + REJECTED_SQL + ", kind) "
             f"SELECT page.*, coalesce(sum(c.n), 0) AS total, {_PIVOT_SQL} "
             "FROM page LEFT JOIN counts c ON c.mailing_id = page.id "
             "GROUP BY page.id ORDER BY page.sent_at DESC, page.id DESC",

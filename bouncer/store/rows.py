@@ -133,6 +133,7 @@ class AddressRow(TypedDict):
     dead: int  # 0 or 1
     dead_since: str | None
     alive_since: str | None  # when it last wrote to us as a person
+    unverified_count: int  # its bounces that did not count (addresses.bounce_check)
 
 
 class OptOutRow(TypedDict):
@@ -161,6 +162,9 @@ class FailedAddressRow(TypedDict):
     diagnostic: str | None
     bounces: int
     total: int  # failed addresses of the mailing in all (for paging)
+    verified: int  # 1 when one of its bounces for the mailing is verified (addresses.bounce_check)
+    check: str  # the best vocab.BounceCheck of its bounces for the mailing
+    total_verified: int  # failed addresses of the mailing with a verified bounce, in all
     dead: int
     dead_since: str | None
     alive_since: str | None
@@ -180,11 +184,12 @@ class MailingRow(TypedDict):
 
 
 class MailingListRow(MailingRow):
-    """A mailing with its counts per vocab.KINDS (one key per kind) and their total."""
+    """A mailing with its counts per vocab.COUNTED_KINDS (one key per kind) and their total."""
 
     total: int
     hard: int
     soft: int
+    unverified: int  # bounces none of whose bounces is verified
     auto_reply: int
     read_receipt: int
     feedback_report: int
@@ -207,7 +212,7 @@ class MailingStats(TypedDict):
     """The press page of one mailing (Store.mailing_stats)."""
 
     mailing: MailingRow
-    counts: dict[str, int]  # per vocab.KINDS, and "total"
+    counts: dict[str, int]  # per vocab.COUNTED_KINDS, and "total"
     bucket: str  # "hour" or "day"
     timeline: list[dict[str, Any]]  # {"t": ISO time, <kind>: n ...} per bucket
     top_reasons: list[ReasonCount]
@@ -254,6 +259,7 @@ class HistoryRow(TypedDict):
     review: str
     mailing_id: int | None
     mailing_subject: str | None
+    verification: str | None  # a bounce's vocab.BounceCheck, None for other mail
 
 
 class AddressHistory(TypedDict):

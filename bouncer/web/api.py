@@ -8,13 +8,16 @@ The webhook's credentials open nothing here. Writes take JSON only (`Content-Typ
 application/json`), which no cross-site HTML form can send.
 
     GET  /api/v1/mailings?q=&limit=&offset=   (+ "no_mailing": counts of machine mail about none of them)
-    POST /api/v1/mailings                    {"subject", "sent_at", "message_id"?, "recipient_count"?}
+    POST /api/v1/mailings                    {"subject", "sent_at", "message_id"?, "recipient_count"?, "recipients"?}
+    POST /api/v1/mailings/<id>/recipients    {"recipients": [...]}  (a registered mailing's known recipients)
     GET  /api/v1/mailings/<id>?bucket=hour|day
     GET  /api/v1/mailings/<id>/failed?limit=&offset=          (all when no limit)
     GET  /api/v1/dead?mailing=&since=&until=&limit=&offset=   (dates YYYY-MM-DD, local, until included)
     GET  /api/v1/alive-again?mailing=&since=&until=     (when they wrote to us)
     POST of a Message-ID registered before answers 409 (Location: that mailing), never overwrites it.
 
+Only bounces naming a registered mailing's Message-ID count toward dead addresses, and, where the
+mailing's recipients are known, only bounces for those addresses (store/addresses.py bounce_check).
 `sent_at` is ISO 8601; without a UTC offset it is Berlin time, as on the pages. Times in answers are UTC.
 A filter value that cannot be read (`since=30.11.2026`, `mailing=abc`) answers 400 with the reason.
 """
@@ -27,7 +30,8 @@ from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import to_utc
 
-from ..store import MailingExists, Store
+from ..mail import recipient_list
+from ..store import MailingExists, NotFoundError, Store
 from . import auth, params, security
 
 PREFIX = "/api/v1"
@@ -114,7 +118,7 @@ def register() -> ResponseReturnValue:
 def _mailing(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """('', arguments for Store.register_mailing) or (what is wrong, {})."""
     subject, sent_at = body.get("subject"), body.get("sent_at")
-    message_id, count = body.get("message_id"), body.get("recipient_count")
+    message_id, count, recipients = body.get("message_id"), body.get("recipient_count"), body.get("recipients")
     if not isinstance(subject, str) or not subject.strip() or len(subject) > 500:
         return "subject: a non-empty string of at most 500 characters is required", {}
     try:
@@ -129,7 +133,37 @@ def _mailing(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         return "message_id: a string, if given", {}
     if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
         return "recipient_count: a whole number from 0, if given", {}
-    return "", {"subject": subject, "sent_at": sent, "message_id": message_id or None, "recipient_count": count}
+    problem, listed = _addresses(recipients if recipients is not None else [])
+    if problem:
+        return problem, {}
+    return "", {"subject": subject, "sent_at": sent, "message_id": message_id or None, "recipient_count": count,
+                "recipients": listed}
+
+
+def _addresses(value: Any) -> tuple[str, list[str]]:
+    """('', bare addresses) of a JSON `recipients` list, or (what is wrong, [])."""
+    if not isinstance(value, list) or not all(isinstance(a, str) for a in value):
+        return "recipients: a list of address strings, if given", []
+    listed, wrong = recipient_list("\n".join(value))
+    if wrong:
+        return f"recipients: not an address: {', '.join(wrong[:5])}", []
+    return "", listed
+
+
+@bp.post("/mailings/<int:mailing_id>/recipients")
+def add_recipients(mailing_id: int) -> ResponseReturnValue:
+    """More known recipients for a registered mailing: `{"recipients": [...]}`; its bounces are checked again."""
+    body = request.get_json(silent=True)
+    problem, listed = _addresses(body.get("recipients") if isinstance(body, dict) else None)
+    if problem:
+        return error(400, problem)
+    try:
+        added = _store().add_recipients(mailing_id, listed)
+    except NotFoundError:
+        return error(404, "no such mailing")
+    except ValueError as exc:
+        return error(409, str(exc))
+    return jsonify({"id": mailing_id, "added": added, "known": _store().recipients_known(mailing_id)})
 
 
 @bp.get("/mailings/<int:mailing_id>")

@@ -13,9 +13,10 @@ from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 
 LABELS: dict[str, dict[str, LazyString]] = {
-    "kind": {  # vocab.KINDS: bounces split by type, then the other categories
+    "kind": {  # vocab.COUNTED_KINDS: bounces split by type, unverified ones apart, then the other categories
         "hard": _l("Hard bounce"),
         "soft": _l("Soft bounce"),
+        "unverified": _l("Unverified bounce"),
         "auto_reply": _l("Auto-reply"),
         "read_receipt": _l("Read receipt"),
         "feedback_report": _l("Complaint (ARF)"),
@@ -25,6 +26,7 @@ LABELS: dict[str, dict[str, LazyString]] = {
     "kind_heading": {  # the same, as count columns' headings (German with soft hyphens, so a narrow column can break)
         "hard": _l("Bounced hard (mails)"),  # mails, where a mailing's reasons count addresses
         "soft": _l("Bounced soft (mails)"),
+        "unverified": _l("Unverified bounces"),
         "auto_reply": _l("Auto-replies"),
         "read_receipt": _l("Read receipts"),
         "feedback_report": _l("Complaints"),
@@ -74,6 +76,14 @@ LABELS: dict[str, dict[str, LazyString]] = {
         "confirmed": _l("confirmed"),
         "false_positive": _l("false positive"),
         "undone": _l("undone"),
+    },
+    "check": {  # vocab.BOUNCE_CHECKS: whether a bounce counts (store/addresses.py bounce_check)
+        "recipient": _l("verified: names our mailing, address among its recipients"),
+        "registered": _l("verified: names our registered mailing"),
+        "not_a_recipient": _l("unverified: address not among the mailing's recipients"),
+        "subject_only": _l("unverified: matches our mailing by subject only"),
+        "unregistered": _l("unverified: the mailing is only known from replies"),
+        "no_mailing": _l("unverified: names no mailing of ours"),
     },
     "origin": {  # vocab.MAILING_ORIGINS
         "auto": _l("found in replies"),

@@ -21,11 +21,12 @@ from flask_babel import Babel, get_locale, to_utc
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateTimeLocalField, IntegerField, StringField
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms import DateTimeLocalField, Field, IntegerField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
-from ..store import MailingExists
-from ..vocab import KINDS
+from ..mail import recipient_list
+from ..store import MailingExists, parse_iso
+from ..vocab import COUNTED_KINDS
 from ..vocab import kind as kind_of
 from . import admin, auth, common, params, security, users
 from .charts import HOURS_PLOTTED, continuous, timeline_svg
@@ -40,6 +41,7 @@ TRANSLATIONS = Path(__file__).resolve().parents[1] / "translations"
 PAGE_SIZE = 50
 DEAD_PAGE_SIZE = 100
 FAILED_PAGE_SIZE = 100
+MAX_RECIPIENTS_TEXT = 5 * 1024 * 1024  # characters: about 200,000 addresses; more by API
 PEOPLE_SHOWN = 25  # the latest per list on a mailing's page: who wrote, who is away, who read it
 _FOLDER = str(Path(__file__).resolve().parents[1])
 
@@ -66,6 +68,13 @@ class MailingForm(FlaskForm):
     message_id = StringField(_l("Message-ID (optional)"), validators=[Optional(), Length(max=998)])
     recipient_count = IntegerField(_l("Recipients (optional)"), validators=[
         Optional(), NumberRange(min=0, message=_l("Must be 0 or more."))])
+    recipients = TextAreaField(_l("Recipient addresses (optional, one per line): then only their bounces count"),
+                               validators=[Optional(), Length(max=MAX_RECIPIENTS_TEXT)])
+
+    def validate_recipients(self, field: Field) -> None:
+        wrong = recipient_list(field.data or "")[1]
+        if wrong:
+            raise ValidationError(_("Not an address: %(values)s", values=", ".join(wrong[:5])))
 
 
 @press.get("/")
@@ -81,7 +90,8 @@ def mailings() -> ResponseReturnValue:
         try:
             mailing_id = store().register_mailing(form.subject.data, to_utc(form.sent_at.data),
                                                    form.message_id.data or None, form.recipient_count.data,
-                                                   origin="manual")
+                                                   origin="manual",
+                                                   recipients=recipient_list(form.recipients.data or "")[0])
         except MailingExists as exists:
             form.message_id.errors = [_("A mailing with this Message-ID is already registered (no. %(id)s); it "
                                         "was left as it is.", id=exists.mailing_id)]
@@ -118,7 +128,22 @@ def mailing(mailing_id: int) -> ResponseReturnValue:
                            total_opt_outs=opt_outs[0]["total"] if opt_outs else 0,
                            has_next=page * FAILED_PAGE_SIZE < total_failed, people=store().mailing_people(
                                mailing_id, limit=PEOPLE_SHOWN),
-                           bounce_rate=total_failed / recipients if recipients else None)
+                           total_verified=failed[0]["total_verified"] if failed else 0,
+                           recipients_known=store().recipients_known(mailing_id),
+                           bounce_rate=(failed[0]["total_verified"] if failed else 0) / recipients if recipients
+                           else None)
+
+
+@press.post("/mailings/<int:mailing_id>/confirm")
+def confirm_mailing(mailing_id: int) -> ResponseReturnValue:
+    """A mailing found only in replies, confirmed as ours by a press user: registered, so the bounces
+    naming its Message-ID count (a bounce alone could have invented it)."""
+    mailing = mailing_stats_or_404(mailing_id)["mailing"]
+    if mailing["origin"] == "auto" and mailing["message_id"]:
+        store().register_mailing(mailing["subject"] or mailing["message_id"], parse_iso(mailing["sent_at"]),
+                                 mailing["message_id"], origin="manual")
+        flash(_("Mailing registered: bounces naming its Message-ID count from now on."), "info")
+    return redirect(url_for("press.mailing", mailing_id=mailing_id))
 
 
 @press.get("/mailings/<int:mailing_id>/timeline.svg")
@@ -235,7 +260,7 @@ def template_helpers() -> dict[str, Any]:
 def init_app(app: Flask) -> None:
     """Templates, translations and the press and admin pages (bouncer.web.init_app wires the rest)."""
     app.jinja_env.globals.update(label=label, review_note=review_note, plan_why=plan_why, address_state=address_state,
-                                 evidence_text=evidence_text, STAT_KINDS=KINDS, kind_of=kind_of,
+                                 evidence_text=evidence_text, STAT_KINDS=COUNTED_KINDS, kind_of=kind_of,
                                  otrs_ticket_url=common.otrs_ticket_url,
                                  page_url=common.page_url)
     app.jinja_env.filters.update(when=common.when, day=common.day, number=common.number, percent=common.percent)
