@@ -48,7 +48,7 @@ def test_the_api_refuses_everyone_but_page_users(client: FlaskClient, auth: Any)
 
 def test_mailing_numbers_are_the_same_as_on_the_page(client: FlaskClient) -> None:
     stats = client.get(f"/api/v1/mailings/{release_id(client)}", auth=PRESS).json
-    assert stats["counts"] == {"hard": 6, "soft": 4, "auto_reply": 5, "read_receipt": 3,  # type: ignore[index]
+    assert stats["counts"] == {"hard": 6, "soft": 4, "unverified": 0, "auto_reply": 5, "read_receipt": 3,  # type: ignore[index]
                                "feedback_report": 0, "unsubscribe": 1, "human": 2, "total": 21}
     assert stats["bucket"] == "hour" and sum(p["hard"] for p in stats["timeline"]) == 6  # type: ignore[index]
     assert stats["top_reasons"][0] == {"reason": "user_unknown", "bounce_type": "hard", "n": 6}  # type: ignore[index]

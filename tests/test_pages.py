@@ -349,8 +349,8 @@ def _strings(value: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
 def test_mailing_page_shows_counts_reasons_domains_and_bounce_rate(press: FlaskClient, app: Flask) -> None:
     page = press.get(f"/mailings/{mailing_id(app, PRESS_RELEASE[0])}").text
     counts = dict(re.findall(r'data-kind="(\w+)"><span class="n">(\d+)</span>', page))
-    assert counts == {"hard": "6", "soft": "4", "auto_reply": "5", "read_receipt": "3", "feedback_report": "0",
-                      "unsubscribe": "1", "human": "2", "total": "21"}
+    assert counts == {"hard": "6", "soft": "4", "unverified": "0", "auto_reply": "5", "read_receipt": "3",
+                      "feedback_report": "0", "unsubscribe": "1", "human": "2", "total": "21"}
     assert "Empfänger unbekannt" in page and "Postfach voll" in page and "posteo-example.de" in page
     # By distinct failed addresses, not bounce messages: 8 addresses (10 bounces) of 412 recipients.
     assert "1,9 %" in page and f"8 unzustellbare Adressen von {PRESS_RELEASE_RECIPIENTS}" in page

@@ -7,8 +7,8 @@ from babel.messages.pofile import read_po
 from flask import Flask
 from flask.testing import FlaskClient
 
-from browser.pages_seed import PRESS
-from test_pages import TRANSLATIONS, app, config, press  # noqa: F401  (fixtures)
+from browser.pages_seed import PRESS, PRESS_RELEASE
+from test_pages import TRANSLATIONS, app, config, mailing_id, press  # noqa: F401  (fixtures)
 
 
 def test_what_was_done_is_said_in_german_while_the_record_keeps_english(admin: FlaskClient, app: Flask) -> None:
@@ -70,6 +70,5 @@ def test_the_api_answers_an_unknown_address_or_method_in_json(press: FlaskClient
 def test_mail_counts_and_address_counts_say_which_they_are(press: FlaskClient, app: Flask) -> None:
     mailings = press.get("/mailings").text
     assert "Unzu\u00adstellbar hart (Mails)" in mailings and "Unzu\u00adstellbar vorüber\u00adgehend (Mails)" in mailings
-    release = app.extensions["bouncer"].store.list_mailings(limit=1)[0]["id"]
-    reasons = press.get(f"/mailings/{release}").text.split("</h2>", 2)
+    reasons = press.get(f"/mailings/{mailing_id(app, PRESS_RELEASE[0])}").text.split("</h2>", 2)
     assert any('class="num">Adressen</th>' in part for part in reasons)
