@@ -145,6 +145,8 @@ class Mailings(Connection):
         for verdict_id in adopted:
             db.execute("UPDATE verdicts SET mailing_id = ? WHERE id = ?", [mailing_id, verdict_id])
             db.execute("UPDATE bounces SET mailing_id = ? WHERE verdict_id = ?", [mailing_id, verdict_id])
+        if adopted:  # their bounces now name a mailing: checked again
+            self._verify(f"v.id IN ({', '.join('?' * len(adopted))})", adopted)
 
     def _mailing_by_subject(self, key: str, sent: datetime, *, auto_only: bool = False,
                             message_id: str | None = None) -> int | None:

@@ -21,8 +21,8 @@ from ..vocab import COUNTED_KINDS as STAT_KINDS
 from .labels import label
 
 # One colour per kind, the same as the count badges on the page (style.css).
-COLOURS = {"hard": "#b3261e", "soft": "#e8a33d", "unverified": "#9c8f78", "auto_reply": "#3f6fb5", "read_receipt": "#5a9e6f",
-           "feedback_report": "#7b4fa0", "unsubscribe": "#1f8a8a", "human": "#8a8a8a"}
+COLOURS = {"hard": "#b3261e", "soft": "#e8a33d", "unverified": "#9c8f78", "auto_reply": "#3f6fb5",
+           "read_receipt": "#5a9e6f", "feedback_report": "#7b4fa0", "unsubscribe": "#1f8a8a", "human": "#8a8a8a"}
 OTHER_COLOUR = "#8a8a8a"  # a kind without a colour of its own
 # The hourly plot shows the first three days (when most reactions come); the daily one shows all.
 HOURS_PLOTTED = 72

@@ -1,0 +1,288 @@
+"""Forged bounces must not put addresses on the dead list (store/addresses.py bounce_check).
+
+A bounce counts only when it names, as its original's Message-ID, In-Reply-To or References, a
+mailing the press office registered, and, where that mailing's recipients are known, the address is
+one of them. Each mail in fixtures/forged goes through the webhook as Znuny posts it; its sidecar says
+which check it must get with the recipients known and without.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app import create_app
+from bouncer.config import Config
+from bouncer.store import MailMeta, Store
+from bouncer.verdict import Original, Verdict
+from browser.pages_seed import ADMIN, PRESS, WEBHOOK, https_client, log_in, page_config
+from corpus import REPO
+from scenario import invoker_body
+
+FORGED = REPO / "fixtures" / "forged"
+MAILING = ("PM 112/2026: Landesvorstand fordert Ausbau des Nahverkehrs", "<pm-112-2026.4711@presse.gruene-example.de>")
+SENT = datetime.now(timezone.utc) - timedelta(hours=1)  # the app's clock is the real one: the mailing is recent
+RECIPIENTS = ("redaktion007@zeitung-example.de", "desk@funk-example.de", "info@verein-example.de")
+VERIFIED = ("recipient", "registered")
+_articles = iter(range(1, 1_000_000))
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    raw: bytes
+    expect: dict[str, str]
+
+
+def cases() -> list[Case]:
+    return [Case(p.stem, p.read_bytes(), json.loads(p.with_suffix(".expect.json").read_text(encoding="utf-8")))
+            for p in sorted(FORGED.glob("*.eml"))]
+
+
+def post(app: Flask, raw: bytes) -> None:
+    article = next(_articles)
+    answer = app.test_client().post("/otrs/article-created", json=invoker_body(raw, 7000 + article, article),
+                                    auth=WEBHOOK)
+    assert answer.status_code == 200, answer.text
+
+
+def bounce_rows(app: Flask) -> list[dict[str, Any]]:
+    return app.extensions["bouncer"].store._rows("SELECT address, verification FROM bounces ORDER BY id")
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return page_config(tmp_path)
+
+
+def app_with_mailing(config: Config, recipients: tuple[str, ...]) -> Flask:
+    with Store(config.db_path) as store:
+        store.register_mailing(MAILING[0], SENT, MAILING[1], recipients=recipients)
+    return create_app(config)
+
+
+@pytest.fixture
+def app(config: Config) -> Iterator[Flask]:
+    app = app_with_mailing(config, RECIPIENTS)
+    yield app
+    app.extensions["bouncer"].store.close()
+
+
+@pytest.mark.parametrize("known", [True, False], ids=["recipients-known", "recipients-unknown"])
+@pytest.mark.parametrize("case", cases(), ids=lambda c: c.name)
+def test_a_bounce_counts_only_when_it_names_our_registered_mailing_and_one_of_its_recipients(
+        config: Config, case: Case, known: bool) -> None:
+    app = app_with_mailing(config, RECIPIENTS if known else ())
+    try:
+        post(app, case.raw)
+        want = case.expect["check_with_recipients" if known else "check_without_recipients"]
+        rows = bounce_rows(app)
+        assert rows and {r["verification"] for r in rows} == {want}, case.expect["why"]
+        store = app.extensions["bouncer"].store
+        dead = {a["address"] for a in store.dead_addresses()}
+        assert dead == ({r["address"] for r in rows} if want in VERIFIED else set())
+        address = store.address_history(rows[0]["address"])["row"]
+        assert address["unverified_count"] == (0 if want in VERIFIED else 1)
+    finally:
+        app.extensions["bouncer"].store.close()
+
+
+def test_forged_bounces_do_not_count_on_the_mailing_page_and_are_marked_unverified(app: Flask) -> None:
+    for name in ("names-our-message-id-not-a-recipient", "subject-only-text-ndr", "real-bounce-of-our-recipient"):
+        post(app, (FORGED / f"{name}.eml").read_bytes())
+    store = app.extensions["bouncer"].store
+    (mailing,) = [m for m in store.list_mailings() if m["message_id"] == MAILING[1]]
+    assert (mailing["hard"], mailing["unverified"]) == (1, 2)
+    stats = store.mailing_stats(mailing["id"])
+    assert [(r["reason"], r["n"]) for r in stats["top_reasons"]] == [("user_unknown", 1)]
+    failed = {f["address"]: (f["verified"], f["check"]) for f in store.failed_addresses(mailing["id"])}
+    assert failed == {"chefredaktion@zeitung-example.de": (0, "not_a_recipient"),
+                      "redaktion007@zeitung-example.de": (1, "recipient")}  # its subject-only NDR is not its best
+    client = https_client(app)
+    log_in(client, PRESS)
+    page = client.get(f"/mailings/{mailing['id']}").text
+    counts = dict(re.findall(r'data-kind="(\w+)"><span class="n">(\d+)</span>', page))
+    assert (counts["hard"], counts["unverified"]) == ("1", "2")
+    assert "ließen sich nicht bestätigen" in page and page.count('class="badge unverified"') == 1
+    assert "1 unzustellbare Adressen von 3" in page  # the bounce rate counts verified addresses only
+    history = client.get("/addresses?q=chefredaktion@zeitung-example.de").text
+    assert "1 unbestätigt, nicht gezählt" in history and "nie unzustellbar" not in history
+
+
+def test_registering_a_mailing_later_makes_the_bounces_that_named_it_count(config: Config) -> None:
+    app = create_app(config)
+    try:
+        post(app, (FORGED / "in-reply-to-our-mailing.eml").read_bytes())  # names the mailing by id only
+        assert [r["verification"] for r in bounce_rows(app)] == ["no_mailing"]
+        post(app, (FORGED / "real-bounce-of-our-recipient.eml").read_bytes())  # a copy of it: an 'auto' mailing
+        store = app.extensions["bouncer"].store
+        assert store.dead_addresses() == []
+        assert [r["verification"] for r in bounce_rows(app)] == ["unregistered", "unregistered"]  # both in it
+
+        store.register_mailing(MAILING[0], SENT, MAILING[1], recipients=RECIPIENTS)  # the press office catches up
+        assert {r["verification"] for r in bounce_rows(app)} == {"recipient"}
+        assert {a["address"] for a in store.dead_addresses()} == {"redaktion007@zeitung-example.de",
+                                                                 "desk@funk-example.de"}
+    finally:
+        app.extensions["bouncer"].store.close()
+
+
+def test_recipients_given_later_take_back_a_bounce_for_an_address_we_never_mailed(config: Config) -> None:
+    app = app_with_mailing(config, ())
+    try:
+        post(app, (FORGED / "names-our-message-id-not-a-recipient.eml").read_bytes())
+        store = app.extensions["bouncer"].store
+        assert [a["address"] for a in store.dead_addresses()] == ["chefredaktion@zeitung-example.de"]
+        mailing = store.list_mailings()[0]["id"]
+        assert store.add_recipients(mailing, RECIPIENTS) == len(RECIPIENTS)
+        assert store.dead_addresses() == []
+        assert bounce_rows(app)[0]["verification"] == "not_a_recipient"
+    finally:
+        app.extensions["bouncer"].store.close()
+
+
+def test_the_policy_may_count_every_bounce(config: Config, tmp_path: Path) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[dead_address]\ncount = "all"\n', encoding="utf-8")
+    app = create_app(Config(**{**vars(config), "policy_path": str(policy)}).validated())
+    try:
+        post(app, (FORGED / "three-dsn-lines.eml").read_bytes())
+        assert bounce_rows(app)[0]["verification"] == "no_mailing"
+        assert [a["address"] for a in app.extensions["bouncer"].store.dead_addresses()] == [
+            "chefredaktion@zeitung-example.de"]
+    finally:
+        app.extensions["bouncer"].store.close()
+
+
+def test_an_unknown_count_setting_stops_the_start(config: Config, tmp_path: Path) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[dead_address]\ncount = "some"\n', encoding="utf-8")
+    with pytest.raises(Exception, match=r"\[dead_address\] count must be one of verified, all"):
+        create_app(Config(**{**vars(config), "policy_path": str(policy)}).validated())
+
+
+def test_bounces_from_before_the_upgrade_are_checked_when_the_store_opens(config: Config) -> None:
+    """A dead list an earlier version built from a forged bounce is put right by the upgrade: m011 leaves
+    the old rows unchecked (verification NULL), and opening the store checks them."""
+    with Store(config.db_path, count_unverified=True) as old:
+        old.record_event("webhook", Verdict(category="bounce", confidence=0.95, bounce_type="hard",
+                                            reason="user_unknown", recipients=("victim@example.org",)),
+                         _meta(1))
+        old._db.execute("UPDATE bounces SET verification = NULL")  # as m011 finds the rows of before
+        old._db.execute("UPDATE verdicts SET bounce_check = NULL")
+        assert [a["address"] for a in old.dead_addresses()] == ["victim@example.org"]
+    with Store(config.db_path) as new:
+        assert new.dead_addresses() == []
+        assert new._rows("SELECT verification FROM bounces") == [{"verification": "no_mailing"}]
+        assert new.address_history("victim@example.org")["row"]["unverified_count"] == 1
+
+
+def _meta(article: int) -> MailMeta:
+    return MailMeta(ticket_id=article, article_id=article)
+
+
+def test_a_press_user_confirms_a_mailing_known_only_from_replies(config: Config) -> None:
+    app = create_app(config)
+    try:
+        post(app, (FORGED / "real-bounce-of-our-recipient.eml").read_bytes())
+        store = app.extensions["bouncer"].store
+        (mailing,) = store.list_mailings()
+        assert (mailing["origin"], mailing["unverified"]) == ("auto", 1)
+        client = https_client(app)
+        log_in(client, PRESS)
+        page = client.get(f"/mailings/{mailing['id']}").text
+        assert "Das ist unsere Aussendung: eintragen" in page
+        assert client.post(f"/mailings/{mailing['id']}/confirm").status_code == 400  # no CSRF token
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+        answer = client.post(f"/mailings/{mailing['id']}/confirm", data={"csrf_token": token})
+        assert answer.status_code == 302
+        (after,) = store.list_mailings()
+        assert (after["origin"], after["hard"], after["unverified"]) == ("manual", 1, 0)
+        assert [a["address"] for a in store.dead_addresses()] == ["redaktion007@zeitung-example.de"]
+    finally:
+        app.extensions["bouncer"].store.close()
+
+
+def test_the_registration_form_takes_recipients_and_names_what_is_no_address(config: Config) -> None:
+    app = create_app(config)
+    try:
+        client = https_client(app)
+        log_in(client, PRESS)
+        form = client.get("/mailings").text
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form) or re.search(
+            r'name="csrf_token" value="([^"]+)"', form)
+        data = {"csrf_token": token.group(1), "subject": MAILING[0], "sent_at": "2026-12-07T09:00",  # type: ignore[union-attr]
+                "message_id": MAILING[1], "recipients": "redaktion007@zeitung-example.de\nkein-at-zeichen"}
+        refused = client.post("/mailings", data=data)
+        assert refused.status_code == 400 and "Keine E-Mail-Adresse: kein-at-zeichen" in refused.text
+        data["recipients"] = "Redaktion <Redaktion007@Zeitung-Example.de>; desk@funk-example.de\n"
+        assert client.post("/mailings", data=data).status_code == 302
+        store = app.extensions["bouncer"].store
+        (mailing,) = store.list_mailings()
+        assert (store.recipients_known(mailing["id"]), mailing["recipient_count"]) == (2, 2)
+        post(app, (FORGED / "real-bounce-of-our-recipient.eml").read_bytes())
+        assert [a["address"] for a in store.dead_addresses()] == ["redaktion007@zeitung-example.de"]
+    finally:
+        app.extensions["bouncer"].store.close()
+
+
+def test_the_api_registers_recipients_and_adds_more_later(config: Config) -> None:
+    app = create_app(config)
+    try:
+        client: FlaskClient = app.test_client()
+        created = client.post("/api/v1/mailings", auth=PRESS, json={
+            "subject": MAILING[0], "sent_at": "2026-12-07T09:00:00+01:00", "message_id": MAILING[1],
+            "recipients": ["desk@funk-example.de"]})
+        assert created.status_code == 201
+        mailing = created.json["id"]  # type: ignore[index]
+        post(app, (FORGED / "real-bounce-of-our-recipient.eml").read_bytes())
+        assert app.extensions["bouncer"].store.dead_addresses() == []  # not among the one recipient given
+        for body, code in (({"recipients": "desk@funk-example.de"}, 400), ({"recipients": ["no address"]}, 400),
+                           ({}, 400)):
+            assert client.post(f"/api/v1/mailings/{mailing}/recipients", auth=PRESS, json=body).status_code == code
+        assert client.post("/api/v1/mailings/999/recipients", auth=PRESS,
+                           json={"recipients": ["a@b.example"]}).status_code == 404
+        added = client.post(f"/api/v1/mailings/{mailing}/recipients", auth=PRESS,
+                            json={"recipients": ["redaktion007@zeitung-example.de", "desk@funk-example.de"]})
+        assert added.status_code == 200 and added.json == {"id": mailing, "added": 1, "known": 2}
+        assert [a["address"] for a in app.extensions["bouncer"].store.dead_addresses()] == [
+            "redaktion007@zeitung-example.de"]
+        bad = client.post("/api/v1/mailings", auth=PRESS, json={"subject": "x", "sent_at": "2026-12-07T09:00:00",
+                                                               "recipients": ["x"]})
+        assert bad.status_code == 400 and "recipients" in bad.json["error"]  # type: ignore[index]
+    finally:
+        app.extensions["bouncer"].store.close()
+
+
+def test_recipients_cannot_be_added_to_a_mailing_only_replies_named(config: Config) -> None:
+    app = create_app(config)
+    try:
+        post(app, (FORGED / "invented-original.eml").read_bytes())
+        (mailing,) = app.extensions["bouncer"].store.list_mailings()
+        answer = app.test_client().post(f"/api/v1/mailings/{mailing['id']}/recipients", auth=ADMIN,
+                                        json={"recipients": ["chefredaktion@zeitung-example.de"]})
+        assert answer.status_code == 409 and "register it first" in answer.json["error"]  # type: ignore[index]
+    finally:
+        app.extensions["bouncer"].store.close()
+
+
+def test_a_correction_to_a_bounce_is_checked_like_any_bounce(app: Flask) -> None:
+    store = app.extensions["bouncer"].store
+    verdict = store.record_event("webhook", Verdict(category="auto_reply", confidence=0.9,
+                                                    original=Original(message_id=MAILING[1])), _meta(900))
+    assert verdict is not None
+    store.correct_verdict(verdict.verdict_id, "bounce", "hard", "admin", ["redaktion007@zeitung-example.de"])
+    assert store.get_verdict(verdict.verdict_id)["bounces"][0]["verification"] == "recipient"
+    assert [a["address"] for a in store.dead_addresses()] == ["redaktion007@zeitung-example.de"]
+    store.correct_verdict(verdict.verdict_id, "bounce", "hard", "admin", ["someone@else.example"])
+    assert store.get_verdict(verdict.verdict_id)["bounces"][0]["verification"] == "not_a_recipient"
+    assert store.dead_addresses() == []
+
