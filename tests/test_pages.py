@@ -440,6 +440,7 @@ def test_csv_values_are_german_with_status_codes_kept_as_text(press: FlaskClient
     row = dict(zip(header, krause))
     assert row["Art"] == "Unzustellbar (vorübergehend)" and row["Grund"] == "Postfach voll"
     assert row["Status"] == '="4.2.2"'  # German Excel would read 4.2.2 as a date
+    assert row["Prüfung"] == "bestätigt: nennt unsere eingetragene Aussendung"
     assert re.fullmatch(r"\d\d\.\d\d\.2026 \d\d:\d\d", row["Zuletzt unzustellbar"])
     dead = read_csv(press.get("/dead.csv").data)
     assert all(re.fullmatch(r"\d\d\.\d\d\.\d{4} \d\d:\d\d", r[2]) for r in dead[1:])

@@ -167,10 +167,11 @@ def failed_csv(mailing_id: int) -> ResponseReturnValue:
         return not_found(_("There is no such mailing."))
     rows = store().failed_addresses(mailing_id)
     header = [_("Address"), _("Domain"), _("Last bounce"), _("Type"), _("Status"), _("Reason"), _("Bounces"),
-              _("Address is")]
+              _("Address is"), _("Bounce check")]
     return csv_response(f"mailing-{mailing_id}-failed.csv", header, (
         (csv_address(r["address"]), r["domain"], csv_time(r["at"]), label("kind", r["bounce_type"] or "soft"),
-         csv_status(r["status"]), label("reason", r["reason"]), r["bounces"], address_state(r)) for r in rows))
+         csv_status(r["status"]), label("reason", r["reason"]), r["bounces"], address_state(r),
+         label("check", r["check"])) for r in rows))
 
 
 @press.get("/opt-outs.csv")
