@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ from werkzeug.security import generate_password_hash
 
 from bouncer.store import Store
 from bouncer.web.auth import User, write_users
-from corpus import DEV, DEV_TSV, FIXTURES, manifest
+from corpus import DEV, DEV_TSV, FIXTURES, REPO, manifest
 
 DEFAULT_QUEUE = "Raw"  # where Znuny's PostMaster puts new mail
 CLASSIFICATION = "MailClassification"
@@ -376,3 +377,38 @@ def test_an_out_of_office_answering_a_closed_ticket_leaves_it_closed(
     notes = end.notes()
     assert len(notes) == 1 and len(end.articles) == 4  # question, answer, out-of-office, our one note
     assert "closed successful" in notes[0].body and end.fields.get(CLASSIFICATION) == "auto-reply"
+
+
+def test_forged_bounces_fed_through_znuny_put_no_address_on_the_dead_list(
+        znuny: Znuny, kit: Kit, start_bouncer: StartBouncer, tmp_path: Path) -> None:
+    """The press office registers its mailing with the recipients by API; then forged and genuine
+    bounces come in through Znuny's PostMaster. Only the genuine ones (naming the mailing's Message-ID,
+    for one of its recipients) reach the dead list; the others are recorded, marked unverified."""
+    znuny.followup_detection(on=False)
+    press = ("press-officer", "e2e-press-pw-1")
+    users = tmp_path / "users.toml"
+    write_users(users, {press[0]: User(press[0], "press", generate_password_hash(press[1]))})
+    server = start_bouncer("callback", BOUNCER_USERS_FILE=str(users))
+    forged = REPO / "fixtures" / "forged"
+    registered = requests.post(f"{server.url}/api/v1/mailings", auth=press, timeout=30, json={
+        "subject": "PM 112/2026: Landesvorstand fordert Ausbau des Nahverkehrs",
+        "sent_at": (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat(),
+        "message_id": "<pm-112-2026.4711@presse.gruene-example.de>",
+        "recipients": ["redaktion007@zeitung-example.de", "desk@funk-example.de", "info@verein-example.de"]})
+    assert registered.status_code == 201, registered.text
+    mails = sorted(forged.glob("*.eml"))
+    fed = znuny.feed(mails)
+    assert all(f.ticket_id for f in fed)
+    wait_for(lambda: len(server.decisions()) >= len(mails), 120, "every bounce to be judged")
+
+    dead = requests.get(f"{server.url}/api/v1/dead", auth=press, timeout=30).json()["addresses"]
+    assert sorted(a["address"] for a in dead) == ["desk@funk-example.de", "redaktion007@zeitung-example.de"]
+    decisions = server.decisions()
+    got, want = {}, {}
+    for mail, one in zip(mails, fed, strict=True):
+        verdict_id = decisions[(one.ticket_id, one.article_id)]["verdict_id"]
+        got[mail.stem] = {row[0] for row in server.rows("select verification from bounces where verdict_id = ?",
+                                                           [verdict_id])}
+        want[mail.stem] = {json.loads(mail.with_suffix(".expect.json").read_text(encoding="utf-8"))[
+            "check_with_recipients"]}
+    assert got == want
