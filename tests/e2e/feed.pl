@@ -26,17 +26,28 @@ $| = 1;
 my @Files = map {"$_"} @ARGV;    # copies: Znuny's objects reset @ARGV when they go
 for my $Index ( 0 .. $#Files ) {
     my $File = "$Files[$Index]";
-    @Answer = ();
     my $Exit;
-    {
-        open my $In, '<', $File or die "cannot read $File: $!\n";
-        local *STDIN = $In;
-        local $Kernel::OM = Kernel::System::ObjectManager->new(
-            'Kernel::System::Log' => { LogPrefix => 'Znuny-znuny.Console.pl-Maint::PostMaster::Read' },
-        );
-        $Exit = $Kernel::OM->Get('Kernel::System::Console::InterfaceConsole')
-            ->Run( 'Maint::PostMaster::Read', '--quiet' );
-        $Kernel::OM->ObjectsDiscard();
+
+    # A run that dies is delivered again, as a mail server retries a delivery that failed: Znuny's file
+    # cache can die in File::Path::mkpath when another process (our agent's REST login) cleans the same
+    # cache type at that moment ("mkdir .../CacheFileStorable/User/7: No such file or directory").
+    for my $Attempt ( 1 .. 3 ) {
+        @Answer = ();
+        my $Died = !eval {
+            open my $In, '<', $File or die "cannot read $File: $!\n";
+            local *STDIN = $In;
+            local $Kernel::OM = Kernel::System::ObjectManager->new(
+                'Kernel::System::Log' => { LogPrefix => 'Znuny-znuny.Console.pl-Maint::PostMaster::Read' },
+            );
+            $Exit = $Kernel::OM->Get('Kernel::System::Console::InterfaceConsole')
+                ->Run( 'Maint::PostMaster::Read', '--quiet' );
+            $Kernel::OM->ObjectsDiscard();
+            1;
+        };
+        last if !$Died;
+        print STDERR "feed.pl: $File attempt $Attempt died: $@";
+        $Exit = 75;    # EX_TEMPFAIL, what the mail server would see
+        sleep 1;
     }
     my $TicketID  = $Answer[1];
     my $ArticleID = $TicketID ? last_email_article($TicketID) : undef;
