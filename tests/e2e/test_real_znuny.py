@@ -204,6 +204,37 @@ def test_mails_arriving_while_our_service_is_down_are_retried_by_znuny(
     assert any(r.ticket.state == "closed successful" for r in rows if r.mail.label == "auto_reply")
 
 
+@pytest.mark.parametrize("mode", ["inline", "callback"])
+def test_the_asynchronous_invoker_reaches_us_through_znunys_daemon(
+        znuny: Znuny, kit: Kit, start_bouncer: StartBouncer, mode: str) -> None:
+    """--asynchronous: the mail import does not wait; Znuny's daemon makes each call soon after, and the
+    tickets end as the policy says, in either mode (an inline answer is applied by the daemon's task)."""
+    znuny.followup_detection(on=False)
+    znuny.forget_scheduled_calls()
+    server = start_bouncer(mode, "--asynchronous")
+    mails = [m for m in machine_and_people() if m.label in ("auto_reply", "bounce_hard", "human")][:8]
+    allow_fixture_domains(server, mails)
+    fed = znuny.feed(m.path for m in mails)
+    assert server.decisions() == {}, "the import did not call us itself"
+    assert znuny.scheduled_tasks() >= len(mails), "each call waits for the daemon"
+    znuny.daemon("start")
+    try:
+        wait_for(lambda: all(key in server.decisions() for key in ((f.ticket_id, f.article_id) for f in fed)),
+                 300, "Znuny's daemon to make the calls", step=1.0)
+        wait_for(lambda: znuny.scheduled_tasks() == 0, 120, "the scheduler to finish", step=1.0)
+        if mode == "callback":
+            wait_for(lambda: server.unfinished_actions() == 0, DRAIN_SECONDS, "the outbox to drain", step=1.0)
+        else:  # the daemon's task applies our answer after the call: wait for the planned closes to show
+            wait_for(lambda: unplanned(rows_for(znuny, server, mails, fed), mode, kit.agent) == {}, 120,
+                     "the daemon to apply our answers", step=1.0)
+    finally:
+        znuny.daemon("stop")
+    rows = rows_for(znuny, server, mails, fed)
+    assert unplanned(rows, mode, kit.agent) == {}
+    assert any(r.ticket.state == "closed successful" for r in rows if r.mail.label == "auto_reply")
+    assert all((r.ticket.state, r.ticket.queue) == ("new", DEFAULT_QUEUE) for r in rows if r.mail.label == "human")
+
+
 def test_without_retries_mails_arriving_while_our_service_is_down_are_missed(
         znuny: Znuny, kit: Kit, start_bouncer: StartBouncer) -> None:
     """--no-retry: Znuny logs the failed call and never makes it again (the sweep must catch up)."""
