@@ -272,3 +272,21 @@ def recipient_list(text: str) -> tuple[list[str], list[str]]:
                 address = valid_address(entry)
                 (found if address else wrong).append(address or entry)
     return list(dict.fromkeys(found)), wrong
+
+
+def address_spellings(address: str) -> list[str]:
+    """A bare address as mail systems may write it: as given, and with its domain in IDNA ASCII
+    (`xn--`, RFC 5891) or in Unicode, so `a@münchen.de` and `a@xn--mnchen-3ya.de` are one address."""
+    local, at, domain = address.rpartition("@")
+    spellings = [address]
+    if not at:
+        return spellings
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii")
+        unicode_domain = ascii_domain.encode("ascii").decode("idna")
+    except (UnicodeError, ValueError):  # not a domain IDNA can write: only as given
+        return spellings
+    for other in (ascii_domain, unicode_domain):
+        if f"{local}@{other}" not in spellings:
+            spellings.append(f"{local}@{other}")
+    return spellings

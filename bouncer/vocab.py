@@ -42,8 +42,10 @@ NOT_ABOUT_THE_ADDRESS: tuple[Reason, ...] = ("spam_blocked", "rejected_policy", 
 # Whether a bounce may count (bouncer/store/addresses.py bounce_check): only a bounce about a mailing we
 # registered (by hand or API), naming that mailing's Message-ID as its original, In-Reply-To or
 # References, is ours; where the mailing's recipients are known, the address must be one of them.
-# Anyone can write DSN-like text (and enclose an "original"), so the other checks are unverified.
-BounceCheck = Literal["recipient", "registered", "not_a_recipient", "subject_only", "unregistered", "no_mailing"]
+# Anyone can write DSN-like text (and enclose an "original"), so the other checks are unverified; so is a
+# bounce outside BOUNCE_WINDOW after the send time (old Message-IDs leak through forwards and archives).
+BounceCheck = Literal["recipient", "registered", "not_a_recipient", "out_of_time", "subject_only", "unregistered",
+                      "no_mailing"]
 BOUNCE_CHECKS: tuple[BounceCheck, ...] = get_args(BounceCheck)
 VERIFIED_CHECKS: tuple[BounceCheck, ...] = ("recipient", "registered")
 # How the policy's [dead_address] counts bounces: only verified ones (default), or all of them.

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
@@ -30,6 +32,7 @@ from scenario import invoker_body
 FORGED = REPO / "fixtures" / "forged"
 MAILING = ("PM 112/2026: Landesvorstand fordert Ausbau des Nahverkehrs", "<pm-112-2026.4711@presse.gruene-example.de>")
 SENT = datetime.now(timezone.utc) - timedelta(hours=1)  # the app's clock is the real one: the mailing is recent
+BERLIN_SENT = SENT.astimezone(ZoneInfo("Europe/Berlin")).strftime("%Y-%m-%dT%H:%M")  # as the form takes it
 RECIPIENTS = ("redaktion007@zeitung-example.de", "desk@funk-example.de", "info@verein-example.de")
 VERIFIED = ("recipient", "registered")
 _articles = iter(range(1, 1_000_000))
@@ -189,7 +192,8 @@ def _meta(article: int) -> MailMeta:
     return MailMeta(ticket_id=article, article_id=article)
 
 
-def test_a_press_user_confirms_a_mailing_known_only_from_replies(config: Config) -> None:
+def test_a_press_user_registers_a_mailing_known_only_from_replies_under_the_message_id_of_the_sent_mail(
+        config: Config) -> None:
     app = create_app(config)
     try:
         post(app, (FORGED / "real-bounce-of-our-recipient.eml").read_bytes())
@@ -199,16 +203,125 @@ def test_a_press_user_confirms_a_mailing_known_only_from_replies(config: Config)
         client = https_client(app)
         log_in(client, PRESS)
         page = client.get(f"/mailings/{mailing['id']}").text
-        assert "Das ist unsere Aussendung: eintragen" in page
-        assert client.post(f"/mailings/{mailing['id']}/confirm").status_code == 400  # no CSRF token
+        assert "Das ist unsere Aussendung: eintragen" in page and "Gesendet-Ordner" in page
+        confirm = f"/mailings/{mailing['id']}/confirm"
+        assert client.post(confirm, data={"message_id": MAILING[1]}).status_code == 400  # no CSRF token
         token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
-        answer = client.post(f"/mailings/{mailing['id']}/confirm", data={"csrf_token": token})
+        empty = client.post(confirm, data={"csrf_token": token, "message_id": ""}, follow_redirects=True)
+        assert "Bitte kopieren Sie die Message-ID" in empty.text and store.list_mailings()[0]["origin"] == "auto"
+        answer = client.post(confirm, data={"csrf_token": token, "message_id": MAILING[1]})
         assert answer.status_code == 302
         (after,) = store.list_mailings()
         assert (after["origin"], after["hard"], after["unverified"]) == ("manual", 1, 0)
         assert [a["address"] for a in store.dead_addresses()] == ["redaktion007@zeitung-example.de"]
     finally:
         app.extensions["bouncer"].store.close()
+
+
+def invented_original_of_our_subject(to: str, invented: str) -> bytes:
+    """A forged DSN that got in first: our mailing's real subject, a Message-ID the forger made up."""
+    raw = (FORGED / "invented-original.eml").read_bytes().replace(b"chefredaktion@zeitung-example.de", to.encode())
+    return raw.replace(b"Subject: Einladung zum Landesparteitag", f"Subject: {MAILING[0]}".encode()).replace(
+        b"<invented-112@presse.gruene-example.de>", invented.encode())
+
+
+def test_registering_without_a_message_id_does_not_take_over_one_a_forged_bounce_invented(config: Config) -> None:
+    app = create_app(config)
+    try:
+        post(app, invented_original_of_our_subject("redaktion007@zeitung-example.de", "<chosen@evil.example>"))
+        store = app.extensions["bouncer"].store
+        store.register_mailing(MAILING[0], SENT, None, recipients=RECIPIENTS)  # the form's Message-ID left empty
+        (mailing,) = store.list_mailings()
+        assert (mailing["origin"], mailing["message_id"]) == ("manual", None)
+        assert store.dead_addresses() == []
+        post(app, invented_original_of_our_subject("desk@funk-example.de", "<chosen@evil.example>"))
+        assert store.dead_addresses() == [] and {r["verification"] for r in bounce_rows(app)} == {"subject_only"}
+
+        # Registered again with the Message-ID of the sent mail: the same mailing gets it, nothing new.
+        assert store.register_mailing(MAILING[0], SENT, MAILING[1]) == mailing["id"]
+        post(app, (FORGED / "real-bounce-of-our-recipient.eml").read_bytes())
+        assert [a["address"] for a in store.dead_addresses()] == ["redaktion007@zeitung-example.de"]
+    finally:
+        app.extensions["bouncer"].store.close()
+
+
+def test_genuine_bounces_a_forged_one_drew_to_its_invented_mailing_join_ours_when_we_register(config: Config) -> None:
+    """The forged bounce came first and made an 'auto' mailing with the invented id; the genuine ones
+    joined it by subject. Registering the real Message-ID takes the genuine ones over; the forged one stays."""
+    app = create_app(config)
+    try:
+        post(app, invented_original_of_our_subject("info@verein-example.de", "<chosen@evil.example>"))
+        post(app, (FORGED / "real-bounce-of-our-recipient.eml").read_bytes())
+        store = app.extensions["bouncer"].store
+        assert len(store.list_mailings()) == 1  # one mailing by subject, under the forger's Message-ID
+        ours = store.register_mailing(MAILING[0], SENT, MAILING[1], recipients=RECIPIENTS)
+        rows = store._rows("SELECT b.address, b.verification, b.mailing_id FROM bounces b ORDER BY b.id")
+        assert [(r["address"], r["verification"], r["mailing_id"] == ours) for r in rows] == [
+            ("info@verein-example.de", "unregistered", False), ("redaktion007@zeitung-example.de", "recipient", True)]
+        assert [a["address"] for a in store.dead_addresses()] == ["redaktion007@zeitung-example.de"]
+    finally:
+        app.extensions["bouncer"].store.close()
+
+
+def test_a_bounce_long_after_the_mailing_does_not_count(config: Config) -> None:
+    """Old Message-IDs leak through forwards and archives: only bounces within 30 days of sending count."""
+    with Store(config.db_path) as store:
+        store.register_mailing(MAILING[0], SENT - timedelta(days=300), MAILING[1], recipients=RECIPIENTS)
+    app = create_app(config)
+    try:
+        post(app, (FORGED / "real-bounce-of-our-recipient.eml").read_bytes())
+        assert [r["verification"] for r in bounce_rows(app)] == ["out_of_time"]
+        assert app.extensions["bouncer"].store.dead_addresses() == []
+    finally:
+        app.extensions["bouncer"].store.close()
+
+
+def test_an_address_that_wrote_to_us_after_its_bounce_stays_alive_when_the_mailing_is_registered_later(
+        config: Config) -> None:
+    app = create_app(config)
+    try:
+        post(app, (FORGED / "real-bounce-of-our-recipient.eml").read_bytes())
+        time.sleep(1.1)  # the store keeps whole seconds: the person's mail comes a second after the bounce
+        person = (b"From: Redaktion <redaktion007@zeitung-example.de>\r\nTo: presse@gruene-example.de\r\n"
+                  b"Subject: Ihre Pressemitteilung\r\nMessage-ID: <frage-1@zeitung-example.de>\r\n"
+                  b"Date: Tue, 24 Nov 2026 12:00:00 +0100\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+                  b"Guten Tag, wir haben eine Frage zu Ihrer Mitteilung. Wer ist Ansprechpartner?\r\n")
+        post(app, person)
+        store = app.extensions["bouncer"].store
+        store.register_mailing(MAILING[0], SENT, MAILING[1], recipients=RECIPIENTS)
+        assert [r["verification"] for r in bounce_rows(app)] == ["recipient"]
+        assert store.dead_addresses() == []
+        assert [a["address"] for a in store.revived_addresses()] == ["redaktion007@zeitung-example.de"]
+    finally:
+        app.extensions["bouncer"].store.close()
+
+
+@pytest.mark.parametrize("listed, bounced", [
+    ("redaktion@münchen-zeitung.example", "redaktion@xn--mnchen-zeitung-gsb.example"),
+    ("redaktion@xn--mnchen-zeitung-gsb.example", "redaktion@münchen-zeitung.example"),
+], ids=["list-unicode-bounce-ascii", "list-ascii-bounce-unicode"])
+def test_a_recipient_matches_whichever_way_its_domain_is_written(config: Config, listed: str, bounced: str) -> None:
+    app = app_with_mailing(config, (listed,))
+    try:
+        raw = (FORGED / "real-bounce-of-our-recipient.eml").read_bytes().replace(
+            b"redaktion007@zeitung-example.de", bounced.encode())
+        post(app, raw)
+        assert [r["verification"] for r in bounce_rows(app)] == ["recipient"]
+    finally:
+        app.extensions["bouncer"].store.close()
+
+
+def test_the_dead_list_of_a_mailing_and_the_last_bounce_shown_come_from_verified_bounces(app: Flask) -> None:
+    """An address killed by a verified hard bounce, then named by a forged soft one for another mailing."""
+    post(app, (FORGED / "real-bounce-of-our-recipient.eml").read_bytes())
+    store = app.extensions["bouncer"].store
+    other = store.register_mailing("Mitgliederbrief", SENT, "<mb-1@gruene-example.de>")
+    forged_soft = Verdict(category="bounce", confidence=0.95, bounce_type="soft", reason="mailbox_full", status="4.2.2",
+                          recipients=("redaktion007@zeitung-example.de",), original=Original(subject="Mitgliederbrief"))
+    store.record_event("webhook", forged_soft, _meta(901))
+    assert [a["address"] for a in store.dead_addresses(mailing_id=other)] == []
+    (dead,) = store.dead_addresses()
+    assert (dead["last_bounce_type"], dead["last_status"], dead["unverified_count"]) == ("hard", "5.1.1", 1)
 
 
 def test_the_registration_form_takes_recipients_and_names_what_is_no_address(config: Config) -> None:
@@ -219,7 +332,7 @@ def test_the_registration_form_takes_recipients_and_names_what_is_no_address(con
         form = client.get("/mailings").text
         token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form) or re.search(
             r'name="csrf_token" value="([^"]+)"', form)
-        data = {"csrf_token": token.group(1), "subject": MAILING[0], "sent_at": "2026-12-07T09:00",  # type: ignore[union-attr]
+        data = {"csrf_token": token.group(1), "subject": MAILING[0], "sent_at": BERLIN_SENT,  # type: ignore[union-attr]
                 "message_id": MAILING[1], "recipients": "redaktion007@zeitung-example.de\nkein-at-zeichen"}
         refused = client.post("/mailings", data=data)
         assert refused.status_code == 400 and "Keine E-Mail-Adresse: kein-at-zeichen" in refused.text
@@ -239,7 +352,7 @@ def test_the_api_registers_recipients_and_adds_more_later(config: Config) -> Non
     try:
         client: FlaskClient = app.test_client()
         created = client.post("/api/v1/mailings", auth=PRESS, json={
-            "subject": MAILING[0], "sent_at": "2026-12-07T09:00:00+01:00", "message_id": MAILING[1],
+            "subject": MAILING[0], "sent_at": SENT.isoformat(), "message_id": MAILING[1],
             "recipients": ["desk@funk-example.de"]})
         assert created.status_code == 201
         mailing = created.json["id"]  # type: ignore[index]

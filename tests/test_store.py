@@ -245,17 +245,22 @@ def test_hard_bounce_marks_address_dead_at_once(store: Store, newsletter: int) -
 
 
 def test_soft_bounces_mark_dead_only_at_threshold_within_window(db_path: Path, clock: Clock) -> None:
+    """Soft bounces of the weekly newsletters: three within 30 days kill the address."""
     with Store(db_path, clock=clock, soft_threshold=3, soft_window_days=30) as store:
-        store.register_mailing("Newsletter November", T0 - timedelta(hours=1), "<nl-1@partei.de>")
-        record(store, bounce("full@example.org", kind="soft"))
+        def weekly_soft_bounce() -> None:
+            week = f"<nl-{clock.now:%Y%m%d}@partei.de>"
+            store.register_mailing(f"Newsletter {clock.now:%d.%m.}", clock.now - timedelta(hours=1), week)
+            record(store, bounce("full@example.org", kind="soft", message_id=week, subject=None))
+
+        weekly_soft_bounce()
         clock.advance(days=20)
-        record(store, bounce("full@example.org", kind="soft"))
+        weekly_soft_bounce()
         clock.advance(days=20)  # the first one has left the window
-        record(store, bounce("full@example.org", kind="soft"))
+        weekly_soft_bounce()
         assert address(store, "full@example.org")["dead"] == 0
         assert address(store, "full@example.org")["soft_count"] == 3
         clock.advance(days=5)
-        record(store, bounce("full@example.org", kind="soft"))
+        weekly_soft_bounce()
         row = address(store, "full@example.org")
         assert row["dead"] == 1 and row["dead_since"] == iso(clock.now)
 

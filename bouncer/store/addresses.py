@@ -15,33 +15,39 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from ..mail import message_ids
+from ..mail import address_spellings, message_ids
 from ..vocab import BOUNCE_CHECKS, NOT_ABOUT_THE_ADDRESS, REJECTED_REVIEWS, VERIFIED_CHECKS, BounceCheck, sql_list
 from .db import Connection, iso, parse_iso
 
 REJECTED_SQL = sql_list(REJECTED_REVIEWS)
+# A bounce counts only this long after the mailing's send time (and not before it): real ones come
+# within a mail server's queue lifetime (5 days by default), forwards of old mail much later.
+BOUNCE_WINDOW = timedelta(days=30)
 VERIFIED_SQL = sql_list(VERIFIED_CHECKS)
 _RANK = {check: rank for rank, check in enumerate(BOUNCE_CHECKS)}  # best first
 
 
 def bounce_check(origin: str | None, mailing_message_id: str | None, names: Collection[str],
-                 listed: bool | None) -> BounceCheck:
+                 listed: bool | None, in_time: bool = True) -> BounceCheck:
     """Whether a bounce may count toward a dead address (vocab.BounceCheck, the first two count).
 
     `origin` and `mailing_message_id` are the mailing it was linked to (None: none); `names` the
     Message-IDs the bounce names for its original (its enclosed original's Message-ID, In-Reply-To,
     References, in `<...>` form); `listed` whether the failed address is among the mailing's known
-    recipients (None: the recipients are not known). A mailing created from replies ('auto') is only
-    what a bounce claimed; a match by subject alone is anyone's to make."""
+    recipients (None: the recipients are not known); `in_time` whether it came within BOUNCE_WINDOW of
+    the send time. A mailing created from replies ('auto') is only what a bounce claimed; a match by
+    subject alone is anyone's to make."""
     if origin is None:
         return "no_mailing"
     if origin == "auto":
         return "unregistered"
     if not mailing_message_id or mailing_message_id not in names:
         return "subject_only"
+    if not in_time:
+        return "out_of_time"
     if listed is None:
         return "registered"
     return "recipient" if listed else "not_a_recipient"
@@ -53,7 +59,8 @@ def dead_where(mailing_id: int | None, since: datetime | None, until: datetime |
     where = ["a.dead = 1" if mailing_id is None else "+a.dead = 1"]
     params: list[Any] = []
     for clause, value in (("a.dead_since >= ?", since and iso(since)), ("a.dead_since < ?", until and iso(until)),
-                          ("a.address IN (SELECT b.address FROM bounces b WHERE b.mailing_id = ?)", mailing_id)):
+                          (f"a.address IN (SELECT b.address FROM bounces b WHERE b.mailing_id = ? "
+                           f"AND b.verification IN {VERIFIED_SQL})", mailing_id)):
         if value is not None:
             where.append(clause)
             params.append(value)
@@ -70,21 +77,27 @@ class DeadAddresses(Connection):
         and on opening a store with rows from before verification (m011). Returns verdicts checked."""
         db = self._db
         verdicts = db.execute(
-            "SELECT v.id, v.original_message_id, v.in_reply_to, v.refs, m.id, m.origin, m.message_id "
+            "SELECT v.id, v.original_message_id, v.in_reply_to, v.refs, m.id, m.origin, m.message_id, m.sent_at "
             f"FROM verdicts v LEFT JOIN mailings m ON m.id = v.mailing_id WHERE v.category = 'bounce' AND {where}",
             list(params)).fetchall()
         changed: set[str] = set()
-        for verdict_id, original, in_reply_to, refs, mailing_id, origin, mailing_message_id in verdicts:
+        for verdict_id, original, in_reply_to, refs, mailing_id, origin, mailing_message_id, sent_at in verdicts:
             names = {*message_ids(original), *message_ids(in_reply_to),
                      *(m for ref in json.loads(refs or "[]") for m in message_ids(ref))}
             known = mailing_id is not None and db.execute(
                 "SELECT 1 FROM mailing_recipients WHERE mailing_id = ? LIMIT 1", [mailing_id]).fetchone() is not None
+            sent = parse_iso(sent_at) if sent_at else None
+            rows = db.execute("SELECT id, address, verification, at FROM bounces WHERE verdict_id = ?", [verdict_id])
+            found = rows.fetchall()
             best = bounce_check(origin, mailing_message_id, names, None)
-            rows = db.execute("SELECT id, address, verification FROM bounces WHERE verdict_id = ?", [verdict_id])
-            for index, (bounce_id, address, before) in enumerate(rows.fetchall()):
-                listed = known and db.execute("SELECT 1 FROM mailing_recipients WHERE mailing_id = ? AND address = ?",
-                                              [mailing_id, address]).fetchone() is not None
-                check = bounce_check(origin, mailing_message_id, names, listed if known else None)
+            for index, (bounce_id, address, before, at) in enumerate(found):
+                spellings = address_spellings(address)  # the list may write the domain as Unicode or xn--
+                marks = ", ".join("?" * len(spellings))
+                listed = known and db.execute(
+                    f"SELECT 1 FROM mailing_recipients WHERE mailing_id = ? AND address IN ({marks})",
+                    [mailing_id, *spellings]).fetchone() is not None
+                in_time = sent is None or sent - timedelta(days=1) <= parse_iso(at) <= sent + BOUNCE_WINDOW
+                check = bounce_check(origin, mailing_message_id, names, listed if known else None, in_time)
                 if check != before:
                     db.execute("UPDATE bounces SET verification = ? WHERE id = ?", [check, bounce_id])
                     changed.add(address)
@@ -129,8 +142,12 @@ class DeadAddresses(Connection):
                 break
         total, hard = db.execute(f"SELECT count(*), coalesce(sum(b.bounce_type = 'hard'), 0) {counted}",
                                  [address]).fetchone()
-        last = db.execute(f"SELECT b.at, b.bounce_type, b.status, b.reason {considered} "
-                          "ORDER BY b.at DESC, b.id DESC LIMIT 1", [address]).fetchone() or (None, None, None, None)
+        # The last bounce shown is the last that counted; an address with none that counted shows its last one.
+        last = (db.execute(f"SELECT b.at, b.bounce_type, b.status, b.reason {counted} "
+                           "ORDER BY b.at DESC, b.id DESC LIMIT 1", [address]).fetchone()
+                or db.execute(f"SELECT b.at, b.bounce_type, b.status, b.reason {considered} "
+                              "ORDER BY b.at DESC, b.id DESC LIMIT 1", [address]).fetchone()
+                or (None, None, None, None))
         record: dict[str, Any] = {
             "address": address, "domain": address.rpartition("@")[2],
             "hard_count": hard, "soft_count": total - hard,

@@ -214,8 +214,9 @@ class Events(DeadAddresses, Mailings, Outbox):
         if p.row["category"] == "bounce":
             self._verify("v.id = ?", [verdict_id])  # checks its bounces and refreshes their addresses
         if p.revive:
-            db.execute("UPDATE addresses SET dead = 0, alive_since = ? WHERE address = ? AND dead = 1",
-                       [p.now, p.revive])
+            # Alive since now, dead or not yet: a bounce from before that counts only later (its mailing is
+            # registered afterwards) must not kill an address that has written to us since.
+            db.execute("UPDATE addresses SET dead = 0, alive_since = ? WHERE address = ?", [p.now, p.revive])
         return verdict_id
 
     def set_review(self, verdict_id: int, review: str, by: str, note: str | None = None) -> None:

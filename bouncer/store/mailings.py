@@ -137,11 +137,15 @@ class Mailings(Connection):
 
     def _adopt_earlier_replies(self, db: Database, mailing_id: int, message_id: str, since: str) -> None:
         """Replies recorded before their mailing was known (an out-of-office naming it only by
-        In-Reply-To came first) join it once a copy of the original arrives. Only verdicts since the
-        send time are read (the created_at index), so this costs one look at the days since sending."""
+        In-Reply-To came first) join it once a copy of the original arrives or it is registered; so do
+        replies naming it that went, by subject, to a mailing only replies made (a forged bounce may have
+        made that one first). Only verdicts since `since` are read (the created_at index), so this costs
+        one look at the days since sending."""
         adopted = [row[0] for row in db.execute(
-            "SELECT id FROM verdicts WHERE created_at >= ? AND mailing_id IS NULL "
-            "AND (original_message_id = ? OR in_reply_to = ?)", [since, message_id, message_id]).fetchall()]
+            "SELECT id FROM verdicts WHERE created_at >= ? AND (original_message_id = ? OR in_reply_to = ?) "
+            "AND mailing_id IS NOT ? AND (mailing_id IS NULL OR mailing_id IN "
+            "(SELECT id FROM mailings WHERE origin = 'auto'))",
+            [since, message_id, message_id, mailing_id]).fetchall()]
         for verdict_id in adopted:
             db.execute("UPDATE verdicts SET mailing_id = ? WHERE id = ?", [mailing_id, verdict_id])
             db.execute("UPDATE bounces SET mailing_id = ? WHERE verdict_id = ?", [mailing_id, verdict_id])
@@ -149,16 +153,19 @@ class Mailings(Connection):
             self._verify(f"v.id IN ({', '.join('?' * len(adopted))})", adopted)
 
     def _mailing_by_subject(self, key: str, sent: datetime, *, auto_only: bool = False,
-                            message_id: str | None = None) -> int | None:
+                            message_id: str | None = None, unnamed_only: bool = False) -> int | None:
         """The mailing with this subject key sent closest to `sent`, within MAILING_WINDOW.
 
-        With `auto_only`: only 'auto' mailings whose Message-ID is unknown or equals `message_id`.
+        With `auto_only`: only 'auto' mailings whose Message-ID is unknown or equals `message_id`;
+        with `unnamed_only`: only registered ones without a Message-ID.
         """
         sql = "SELECT id FROM mailings WHERE subject_key = ? AND sent_at BETWEEN ? AND ?"
         params: list[Any] = [key, iso(sent - MAILING_WINDOW), iso(sent + MAILING_WINDOW)]
         if auto_only:
             sql += " AND origin = 'auto' AND (message_id IS NULL OR ? IS NULL OR message_id = ?)"
             params += [message_id, message_id]
+        if unnamed_only:
+            sql += " AND origin != 'auto' AND message_id IS NULL"
         row = self._db.execute(sql + " ORDER BY abs(julianday(sent_at) - julianday(?)), id LIMIT 1",
                                [*params, iso(sent)]).fetchone()
         return int(row[0]) if row else None
@@ -197,6 +204,8 @@ class Mailings(Connection):
             mailing_id = int(row[0]) if row else None
             if mailing_id is None and key:
                 mailing_id = self._mailing_by_subject(key, sent_at, auto_only=True, message_id=mid)
+            if mailing_id is None and key and mid:  # the Message-ID for one registered without it
+                mailing_id = self._mailing_by_subject(key, sent_at, unnamed_only=True)
             if mailing_id is None:
                 mailing_id = self._insert("mailings", {
                     "message_id": mid, "subject": subject.strip(), "subject_key": key or None,
@@ -204,10 +213,11 @@ class Mailings(Connection):
                     "recipient_count": recipient_count,
                 })
             else:
+                # Only the Message-ID the registering user gave is ours: an adopted 'auto' mailing's own one
+                # came from a bounce's enclosed original, which anyone could have invented.
                 db.execute(
                     "UPDATE mailings SET subject = ?, subject_key = ?, sent_at = ?, sent_known = 1, origin = ?, "
-                    "recipient_count = coalesce(?, recipient_count), message_id = coalesce(message_id, ?) "
-                    "WHERE id = ?",
+                    "recipient_count = coalesce(?, recipient_count), message_id = ? WHERE id = ?",
                     [subject.strip(), key or None, iso(sent_at), origin, recipient_count, mid, mailing_id])
             if mid:
                 self._adopt_earlier_replies(db, mailing_id, mid, iso(sent_at - MAILING_WINDOW))

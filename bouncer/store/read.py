@@ -183,20 +183,24 @@ class ReadModel(Connection):
         return {"counts": counts, "latest": [cast(Any, decode(row)) for row in latest]}
 
     def failed_addresses(self, mailing_id: int, limit: int | None = None, offset: int = 0) -> list[FailedAddressRow]:
-        """Addresses that bounced for this mailing (latest bounce per address), whether they are dead or
-        alive again, whether any of their bounces for it is verified (`verified`, addresses.bounce_check:
-        the best `check`), how many failed in all (`total`) and how many of them verified (`total_verified`);
-        a page at a time (no limit: the CSV export). Rejected verdicts are excluded as in `mailing_stats`."""
+        """Addresses that bounced for this mailing, each with one bounce shown (its latest verified one, else
+        its latest), whether they are dead or alive again, whether any of their bounces for it is verified
+        (`verified`, addresses.bounce_check: the best `check`), how many failed in all (`total`) and how
+        many of them verified (`total_verified`); a page at a time (no limit: the CSV export). Rejected
+        verdicts are excluded as in `mailing_stats`."""
+        verified = f"(b.verification IN {VERIFIED_SQL})"
         return cast("list[FailedAddressRow]", self._rows(
-            f"WITH {self._REJECTED_OF_MAILING}, failed AS (SELECT b.address, b.domain, max(b.at) AS at, b.bounce_type, "
-            "b.status, b.reason, b.diagnostic, count(*) AS bounces, count(*) OVER () AS total, "
-            f"max(b.verification IN {VERIFIED_SQL}) AS verified, "
-            f"sum(max(b.verification IN {VERIFIED_SQL})) OVER () AS total_verified, "
-            f"min({_CHECK_RANK_SQL}) AS check_rank FROM bounces b "
-            "WHERE b.mailing_id = :mailing AND b.verdict_id NOT IN rejected "
-            "GROUP BY b.address ORDER BY b.domain, b.address LIMIT :limit OFFSET :offset) "
-            f"SELECT failed.*, {_CHECK_OF_RANK_SQL} AS \"check\", coalesce(a.dead, 0) AS dead, a.dead_since, "
-            "a.alive_since FROM failed "
+            f"WITH {self._REJECTED_OF_MAILING}, ranked AS (SELECT b.address, b.domain, b.at, b.bounce_type, b.status, "
+            "b.reason, b.diagnostic, count(*) OVER per_address AS bounces, "
+            f"max({verified}) OVER per_address AS verified, min({_CHECK_RANK_SQL}) OVER per_address AS check_rank, "
+            f"row_number() OVER (PARTITION BY b.address ORDER BY {verified} DESC, b.at DESC, b.id DESC) AS nth "
+            "FROM bounces b WHERE b.mailing_id = :mailing AND b.verdict_id NOT IN rejected "
+            "WINDOW per_address AS (PARTITION BY b.address)), "
+            "failed AS (SELECT ranked.*, count(*) OVER () AS total, sum(verified) OVER () AS total_verified "
+            "FROM ranked WHERE nth = 1 ORDER BY domain, address LIMIT :limit OFFSET :offset) "
+            f"SELECT failed.address, failed.domain, failed.at, failed.bounce_type, failed.status, failed.reason, "
+            "failed.diagnostic, failed.bounces, failed.total, failed.verified, failed.total_verified, "
+            f"{_CHECK_OF_RANK_SQL} AS \"check\", coalesce(a.dead, 0) AS dead, a.dead_since, a.alive_since FROM failed "
             "LEFT JOIN addresses a ON a.address = failed.address ORDER BY failed.domain, failed.address",
             {"mailing": mailing_id, "limit": -1 if limit is None else limit, "offset": offset},
         ))

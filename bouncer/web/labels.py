@@ -81,6 +81,7 @@ LABELS: dict[str, dict[str, LazyString]] = {
         "recipient": _l("verified: names our mailing, address among its recipients"),
         "registered": _l("verified: names our registered mailing"),
         "not_a_recipient": _l("unverified: address not among the mailing's recipients"),
+        "out_of_time": _l("unverified: came more than 30 days after the mailing, or before it"),
         "subject_only": _l("unverified: matches our mailing by subject only"),
         "unregistered": _l("unverified: the mailing is only known from replies"),
         "no_mailing": _l("unverified: names no mailing of ours"),

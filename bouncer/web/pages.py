@@ -41,7 +41,7 @@ TRANSLATIONS = Path(__file__).resolve().parents[1] / "translations"
 PAGE_SIZE = 50
 DEAD_PAGE_SIZE = 100
 FAILED_PAGE_SIZE = 100
-MAX_RECIPIENTS_TEXT = 5 * 1024 * 1024  # characters: about 200,000 addresses; more by API
+MAX_RECIPIENTS_TEXT = 12 * 1024 * 1024  # characters: about 300,000 addresses; more by API, in batches
 PEOPLE_SHOWN = 25  # the latest per list on a mailing's page: who wrote, who is away, who read it
 _FOLDER = str(Path(__file__).resolve().parents[1])
 
@@ -65,10 +65,12 @@ class MailingForm(FlaskForm):
                                                      Length(max=500)])
     sent_at = DateTimeLocalField(_l("Sent at"), format="%Y-%m-%dT%H:%M",
                                  validators=[DataRequired(message=_l("Please enter date and time of sending."))])
-    message_id = StringField(_l("Message-ID (optional)"), validators=[Optional(), Length(max=998)])
+    message_id = StringField(_l("Message-ID (optional, but without it no bounce counts)"),
+                             validators=[Optional(), Length(max=998)])
     recipient_count = IntegerField(_l("Recipients (optional)"), validators=[
         Optional(), NumberRange(min=0, message=_l("Must be 0 or more."))])
-    recipients = TextAreaField(_l("Recipient addresses (optional, one per line): then only their bounces count"),
+    recipients = TextAreaField(_l("Recipient addresses (optional, one per line; more by API): then only their "
+                                  "bounces count"),
                                validators=[Optional(), Length(max=MAX_RECIPIENTS_TEXT)])
 
     def validate_recipients(self, field: Field) -> None:
@@ -124,6 +126,7 @@ def mailing(mailing_id: int) -> ResponseReturnValue:
     recipients = stats["mailing"].get("recipient_count")
     opt_outs = store().opt_outs(mailing_id, limit=FAILED_PAGE_SIZE)
     return render_template("mailing.html", stats=stats, mailing=stats["mailing"], counts=stats["counts"],
+                           confirm_form=ConfirmMailingForm(formdata=None),
                            failed=failed, total_failed=total_failed, page=page, opt_outs=opt_outs,
                            total_opt_outs=opt_outs[0]["total"] if opt_outs else 0,
                            has_next=page * FAILED_PAGE_SIZE < total_failed, people=store().mailing_people(
@@ -134,16 +137,35 @@ def mailing(mailing_id: int) -> ResponseReturnValue:
                            else None)
 
 
+class ConfirmMailingForm(FlaskForm):
+    """A mailing found only in replies, registered as ours: with the Message-ID copied from the mail we
+    sent, never the one the replies carried (a forged bounce can carry any)."""
+
+    message_id = StringField(_l("Message-ID of the mail you sent (from your sent folder)"),
+                             validators=[DataRequired(message=_l("Please copy the Message-ID from the mail you sent.")),
+                                         Length(max=998)])
+
+
 @press.post("/mailings/<int:mailing_id>/confirm")
 def confirm_mailing(mailing_id: int) -> ResponseReturnValue:
-    """A mailing found only in replies, confirmed as ours by a press user: registered, so the bounces
-    naming its Message-ID count (a bounce alone could have invented it)."""
+    """Register a mailing found only in replies under the Message-ID the press user copied from the sent
+    mail: bounces naming that Message-ID count from then on, and replies naming it join it."""
     mailing = mailing_stats_or_404(mailing_id)["mailing"]
-    if mailing["origin"] == "auto" and mailing["message_id"]:
-        store().register_mailing(mailing["subject"] or mailing["message_id"], parse_iso(mailing["sent_at"]),
-                                 mailing["message_id"], origin="manual")
-        flash(_("Mailing registered: bounces naming its Message-ID count from now on."), "info")
-    return redirect(url_for("press.mailing", mailing_id=mailing_id))
+    form = ConfirmMailingForm()
+    if mailing["origin"] != "auto" or not form.validate_on_submit():
+        for error in form.message_id.errors:
+            flash(str(error), "error")
+        return redirect(url_for("press.mailing", mailing_id=mailing_id))
+    assert form.message_id.data is not None
+    try:
+        registered = store().register_mailing(mailing["subject"] or form.message_id.data, parse_iso(mailing["sent_at"]),
+                                              form.message_id.data, origin="manual")
+    except MailingExists as exists:
+        flash(_("A mailing with this Message-ID is already registered (no. %(id)s); it was left as it is.",
+                id=exists.mailing_id), "error")
+        return redirect(url_for("press.mailing", mailing_id=exists.mailing_id))
+    flash(_("Mailing registered: bounces naming its Message-ID count from now on."), "info")
+    return redirect(url_for("press.mailing", mailing_id=registered))
 
 
 @press.get("/mailings/<int:mailing_id>/timeline.svg")
