@@ -21,12 +21,13 @@ from typing import Any
 from sqlite_utils import Database
 from sqlite_utils.db import NotFoundError
 
-from ..mail import bare_address, mail_date, message_ids
+from ..mail import address_spellings, bare_address, mail_date, message_ids
 from ..subjects import has_prefix, has_ticket_hook, strip_prefixes, subject_key
 from ..vocab import MAILING_ORIGINS, check
 from .db import Connection, iso
 
 MAILING_WINDOW = timedelta(days=7)
+_BATCH = 500  # addresses per statement when added recipients' bounces are checked again
 
 
 class MailingExists(ValueError):
@@ -221,7 +222,8 @@ class Mailings(Connection):
                     [subject.strip(), key or None, iso(sent_at), origin, recipient_count, mid, mailing_id])
             if mid:
                 self._adopt_earlier_replies(db, mailing_id, mid, iso(sent_at - MAILING_WINDOW))
-            self._add_recipients(db, mailing_id, listed)
+            self._add_recipients(db, mailing_id, listed, check=False)
+            self._verify("v.mailing_id = ?", [mailing_id])  # registered now: all its bounces checked again
             return mailing_id
 
     def add_recipients(self, mailing_id: int, addresses: Iterable[str]) -> int:
@@ -237,16 +239,28 @@ class Mailings(Connection):
                 raise ValueError(f"mailing {mailing_id} is only known from replies; register it first")
             return self._add_recipients(db, mailing_id, listed)
 
-    def _add_recipients(self, db: Database, mailing_id: int, addresses: Sequence[str]) -> int:
-        """Insert the recipients (inside the caller's transaction), then check the mailing's bounces again."""
-        before = db.execute("SELECT count(*) FROM mailing_recipients WHERE mailing_id = ?", [mailing_id]).fetchone()[0]
+    def _add_recipients(self, db: Database, mailing_id: int, addresses: Sequence[str], check: bool = True) -> int:
+        """Insert the recipients (inside the caller's transaction); returns how many were new. With `check`,
+        check again the bounces they decide: all of the mailing's when it knew no recipient before (its
+        `registered` ones become `recipient` or `not_a_recipient`), else only those for the added
+        addresses, so an API adding a big list in batches does not re-check the whole mailing each time."""
+        count = "SELECT count(*) FROM mailing_recipients WHERE mailing_id = ?"
+        before = db.execute(count, [mailing_id]).fetchone()[0]
         db.conn.executemany("INSERT OR IGNORE INTO mailing_recipients (mailing_id, address) VALUES (?, ?)",
                             [(mailing_id, address) for address in addresses])
-        after = db.execute("SELECT count(*) FROM mailing_recipients WHERE mailing_id = ?", [mailing_id]).fetchone()[0]
+        after = db.execute(count, [mailing_id]).fetchone()[0]
         if after:
             db.execute("UPDATE mailings SET recipient_count = max(coalesce(recipient_count, 0), ?) WHERE id = ?",
                        [after, mailing_id])
-        self._verify("v.mailing_id = ?", [mailing_id])
+        if check and after > before:
+            if not before:
+                self._verify("v.mailing_id = ?", [mailing_id])
+            else:
+                spellings = [s for address in addresses for s in address_spellings(address)]
+                for start in range(0, len(spellings), _BATCH):
+                    batch = spellings[start:start + _BATCH]
+                    self._verify(f"v.id IN (SELECT b.verdict_id FROM bounces b WHERE b.mailing_id = ? AND b.address "
+                                 f"IN ({', '.join('?' * len(batch))}))", [mailing_id, *batch])
         return int(after - before)
 
     def recipients_known(self, mailing_id: int) -> int:
