@@ -297,13 +297,18 @@ def csrf_token(html: str) -> str:
     return match.group(1)
 
 
+def bouncer_with_page_user(start_bouncer: StartBouncer, tmp_path: Path, user: tuple[str, str], role: str) -> Bouncer:
+    """A bouncer in callback mode whose users file holds this one page user."""
+    users = tmp_path / "users.toml"
+    write_users(users, {user[0]: User(user[0], role, generate_password_hash(user[1]))})
+    return start_bouncer("callback", BOUNCER_USERS_FILE=str(users))
+
+
 def test_a_false_positive_marked_on_the_review_page_reopens_the_ticket_in_znuny(
         znuny: Znuny, kit: Kit, start_bouncer: StartBouncer, tmp_path: Path) -> None:
     znuny.followup_detection(on=False)
     admin = ("press-admin", "e2e-admin-pw-1")
-    users = tmp_path / "users.toml"
-    write_users(users, {admin[0]: User(admin[0], "admin", generate_password_hash(admin[1]))})
-    server = start_bouncer("callback", BOUNCER_USERS_FILE=str(users))
+    server = bouncer_with_page_user(start_bouncer, tmp_path, admin, "admin")
     ooo = FIXTURES / "auto_reply" / "exchange-out-of-office-en-until-january-12.eml"
     [fed] = znuny.feed([ooo])
     wait_for(lambda: server.unfinished_actions() == 0, DRAIN_SECONDS, "the close to reach Znuny", step=1.0)
@@ -417,9 +422,7 @@ def test_forged_bounces_fed_through_znuny_put_no_address_on_the_dead_list(
     for one of its recipients) reach the dead list; the others are recorded, marked unverified."""
     znuny.followup_detection(on=False)
     press = ("press-officer", "e2e-press-pw-1")
-    users = tmp_path / "users.toml"
-    write_users(users, {press[0]: User(press[0], "press", generate_password_hash(press[1]))})
-    server = start_bouncer("callback", BOUNCER_USERS_FILE=str(users))
+    server = bouncer_with_page_user(start_bouncer, tmp_path, press, "press")
     forged = REPO / "fixtures" / "forged"
     registered = requests.post(f"{server.url}/api/v1/mailings", auth=press, timeout=30, json={
         "subject": "PM 112/2026: Landesvorstand fordert Ausbau des Nahverkehrs",
