@@ -114,11 +114,13 @@ def test_forged_bounces_do_not_count_on_the_mailing_page_and_are_marked_unverifi
     page = client.get(f"/mailings/{mailing['id']}").text
     counts = dict(re.findall(r'data-kind="(\w+)"><span class="n">(\d+)</span>', page))
     assert (counts["hard"], counts["unverified"]) == ("1", "2")
-    assert "ließen sich nicht bestätigen" in page and page.count('class="badge unverified"') == 1
+    assert "ließen sich nicht bestätigen" in page and page.count('class="unverified-why"') == 1
+    assert "unbestätigt: Adresse nicht unter den Empfängern der Aussendung" in page  # why, readable on a phone
     assert "1 unzustellbare Adresse von 3" in page  # the bounce rate counts verified addresses only
     assert "3 Adressen bekannt" in page and "2 Unzustellbarkeitsmeldungen ließen sich nicht bestätigen" in page
     history = client.get("/addresses?q=chefredaktion@zeitung-example.de").text
     assert "1 unbestätigt, nicht gezählt" in history and "nie unzustellbar" not in history
+    assert "unbestätigt: Adresse nicht unter den Empfängern der Aussendung" in history
 
 
 def test_registering_a_mailing_later_makes_the_bounces_that_named_it_count(config: Config) -> None:
@@ -193,6 +195,10 @@ def _meta(article: int) -> MailMeta:
     return MailMeta(ticket_id=article, article_id=article)
 
 
+def page_token(page: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+
+
 def test_a_press_user_registers_a_mailing_known_only_from_replies_under_the_message_id_of_the_sent_mail(
         config: Config) -> None:
     app = create_app(config)
@@ -205,16 +211,87 @@ def test_a_press_user_registers_a_mailing_known_only_from_replies_under_the_mess
         log_in(client, PRESS)
         page = client.get(f"/mailings/{mailing['id']}").text
         assert "Das ist unsere Aussendung: eintragen" in page and "Gesendet-Ordner" in page
-        confirm = f"/mailings/{mailing['id']}/confirm"
-        assert client.post(confirm, data={"message_id": MAILING[1]}).status_code == 400  # no CSRF token
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
-        empty = client.post(confirm, data={"csrf_token": token, "message_id": ""}, follow_redirects=True)
+        form = f"/mailings/{mailing['id']}/message-id"
+        assert client.post(form, data={"message_id": MAILING[1]}).status_code == 400  # no CSRF token
+        token = page_token(page)
+        empty = client.post(form, data={"csrf_token": token, "message_id": ""}, follow_redirects=True)
         assert "Bitte kopieren Sie die Message-ID" in empty.text and store.list_mailings()[0]["origin"] == "auto"
-        answer = client.post(confirm, data={"csrf_token": token, "message_id": MAILING[1]})
-        assert answer.status_code == 302
+
+        typo = client.post(form, data={"csrf_token": token, "message_id": "<pm-112-2026.4712@presse.gruene-example.de>"},
+                           follow_redirects=True)
+        assert "Vertippt?" in typo.text and [m["origin"] for m in store.list_mailings()] == ["auto"]
+
+        answer = client.post(form, data={"csrf_token": token, "message_id": MAILING[1]})
+        assert answer.status_code == 302 and answer.headers["Location"].endswith(f"/mailings/{mailing['id']}")
         (after,) = store.list_mailings()
-        assert (after["origin"], after["hard"], after["unverified"]) == ("manual", 1, 0)
+        assert (after["id"], after["origin"], after["hard"], after["unverified"]) == (mailing["id"], "manual", 1, 0)
         assert [a["address"] for a in store.dead_addresses()] == ["redaktion007@zeitung-example.de"]
+    finally:
+        app.extensions["bouncer"].store.close()
+
+
+def test_a_message_id_no_reply_names_is_taken_only_when_the_user_says_so_and_stays_on_this_mailing(
+        config: Config) -> None:
+    app = create_app(config)
+    try:
+        post(app, (FORGED / "invented-original.eml").read_bytes())  # an 'auto' mailing "Einladung zum Landesparteitag"
+        store = app.extensions["bouncer"].store
+        (mailing,) = store.list_mailings()
+        client = https_client(app)
+        log_in(client, PRESS)
+        token = page_token(client.get(f"/mailings/{mailing['id']}").text)
+        answer = client.post(f"/mailings/{mailing['id']}/message-id",
+                             data={"csrf_token": token, "message_id": "<lpt-2026@gruene-example.de>", "anyway": "y"})
+        assert answer.status_code == 302
+        assert [(m["id"], m["origin"], m["message_id"]) for m in store.list_mailings()] == [
+            (mailing["id"], "manual", "<lpt-2026@gruene-example.de>")]
+        assert [r["verification"] for r in bounce_rows(app)] == ["subject_only"]  # it named the invented id
+    finally:
+        app.extensions["bouncer"].store.close()
+
+
+def test_a_mailing_registered_without_its_message_id_and_recipients_is_completed_on_its_page(config: Config) -> None:
+    app = create_app(config)
+    try:
+        store = app.extensions["bouncer"].store
+        mailing = store.register_mailing(MAILING[0], SENT, None)
+        post(app, (FORGED / "real-bounce-of-our-recipient.eml").read_bytes())
+        post(app, (FORGED / "names-our-message-id-not-a-recipient.eml").read_bytes())
+        client = https_client(app)
+        log_in(client, PRESS)
+        page = client.get(f"/mailings/{mailing}").text
+        assert "Message-ID nachtragen" in page
+        client.post(f"/mailings/{mailing}/message-id", data={"csrf_token": page_token(page), "message_id": MAILING[1]})
+        assert [m["id"] for m in store.list_mailings()] == [mailing]
+        assert {a["address"] for a in store.dead_addresses()} == {"redaktion007@zeitung-example.de",
+                                                                 "chefredaktion@zeitung-example.de"}
+        page = client.get(f"/mailings/{mailing}").text
+        assert "Message-ID nachtragen" not in page and "Empfänger angeben" in page
+        added = client.post(f"/mailings/{mailing}/recipients", follow_redirects=True, data={
+            "csrf_token": page_token(page), "recipients": "redaktion007@zeitung-example.de\ndesk@funk-example.de"})
+        assert "2 Empfänger ergänzt." in added.text
+        assert "Für 1 Adresse dieser Aussendung kamen Unzustellbarkeitsmeldungen, sie steht aber nicht in der Liste" in added.text
+        assert [a["address"] for a in store.dead_addresses()] == ["redaktion007@zeitung-example.de"]
+        wrong = client.post(f"/mailings/{mailing}/recipients", follow_redirects=True,
+                            data={"csrf_token": page_token(page), "recipients": "anna.example.org"})
+        assert "Keine E-Mail-Adresse: anna.example.org. Es wurde nichts eingetragen." in wrong.text
+        assert store.recipients_known(mailing) == 2
+    finally:
+        app.extensions["bouncer"].store.close()
+
+
+def test_registering_a_message_id_another_registered_mailing_has_names_that_mailing(config: Config) -> None:
+    app = create_app(config)
+    try:
+        store = app.extensions["bouncer"].store
+        store.register_mailing(MAILING[0], SENT, MAILING[1])
+        client = https_client(app)
+        log_in(client, PRESS)
+        page = client.get("/mailings").text
+        answer = client.post("/mailings", data={"csrf_token": page_token(page), "subject": "Noch einmal",
+                                                "sent_at": BERLIN_SENT, "message_id": MAILING[1]})
+        assert answer.status_code == 409
+        assert f"gehört zur eingetragenen Aussendung „{MAILING[0]}“ (Nr. 1)" in answer.text
     finally:
         app.extensions["bouncer"].store.close()
 
@@ -331,12 +408,10 @@ def test_the_registration_form_takes_recipients_and_names_what_is_no_address(con
         client = https_client(app)
         log_in(client, PRESS)
         form = client.get("/mailings").text
-        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form) or re.search(
-            r'name="csrf_token" value="([^"]+)"', form)
-        data = {"csrf_token": token.group(1), "subject": MAILING[0], "sent_at": BERLIN_SENT,  # type: ignore[union-attr]
+        data = {"csrf_token": page_token(form), "subject": MAILING[0], "sent_at": BERLIN_SENT,
                 "message_id": MAILING[1], "recipients": "redaktion007@zeitung-example.de\nkein-at-zeichen"}
         refused = client.post("/mailings", data=data)
-        assert refused.status_code == 400 and "Keine E-Mail-Adresse: kein-at-zeichen" in refused.text
+        assert refused.status_code == 400 and "Keine E-Mail-Adresse: kein-at-zeichen. Es wurde nichts" in refused.text
         data["recipients"] = "Redaktion <Redaktion007@Zeitung-Example.de>; desk@funk-example.de\n"
         assert client.post("/mailings", data=data).status_code == 302
         store = app.extensions["bouncer"].store

@@ -105,7 +105,7 @@ def test_registering_a_message_id_again_is_409_in_the_api_and_a_message_in_the_f
     assert answer.status_code == 409 and answer.headers["Location"].endswith(f"/mailings/{mailing_id(app, PRESS_RELEASE[0])}")
     form = post_form(press, "/mailings", "/mailings", {"subject": "PM: anders", "sent_at": "2026-11-24T10:00",
                                                          "message_id": PRESS_RELEASE[0]})
-    assert form.status_code == 409 and "ist schon eingetragen" in form.text
+    assert form.status_code == 409 and f"gehört zur eingetragenen Aussendung „{PRESS_RELEASE[1]}“" in form.text
     store = app.extensions["bouncer"].store
     assert store.get_mailing(mailing_id(app, PRESS_RELEASE[0]))["subject"] == PRESS_RELEASE[1]
 

@@ -24,7 +24,7 @@ from sqlite_utils.db import NotFoundError
 from ..mail import address_spellings, bare_address, mail_date, message_ids
 from ..subjects import has_prefix, has_ticket_hook, strip_prefixes, subject_key
 from ..vocab import MAILING_ORIGINS, check
-from .db import Connection, iso
+from .db import Connection, iso, parse_iso
 
 MAILING_WINDOW = timedelta(days=7)
 _BATCH = 500  # addresses per statement when added recipients' bounces are checked again
@@ -225,6 +225,57 @@ class Mailings(Connection):
             self._add_recipients(db, mailing_id, listed, check=False)
             self._verify("v.mailing_id = ?", [mailing_id])  # registered now: all its bounces checked again
             return mailing_id
+
+    def name_mailing(self, mailing_id: int, message_id: str) -> int:
+        """Give this mailing the Message-ID a user copied from the sent mail, making it ours: a mailing only
+        replies made (origin 'auto': registered by hand now) or one registered without a Message-ID. A
+        mailing only replies made under that Message-ID (a second one, by subject) is merged into this
+        one; replies naming it join; the bounces are checked again. Returns this mailing's id; raises
+        NotFoundError for no such mailing, MailingExists when another registered mailing has that
+        Message-ID, ValueError when this one has another Message-ID already or none is given."""
+        ids = message_ids(message_id)
+        if not ids:
+            raise ValueError("no Message-ID given")
+        mid = ids[0]
+        with self._write() as db:
+            row = db.execute("SELECT origin, message_id, sent_at FROM mailings WHERE id = ?", [mailing_id]).fetchone()
+            if row is None:
+                raise NotFoundError(f"no mailing {mailing_id}")
+            origin, known, sent_at = row
+            if origin != "auto" and known and known != mid:
+                raise ValueError(f"mailing {mailing_id} is registered with Message-ID {known}")
+            other = db.execute("SELECT id, origin FROM mailings WHERE message_id = ? AND id != ?",
+                               [mid, mailing_id]).fetchone()
+            if other is not None and other[1] != "auto":
+                raise MailingExists(int(other[0]), mid)
+            if other is not None:  # replies made two mailings of one: they are one, and it is ours
+                db.execute("UPDATE verdicts SET mailing_id = ? WHERE mailing_id = ?", [mailing_id, other[0]])
+                db.execute("UPDATE bounces SET mailing_id = ? WHERE mailing_id = ?", [mailing_id, other[0]])
+                db.execute("DELETE FROM mailings WHERE id = ?", [other[0]])
+            db.execute("UPDATE mailings SET message_id = ?, origin = CASE origin WHEN 'auto' THEN 'manual' "
+                       "ELSE origin END, sent_known = 1 WHERE id = ?", [mid, mailing_id])
+            self._adopt_earlier_replies(db, mailing_id, mid, iso(parse_iso(sent_at) - MAILING_WINDOW))
+            self._verify("v.mailing_id = ?", [mailing_id])
+            return mailing_id
+
+    def replies_naming(self, mailing_id: int, message_id: str) -> int:
+        """How many of the mailing's replies name this Message-ID as their original or In-Reply-To: none,
+        for a Message-ID a user copied, suggests a typo."""
+        ids = message_ids(message_id)
+        if not ids:
+            return 0
+        with self._lock:
+            return int(self._conn.execute(
+                "SELECT count(*) FROM verdicts WHERE mailing_id = ? AND (original_message_id = ? OR in_reply_to = ?)",
+                [mailing_id, ids[0], ids[0]]).fetchone()[0])
+
+    def bounces_not_listed(self, mailing_id: int) -> int:
+        """Bounces of the mailing for addresses not among its known recipients: after a list was given,
+        many of them suggest the list is not complete."""
+        with self._lock:
+            return int(self._conn.execute(
+                "SELECT count(DISTINCT address) FROM bounces WHERE mailing_id = ? AND verification = 'not_a_recipient'",
+                [mailing_id]).fetchone()[0])
 
     def add_recipients(self, mailing_id: int, addresses: Iterable[str]) -> int:
         """More known recipients for a registered mailing (what is no address is skipped); its bounces

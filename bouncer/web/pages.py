@@ -21,14 +21,14 @@ from flask_babel import Babel, get_locale, to_utc
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateTimeLocalField, Field, IntegerField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
+from wtforms import DateTimeLocalField, IntegerField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from ..mail import recipient_list
-from ..store import MailingExists, parse_iso
+from ..store import MailingExists
 from ..vocab import COUNTED_KINDS
 from ..vocab import kind as kind_of
-from . import admin, auth, common, params, security, users
+from . import admin, auth, common, mailing_edit, params, security, users
 from .charts import HOURS_PLOTTED, continuous, timeline_svg
 from .common import csv_time, mailing_stats_or_404, not_found, store
 from .csv_export import csv_address, csv_response, csv_status
@@ -41,7 +41,6 @@ TRANSLATIONS = Path(__file__).resolve().parents[1] / "translations"
 PAGE_SIZE = 50
 DEAD_PAGE_SIZE = 100
 FAILED_PAGE_SIZE = 100
-MAX_RECIPIENTS_TEXT = 12 * 1024 * 1024  # characters: about 300,000 addresses; more by API, in batches
 PEOPLE_SHOWN = 25  # the latest per list on a mailing's page: who wrote, who is away, who read it
 _FOLDER = str(Path(__file__).resolve().parents[1])
 
@@ -69,14 +68,9 @@ class MailingForm(FlaskForm):
                              validators=[Optional(), Length(max=998)])
     recipient_count = IntegerField(_l("Recipients (optional)"), validators=[
         Optional(), NumberRange(min=0, message=_l("Must be 0 or more."))])
-    recipients = TextAreaField(_l("Recipient addresses (optional, one per line; more by API): then only their "
-                                  "bounces count"),
-                               validators=[Optional(), Length(max=MAX_RECIPIENTS_TEXT)])
-
-    def validate_recipients(self, field: Field) -> None:
-        wrong = recipient_list(field.data or "")[1]
-        if wrong:
-            raise ValidationError(_("Not an address: %(values)s", values=", ".join(wrong[:5])))
+    recipients = TextAreaField(_l("All recipient addresses (optional, one per line): then only their bounces count"),
+                               validators=[Optional(), Length(max=mailing_edit.MAX_RECIPIENTS_TEXT),
+                                           mailing_edit.no_wrong_addresses])
 
 
 @press.get("/")
@@ -95,10 +89,14 @@ def mailings() -> ResponseReturnValue:
                                                    origin="manual",
                                                    recipients=recipient_list(form.recipients.data or "")[0])
         except MailingExists as exists:
-            form.message_id.errors = [_("A mailing with this Message-ID is already registered (no. %(id)s); it "
-                                        "was left as it is.", id=exists.mailing_id)]
+            other = store().get_mailing(exists.mailing_id)
+            form.message_id.errors = [_("The Message-ID belongs to the registered mailing “%(subject)s” (no. %(id)s); "
+                                        "nothing was changed. Add recipients on its page.",
+                                        subject=(other["subject"] if other else None) or "–", id=exists.mailing_id)]
         else:
             flash(_("Mailing registered."), "info")
+            if form.recipients.data:
+                mailing_edit.warn_if_list_incomplete(mailing_id)
             return redirect(url_for("press.mailing", mailing_id=mailing_id))
     q = request.args.get("q", "").strip()
     page = params.page()
@@ -126,7 +124,8 @@ def mailing(mailing_id: int) -> ResponseReturnValue:
     recipients = stats["mailing"].get("recipient_count")
     opt_outs = store().opt_outs(mailing_id, limit=FAILED_PAGE_SIZE)
     return render_template("mailing.html", stats=stats, mailing=stats["mailing"], counts=stats["counts"],
-                           confirm_form=ConfirmMailingForm(formdata=None),
+                           message_id_form=mailing_edit.MessageIdForm(formdata=None),
+                           recipients_form=mailing_edit.RecipientsForm(formdata=None),
                            failed=failed, total_failed=total_failed, page=page, opt_outs=opt_outs,
                            total_opt_outs=opt_outs[0]["total"] if opt_outs else 0,
                            has_next=page * FAILED_PAGE_SIZE < total_failed, people=store().mailing_people(
@@ -135,37 +134,6 @@ def mailing(mailing_id: int) -> ResponseReturnValue:
                            recipients_known=store().recipients_known(mailing_id),
                            bounce_rate=(failed[0]["total_verified"] if failed else 0) / recipients if recipients
                            else None)
-
-
-class ConfirmMailingForm(FlaskForm):
-    """A mailing found only in replies, registered as ours: with the Message-ID copied from the mail we
-    sent, never the one the replies carried (a forged bounce can carry any)."""
-
-    message_id = StringField(_l("Message-ID of the mail you sent (from your sent folder)"),
-                             validators=[DataRequired(message=_l("Please copy the Message-ID from the mail you sent.")),
-                                         Length(max=998)])
-
-
-@press.post("/mailings/<int:mailing_id>/confirm")
-def confirm_mailing(mailing_id: int) -> ResponseReturnValue:
-    """Register a mailing found only in replies under the Message-ID the press user copied from the sent
-    mail: bounces naming that Message-ID count from then on, and replies naming it join it."""
-    mailing = mailing_stats_or_404(mailing_id)["mailing"]
-    form = ConfirmMailingForm()
-    if mailing["origin"] != "auto" or not form.validate_on_submit():
-        for error in form.message_id.errors:
-            flash(str(error), "error")
-        return redirect(url_for("press.mailing", mailing_id=mailing_id))
-    assert form.message_id.data is not None
-    try:
-        registered = store().register_mailing(mailing["subject"] or form.message_id.data, parse_iso(mailing["sent_at"]),
-                                              form.message_id.data, origin="manual")
-    except MailingExists as exists:
-        flash(_("A mailing with this Message-ID is already registered (no. %(id)s); it was left as it is.",
-                id=exists.mailing_id), "error")
-        return redirect(url_for("press.mailing", mailing_id=exists.mailing_id))
-    flash(_("Mailing registered: bounces naming its Message-ID count from now on."), "info")
-    return redirect(url_for("press.mailing", mailing_id=registered))
 
 
 @press.get("/mailings/<int:mailing_id>/timeline.svg")
@@ -291,5 +259,5 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(params.BadParameter, bad_parameter)
     Babel(app, locale_selector=select_locale, default_locale="de", default_timezone=TIMEZONE,
           default_translation_directories=str(TRANSLATIONS))
-    for blueprint in (assets, press, admin.admin, users.bp):
+    for blueprint in (assets, press, mailing_edit.bp, admin.admin, users.bp):
         app.register_blueprint(blueprint)
