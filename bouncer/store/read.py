@@ -140,11 +140,12 @@ class ReadModel(Connection):
         domains: dict[str, list[int]] = {}
         for row in self._rows(
                 f"WITH {self._REJECTED_OF_MAILING} "
-                "SELECT coalesce(b.reason, 'other') AS reason, b.bounce_type, b.domain, "
-                "count(*) AS n FROM bounces b WHERE b.mailing_id = :mailing AND b.verdict_id NOT IN rejected "
-                f"AND b.verification IN {VERIFIED_SQL} GROUP BY 1, 2, 3", {"mailing": mailing_id}):
-            key = (row["reason"], row["bounce_type"])
-            reasons[key] = reasons.get(key, 0) + row["n"]
+                "SELECT coalesce(b.reason, 'other') AS reason, b.bounce_type, b.domain, count(*) AS n, "
+                "count(DISTINCT b.address) AS addresses FROM bounces b WHERE b.mailing_id = :mailing "
+                f"AND b.verdict_id NOT IN rejected AND b.verification IN {VERIFIED_SQL} GROUP BY 1, 2, 3",
+                {"mailing": mailing_id}):
+            key = (row["reason"], row["bounce_type"])  # the reasons table counts addresses, the domains one mails
+            reasons[key] = reasons.get(key, 0) + row["addresses"]
             total_hard = domains.setdefault(row["domain"], [0, 0])
             total_hard[0] += row["n"]
             total_hard[1] += row["n"] if row["bounce_type"] == "hard" else 0
