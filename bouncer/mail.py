@@ -254,9 +254,15 @@ def mail_date(value: str | None) -> datetime | None:
             moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
             return None
-    if not 1970 <= moment.year <= 2999:
-        return None  # implausible (year 1, 9999: a window around it would overflow)
+    if not plausible_year(moment):
+        return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def plausible_year(moment: datetime) -> bool:
+    """A time of mail or of a mailing: 1970 to 2999. Year 1 or 9999 is a typo or an attack, and a window of
+    days around it overflows `datetime`."""
+    return 1970 <= moment.year <= 2999
 
 
 

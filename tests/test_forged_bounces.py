@@ -475,3 +475,18 @@ def test_a_correction_to_a_bounce_is_checked_like_any_bounce(app: Flask) -> None
     assert store.get_verdict(verdict.verdict_id)["bounces"][0]["verification"] == "not_a_recipient"
     assert store.dead_addresses() == []
 
+
+
+@pytest.mark.parametrize("sent_at", ["0001-01-01T00:00", "9999-12-31T23:59"])
+def test_the_registration_form_refuses_a_send_time_no_mailing_has(config: Config, sent_at: str) -> None:
+    """Year 1 or 9999 is a typo; a window of days around it would overflow (a 500 before)."""
+    app = create_app(config)
+    try:
+        client = https_client(app)
+        log_in(client, PRESS)
+        answer = client.post("/mailings", data={"csrf_token": page_token(client.get("/mailings").text),
+                                                "subject": MAILING[0], "sent_at": sent_at, "message_id": MAILING[1]})
+        assert answer.status_code == 400 and "Bitte geben Sie ein Jahr von 1970 bis 2999 ein." in answer.text
+        assert app.extensions["bouncer"].store.list_mailings() == []
+    finally:
+        app.extensions["bouncer"].store.close()

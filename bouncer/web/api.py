@@ -30,7 +30,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import to_utc
 
-from ..mail import recipient_list
+from ..mail import plausible_year, recipient_list
 from ..store import MailingExists, NotFoundError, Store
 from . import auth, params, security
 
@@ -127,6 +127,8 @@ def _mailing(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         sent = None
     if sent is None:
         return "sent_at: an ISO 8601 date and time is required, e.g. 2026-11-28T09:30:00+01:00", {}
+    if not plausible_year(sent):
+        return "sent_at: a year from 1970 to 2999", {}
     if sent.tzinfo is None:
         sent = to_utc(sent)  # a time without offset is the association's (Berlin) time
     if message_id is not None and (not isinstance(message_id, str) or len(message_id) > 998):

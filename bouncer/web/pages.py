@@ -21,10 +21,10 @@ from flask_babel import Babel, get_locale, to_utc
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateTimeLocalField, IntegerField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms import DateTimeLocalField, Field, IntegerField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
-from ..mail import recipient_list
+from ..mail import plausible_year, recipient_list
 from ..store import MailingExists
 from ..vocab import COUNTED_KINDS
 from ..vocab import kind as kind_of
@@ -57,13 +57,19 @@ def select_locale() -> str:
 
 # --- press: mailings -------------------------------------------------------------------------
 
+def plausible_send_time(_form: FlaskForm, field: Field) -> None:
+    if field.data is not None and not plausible_year(field.data):
+        raise ValidationError(_("Please enter a year from 1970 to 2999."))
+
+
 class MailingForm(FlaskForm):
     """A mailing announced by hand, so replies are counted under its own name and recipient count."""
 
     subject = StringField(_l("Subject"), validators=[DataRequired(message=_l("Please enter the subject.")),
                                                      Length(max=500)])
     sent_at = DateTimeLocalField(_l("Sent at"), format="%Y-%m-%dT%H:%M",
-                                 validators=[DataRequired(message=_l("Please enter date and time of sending."))])
+                                 validators=[DataRequired(message=_l("Please enter date and time of sending.")),
+                                             plausible_send_time])
     message_id = StringField(_l("Message-ID (optional, but without it no bounce counts)"),
                              validators=[Optional(), Length(max=998)])
     recipient_count = IntegerField(_l("Recipients (optional)"), validators=[
