@@ -267,17 +267,28 @@ def plausible_year(moment: datetime) -> bool:
 
 
 def recipient_list(text: str) -> tuple[list[str], list[str]]:
-    """(bare lower-case addresses, entries that are none) of a pasted list: one per line, or separated
-    by commas or semicolons as spreadsheets and mail clients export them, `Name <a@b>` included
-    (email.utils.getaddresses, RFC 5322 address lists)."""
+    """(bare lower-case addresses, entries that are none, as written) of a pasted list: one per line, or
+    separated by commas, semicolons or spaces as spreadsheets and mail clients export them; a line with
+    display names (`Anna <a@b>, "Bert, B." <b@c>`) is read as an RFC 5322 address list
+    (email.utils.getaddresses), and reported whole when an entry in it is no address."""
     found: list[str] = []
     wrong: list[str] = []
     for line in text.splitlines():
-        for _name, entry in getaddresses([line.replace(";", ",")]):
-            if entry.strip():
+        if "<" in line or '"' in line:
+            named = [valid_address(entry) for _name, entry in getaddresses([line.replace(";", ",")]) if entry.strip()]
+            if all(named):
+                found += [a for a in named if a]
+            else:
+                wrong.append(line.strip())
+            continue
+        for entry in _LIST_SEPARATORS.split(line):
+            if entry:
                 address = valid_address(entry)
                 (found if address else wrong).append(address or entry)
     return list(dict.fromkeys(found)), wrong
+
+
+_LIST_SEPARATORS = re.compile(r"[,;\s]+")
 
 
 def address_spellings(address: str) -> list[str]:

@@ -23,6 +23,7 @@ from flask.testing import FlaskClient
 
 from app import create_app
 from bouncer.config import Config
+from bouncer.mail import recipient_list
 from bouncer.store import MailMeta, Store
 from bouncer.verdict import Original, Verdict
 from browser.pages_seed import ADMIN, PRESS, WEBHOOK, https_client, log_in, page_config
@@ -490,3 +491,16 @@ def test_the_registration_form_refuses_a_send_time_no_mailing_has(config: Config
         assert app.extensions["bouncer"].store.list_mailings() == []
     finally:
         app.extensions["bouncer"].store.close()
+
+
+@pytest.mark.parametrize("pasted, found, wrong", [
+    ("a@b.example\nC@D.example", ["a@b.example", "c@d.example"], []),
+    ("a@b.example; c@d.example, e@f.example g@h.example", ["a@b.example", "c@d.example", "e@f.example", "g@h.example"], []),
+    ('Anna <a@b.example>, "Bert, B." <b@c.example>', ["a@b.example", "b@c.example"], []),
+    ("bob@@example.org\nanna.example.org", [], ["bob@@example.org", "anna.example.org"]),
+    ("Anna <nope>, b@c.example", [], ["Anna <nope>, b@c.example"]),
+    ("\n ,, ;\n", [], []),
+], ids=["lines", "separators", "display-names", "typos-as-written", "named-line-whole", "blank"])
+def test_a_pasted_recipient_list_is_read_as_people_paste_it_and_mistakes_are_named_as_written(
+        pasted: str, found: list[str], wrong: list[str]) -> None:
+    assert recipient_list(pasted) == (found, wrong)
