@@ -46,7 +46,9 @@ def test_press_officer_opens_a_mailing_sees_counts_and_plot_and_exports_failed_a
         "6", "4", "5", "3", "1", "2", "21"]
     plot = page.locator("img.plot")
     expect(plot).to_be_visible()
-    assert plot.evaluate("img => img.complete && img.naturalWidth > 0")
+    # Visible comes before loaded: wait for the plot to have loaded (a busy machine draws it later).
+    page.wait_for_function("() => { const i = document.querySelector('img.plot'); "
+                           "return i !== null && i.complete && i.naturalWidth > 0; }", timeout=30_000)
     svg = page.request.get(live.url + plot.get_attribute("src"))
     assert svg.headers["content-type"].startswith("image/svg+xml")
     assert b"<script" not in svg.body() and b"Reaktionen pro Stunde" in svg.body()
