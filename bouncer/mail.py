@@ -265,6 +265,8 @@ def plausible_year(moment: datetime) -> bool:
     return 1970 <= moment.year <= 2999
 
 
+_LIST_SEPARATORS = re.compile(r"[,;\s]+")
+
 
 def recipient_list(text: str) -> tuple[list[str], list[str]]:
     """(bare lower-case addresses, entries that are none, as written) of a pasted list: one per line, or
@@ -288,15 +290,12 @@ def recipient_list(text: str) -> tuple[list[str], list[str]]:
     return list(dict.fromkeys(found)), wrong
 
 
-_LIST_SEPARATORS = re.compile(r"[,;\s]+")
-
-
 def address_spellings(address: str) -> list[str]:
     """A bare address as mail systems may write it: as given, and with its domain in IDNA ASCII
     (`xn--`, RFC 5891) or in Unicode, so `a@münchen.de` and `a@xn--mnchen-3ya.de` are one address."""
     local, at, domain = address.rpartition("@")
     spellings = [address]
-    if not at:
+    if not at or (domain.isascii() and "xn--" not in domain):  # nothing else to spell (most mail: cheap)
         return spellings
     try:
         ascii_domain = domain.encode("idna").decode("ascii")

@@ -261,8 +261,7 @@ class Service:
             if action["attempts"]:  # tried before (timed out, or its worker died): look before repeating
                 applied, state_now, fields_now = self._applied(action["ticket_id"], mark)
                 if applied:
-                    unset = {name: value for name, value in (plan.get("dynamic_fields") or {}).items()
-                             if (fields_now.get(name) or "") != value}
+                    unset = _unset_fields(plan, fields_now)
                     if unset:  # the first request was cut off between the note and the fields
                         self.otrs.ticket_update(action["ticket_id"], dynamic_fields=unset)
                     log.info("outbox action already applied", extra={
@@ -378,6 +377,12 @@ def is_our_note(article: Article) -> bool:
     return article.is_internal and (MARKER in article.subject or (article.body or "").startswith(MARKER))
 
 
+def _unset_fields(plan: Mapping[str, Any], fields: Mapping[str, Any]) -> dict[str, str]:
+    """The plan's dynamic fields that the ticket's `fields` do not have (yet) as planned."""
+    return {name: value for name, value in (plan.get("dynamic_fields") or {}).items()
+            if (fields.get(name) or "") != value}
+
+
 def _differences(plan: Mapping[str, Any], ticket: Mapping[str, Any]) -> str:
     """What of the plan a TicketGet ticket does not show ('' when it shows all of it)."""
     fields = znuny.parse_ticket(ticket).dynamic_fields
@@ -385,9 +390,7 @@ def _differences(plan: Mapping[str, Any], ticket: Mapping[str, Any]) -> str:
         "State") != plan["state"] else []
     if plan.get("queue") and ticket.get("Queue") != plan["queue"]:
         wrong.append(f"queue is {ticket.get('Queue')!r}, not {plan['queue']!r}")
-    planned_fields = plan.get("dynamic_fields") or {}
-    wrong += [f"{name} is {fields.get(name)!r}, not {value!r}" for name, value in planned_fields.items()
-              if (fields.get(name) or "") != value]
+    wrong += [f"{name} is {fields.get(name)!r}, not {value!r}" for name, value in _unset_fields(plan, fields).items()]
     if not (plan.get("state") or plan.get("queue") or plan.get("dynamic_fields")):
         wrong.append("no echo of our note came back and the plan has nothing TicketGet could show")
     return "no echo of our note came back; TicketGet: " + "; ".join(wrong) if wrong else ""

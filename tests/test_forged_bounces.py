@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -67,36 +67,46 @@ def config(tmp_path: Path) -> Config:
     return page_config(tmp_path)
 
 
-def app_with_mailing(config: Config, recipients: tuple[str, ...]) -> Flask:
-    with Store(config.db_path) as store:
-        store.register_mailing(MAILING[0], SENT, MAILING[1], recipients=recipients)
-    return create_app(config)
+MakeApp = Callable[..., Flask]
 
 
 @pytest.fixture
-def app(config: Config) -> Iterator[Flask]:
-    app = app_with_mailing(config, RECIPIENTS)
-    yield app
-    app.extensions["bouncer"].store.close()
+def make_app(config: Config) -> Iterator[MakeApp]:
+    """The app on `config` (or another config), with our mailing registered first when `recipients` are
+    given (() registers it without them); every app made is closed after the test."""
+    made: list[Flask] = []
+
+    def make(recipients: tuple[str, ...] | None = None, on: Config | None = None) -> Flask:
+        if recipients is not None:
+            with Store(config.db_path) as store:
+                store.register_mailing(MAILING[0], SENT, MAILING[1], recipients=recipients)
+        made.append(create_app(on or config))
+        return made[-1]
+
+    yield make
+    for app in made:
+        app.extensions["bouncer"].store.close()
+
+
+@pytest.fixture
+def app(make_app: MakeApp) -> Flask:
+    return make_app(RECIPIENTS)
 
 
 @pytest.mark.parametrize("known", [True, False], ids=["recipients-known", "recipients-unknown"])
 @pytest.mark.parametrize("case", cases(), ids=lambda c: c.name)
 def test_a_bounce_counts_only_when_it_names_our_registered_mailing_and_one_of_its_recipients(
-        config: Config, case: Case, known: bool) -> None:
-    app = app_with_mailing(config, RECIPIENTS if known else ())
-    try:
-        post(app, case.raw)
-        want = case.expect["check_with_recipients" if known else "check_without_recipients"]
-        rows = bounce_rows(app)
-        assert rows and {r["verification"] for r in rows} == {want}, case.expect["why"]
-        store = app.extensions["bouncer"].store
-        dead = {a["address"] for a in store.dead_addresses()}
-        assert dead == ({r["address"] for r in rows} if want in VERIFIED else set())
-        address = store.address_history(rows[0]["address"])["row"]
-        assert address["unverified_count"] == (0 if want in VERIFIED else 1)
-    finally:
-        app.extensions["bouncer"].store.close()
+        make_app: MakeApp, case: Case, known: bool) -> None:
+    app = make_app(RECIPIENTS if known else ())
+    post(app, case.raw)
+    want = case.expect["check_with_recipients" if known else "check_without_recipients"]
+    rows = bounce_rows(app)
+    assert rows and {r["verification"] for r in rows} == {want}, case.expect["why"]
+    store = app.extensions["bouncer"].store
+    dead = {a["address"] for a in store.dead_addresses()}
+    assert dead == ({r["address"] for r in rows} if want in VERIFIED else set())
+    address = store.address_history(rows[0]["address"])["row"]
+    assert address["unverified_count"] == (0 if want in VERIFIED else 1)
 
 
 def test_forged_bounces_do_not_count_on_the_mailing_page_and_are_marked_unverified(app: Flask) -> None:
@@ -124,49 +134,40 @@ def test_forged_bounces_do_not_count_on_the_mailing_page_and_are_marked_unverifi
     assert "unbestätigt: Adresse nicht unter den Empfängern der Aussendung" in history
 
 
-def test_registering_a_mailing_later_makes_the_bounces_that_named_it_count(config: Config) -> None:
-    app = create_app(config)
-    try:
-        post(app, (FORGED / "in-reply-to-our-mailing.eml").read_bytes())  # names the mailing by id only
-        assert [r["verification"] for r in bounce_rows(app)] == ["no_mailing"]
-        post(app, (FORGED / "real-bounce-of-our-recipient.eml").read_bytes())  # a copy of it: an 'auto' mailing
-        store = app.extensions["bouncer"].store
-        assert store.dead_addresses() == []
-        assert [r["verification"] for r in bounce_rows(app)] == ["unregistered", "unregistered"]  # both in it
+def test_registering_a_mailing_later_makes_the_bounces_that_named_it_count(make_app: MakeApp) -> None:
+    app = make_app()
+    post(app, (FORGED / "in-reply-to-our-mailing.eml").read_bytes())  # names the mailing by id only
+    assert [r["verification"] for r in bounce_rows(app)] == ["no_mailing"]
+    post(app, (FORGED / "real-bounce-of-our-recipient.eml").read_bytes())  # a copy of it: an 'auto' mailing
+    store = app.extensions["bouncer"].store
+    assert store.dead_addresses() == []
+    assert [r["verification"] for r in bounce_rows(app)] == ["unregistered", "unregistered"]  # both in it
 
-        store.register_mailing(MAILING[0], SENT, MAILING[1], recipients=RECIPIENTS)  # the press office catches up
-        assert {r["verification"] for r in bounce_rows(app)} == {"recipient"}
-        assert {a["address"] for a in store.dead_addresses()} == {"redaktion007@zeitung-example.de",
-                                                                 "desk@funk-example.de"}
-    finally:
-        app.extensions["bouncer"].store.close()
+    store.register_mailing(MAILING[0], SENT, MAILING[1], recipients=RECIPIENTS)  # the press office catches up
+    assert {r["verification"] for r in bounce_rows(app)} == {"recipient"}
+    assert {a["address"] for a in store.dead_addresses()} == {"redaktion007@zeitung-example.de",
+                                                             "desk@funk-example.de"}
 
 
-def test_recipients_given_later_take_back_a_bounce_for_an_address_we_never_mailed(config: Config) -> None:
-    app = app_with_mailing(config, ())
-    try:
-        post(app, (FORGED / "names-our-message-id-not-a-recipient.eml").read_bytes())
-        store = app.extensions["bouncer"].store
-        assert [a["address"] for a in store.dead_addresses()] == ["chefredaktion@zeitung-example.de"]
-        mailing = store.list_mailings()[0]["id"]
-        assert store.add_recipients(mailing, RECIPIENTS) == len(RECIPIENTS)
-        assert store.dead_addresses() == []
-        assert bounce_rows(app)[0]["verification"] == "not_a_recipient"
-    finally:
-        app.extensions["bouncer"].store.close()
+def test_recipients_given_later_take_back_a_bounce_for_an_address_we_never_mailed(make_app: MakeApp) -> None:
+    app = make_app(())
+    post(app, (FORGED / "names-our-message-id-not-a-recipient.eml").read_bytes())
+    store = app.extensions["bouncer"].store
+    assert [a["address"] for a in store.dead_addresses()] == ["chefredaktion@zeitung-example.de"]
+    mailing = store.list_mailings()[0]["id"]
+    assert store.add_recipients(mailing, RECIPIENTS) == len(RECIPIENTS)
+    assert store.dead_addresses() == []
+    assert bounce_rows(app)[0]["verification"] == "not_a_recipient"
 
 
-def test_the_policy_may_count_every_bounce(config: Config, tmp_path: Path) -> None:
+def test_the_policy_may_count_every_bounce(config: Config, tmp_path: Path, make_app: MakeApp) -> None:
     policy = tmp_path / "policy.toml"
     policy.write_text('[dead_address]\ncount = "all"\n', encoding="utf-8")
-    app = create_app(Config(**{**vars(config), "policy_path": str(policy)}).validated())
-    try:
-        post(app, (FORGED / "three-dsn-lines.eml").read_bytes())
-        assert bounce_rows(app)[0]["verification"] == "no_mailing"
-        assert [a["address"] for a in app.extensions["bouncer"].store.dead_addresses()] == [
-            "chefredaktion@zeitung-example.de"]
-    finally:
-        app.extensions["bouncer"].store.close()
+    app = make_app(on=Config(**{**vars(config), "policy_path": str(policy)}).validated())
+    post(app, (FORGED / "three-dsn-lines.eml").read_bytes())
+    assert bounce_rows(app)[0]["verification"] == "no_mailing"
+    assert [a["address"] for a in app.extensions["bouncer"].store.dead_addresses()] == [
+        "chefredaktion@zeitung-example.de"]
 
 
 def test_an_unknown_count_setting_stops_the_start(config: Config, tmp_path: Path) -> None:
@@ -201,100 +202,88 @@ def page_token(page: str) -> str:
 
 
 def test_a_press_user_registers_a_mailing_known_only_from_replies_under_the_message_id_of_the_sent_mail(
-        config: Config) -> None:
-    app = create_app(config)
-    try:
-        post(app, (FORGED / "real-bounce-of-our-recipient.eml").read_bytes())
-        store = app.extensions["bouncer"].store
-        (mailing,) = store.list_mailings()
-        assert (mailing["origin"], mailing["unverified"]) == ("auto", 1)
-        client = https_client(app)
-        log_in(client, PRESS)
-        page = client.get(f"/mailings/{mailing['id']}").text
-        assert "Das ist unsere Aussendung: eintragen" in page and "Gesendet-Ordner" in page
-        form = f"/mailings/{mailing['id']}/message-id"
-        assert client.post(form, data={"message_id": MAILING[1]}).status_code == 400  # no CSRF token
-        token = page_token(page)
-        empty = client.post(form, data={"csrf_token": token, "message_id": ""}, follow_redirects=True)
-        assert "Bitte kopieren Sie die Message-ID" in empty.text and store.list_mailings()[0]["origin"] == "auto"
+        make_app: MakeApp) -> None:
+    app = make_app()
+    post(app, (FORGED / "real-bounce-of-our-recipient.eml").read_bytes())
+    store = app.extensions["bouncer"].store
+    (mailing,) = store.list_mailings()
+    assert (mailing["origin"], mailing["unverified"]) == ("auto", 1)
+    client = https_client(app)
+    log_in(client, PRESS)
+    page = client.get(f"/mailings/{mailing['id']}").text
+    assert "Das ist unsere Aussendung: eintragen" in page and "Gesendet-Ordner" in page
+    form = f"/mailings/{mailing['id']}/message-id"
+    assert client.post(form, data={"message_id": MAILING[1]}).status_code == 400  # no CSRF token
+    token = page_token(page)
+    empty = client.post(form, data={"csrf_token": token, "message_id": ""}, follow_redirects=True)
+    assert "Bitte kopieren Sie die Message-ID" in empty.text and store.list_mailings()[0]["origin"] == "auto"
 
-        typo = client.post(form, data={"csrf_token": token, "message_id": "<pm-112-2026.4712@presse.gruene-example.de>"},
-                           follow_redirects=True)
-        assert "Vertippt?" in typo.text and [m["origin"] for m in store.list_mailings()] == ["auto"]
+    typo = client.post(form, data={"csrf_token": token, "message_id": "<pm-112-2026.4712@presse.gruene-example.de>"},
+                       follow_redirects=True)
+    assert "Vertippt?" in typo.text and [m["origin"] for m in store.list_mailings()] == ["auto"]
 
-        answer = client.post(form, data={"csrf_token": token, "message_id": MAILING[1]})
-        assert answer.status_code == 302 and answer.headers["Location"].endswith(f"/mailings/{mailing['id']}")
-        (after,) = store.list_mailings()
-        assert (after["id"], after["origin"], after["hard"], after["unverified"]) == (mailing["id"], "manual", 1, 0)
-        assert [a["address"] for a in store.dead_addresses()] == ["redaktion007@zeitung-example.de"]
-    finally:
-        app.extensions["bouncer"].store.close()
+    answer = client.post(form, data={"csrf_token": token, "message_id": MAILING[1]})
+    assert answer.status_code == 302 and answer.headers["Location"].endswith(f"/mailings/{mailing['id']}")
+    (after,) = store.list_mailings()
+    assert (after["id"], after["origin"], after["hard"], after["unverified"]) == (mailing["id"], "manual", 1, 0)
+    assert [a["address"] for a in store.dead_addresses()] == ["redaktion007@zeitung-example.de"]
 
 
 def test_a_message_id_no_reply_names_is_taken_only_when_the_user_says_so_and_stays_on_this_mailing(
-        config: Config) -> None:
-    app = create_app(config)
-    try:
-        post(app, (FORGED / "invented-original.eml").read_bytes())  # an 'auto' mailing "Einladung zum Landesparteitag"
-        store = app.extensions["bouncer"].store
-        (mailing,) = store.list_mailings()
-        client = https_client(app)
-        log_in(client, PRESS)
-        token = page_token(client.get(f"/mailings/{mailing['id']}").text)
-        answer = client.post(f"/mailings/{mailing['id']}/message-id",
-                             data={"csrf_token": token, "message_id": "<lpt-2026@gruene-example.de>", "anyway": "y"})
-        assert answer.status_code == 302
-        assert [(m["id"], m["origin"], m["message_id"]) for m in store.list_mailings()] == [
-            (mailing["id"], "manual", "<lpt-2026@gruene-example.de>")]
-        assert [r["verification"] for r in bounce_rows(app)] == ["subject_only"]  # it named the invented id
-    finally:
-        app.extensions["bouncer"].store.close()
+        make_app: MakeApp) -> None:
+    app = make_app()
+    post(app, (FORGED / "invented-original.eml").read_bytes())  # an 'auto' mailing "Einladung zum Landesparteitag"
+    store = app.extensions["bouncer"].store
+    (mailing,) = store.list_mailings()
+    client = https_client(app)
+    log_in(client, PRESS)
+    token = page_token(client.get(f"/mailings/{mailing['id']}").text)
+    answer = client.post(f"/mailings/{mailing['id']}/message-id",
+                         data={"csrf_token": token, "message_id": "<lpt-2026@gruene-example.de>", "anyway": "y"})
+    assert answer.status_code == 302
+    assert [(m["id"], m["origin"], m["message_id"]) for m in store.list_mailings()] == [
+        (mailing["id"], "manual", "<lpt-2026@gruene-example.de>")]
+    assert [r["verification"] for r in bounce_rows(app)] == ["subject_only"]  # it named the invented id
 
 
-def test_a_mailing_registered_without_its_message_id_and_recipients_is_completed_on_its_page(config: Config) -> None:
-    app = create_app(config)
-    try:
-        store = app.extensions["bouncer"].store
-        mailing = store.register_mailing(MAILING[0], SENT, None)
-        post(app, (FORGED / "real-bounce-of-our-recipient.eml").read_bytes())
-        post(app, (FORGED / "names-our-message-id-not-a-recipient.eml").read_bytes())
-        client = https_client(app)
-        log_in(client, PRESS)
-        page = client.get(f"/mailings/{mailing}").text
-        assert "Message-ID nachtragen" in page
-        client.post(f"/mailings/{mailing}/message-id", data={"csrf_token": page_token(page), "message_id": MAILING[1]})
-        assert [m["id"] for m in store.list_mailings()] == [mailing]
-        assert {a["address"] for a in store.dead_addresses()} == {"redaktion007@zeitung-example.de",
-                                                                 "chefredaktion@zeitung-example.de"}
-        page = client.get(f"/mailings/{mailing}").text
-        assert "Message-ID nachtragen" not in page and "Empfänger angeben" in page
-        added = client.post(f"/mailings/{mailing}/recipients", follow_redirects=True, data={
-            "csrf_token": page_token(page), "recipients": "redaktion007@zeitung-example.de\ndesk@funk-example.de"})
-        assert "2 Empfänger ergänzt." in added.text
-        assert "Für 1 Adresse dieser Aussendung kamen Unzustellbarkeitsmeldungen, sie steht aber nicht in der Liste" in added.text
-        assert [a["address"] for a in store.dead_addresses()] == ["redaktion007@zeitung-example.de"]
-        wrong = client.post(f"/mailings/{mailing}/recipients", follow_redirects=True,
-                            data={"csrf_token": page_token(page), "recipients": "anna.example.org"})
-        assert "Keine E-Mail-Adresse: anna.example.org. Es wurde nichts eingetragen." in wrong.text
-        assert store.recipients_known(mailing) == 2
-    finally:
-        app.extensions["bouncer"].store.close()
+def test_a_mailing_registered_without_its_message_id_and_recipients_is_completed_on_its_page(make_app: MakeApp) -> None:
+    app = make_app()
+    store = app.extensions["bouncer"].store
+    mailing = store.register_mailing(MAILING[0], SENT, None)
+    post(app, (FORGED / "real-bounce-of-our-recipient.eml").read_bytes())
+    post(app, (FORGED / "names-our-message-id-not-a-recipient.eml").read_bytes())
+    client = https_client(app)
+    log_in(client, PRESS)
+    page = client.get(f"/mailings/{mailing}").text
+    assert "Message-ID nachtragen" in page
+    client.post(f"/mailings/{mailing}/message-id", data={"csrf_token": page_token(page), "message_id": MAILING[1]})
+    assert [m["id"] for m in store.list_mailings()] == [mailing]
+    assert {a["address"] for a in store.dead_addresses()} == {"redaktion007@zeitung-example.de",
+                                                             "chefredaktion@zeitung-example.de"}
+    page = client.get(f"/mailings/{mailing}").text
+    assert "Message-ID nachtragen" not in page and "Empfänger angeben" in page
+    added = client.post(f"/mailings/{mailing}/recipients", follow_redirects=True, data={
+        "csrf_token": page_token(page), "recipients": "redaktion007@zeitung-example.de\ndesk@funk-example.de"})
+    assert "2 Empfänger ergänzt." in added.text
+    assert "Für 1 Adresse dieser Aussendung kamen Unzustellbarkeitsmeldungen, sie steht aber nicht in der Liste" in added.text
+    assert [a["address"] for a in store.dead_addresses()] == ["redaktion007@zeitung-example.de"]
+    wrong = client.post(f"/mailings/{mailing}/recipients", follow_redirects=True,
+                        data={"csrf_token": page_token(page), "recipients": "anna.example.org"})
+    assert "Keine E-Mail-Adresse: anna.example.org. Es wurde nichts eingetragen." in wrong.text
+    assert store.recipients_known(mailing) == 2
 
 
-def test_registering_a_message_id_another_registered_mailing_has_names_that_mailing(config: Config) -> None:
-    app = create_app(config)
-    try:
-        store = app.extensions["bouncer"].store
-        store.register_mailing(MAILING[0], SENT, MAILING[1])
-        client = https_client(app)
-        log_in(client, PRESS)
-        page = client.get("/mailings").text
-        answer = client.post("/mailings", data={"csrf_token": page_token(page), "subject": "Noch einmal",
-                                                "sent_at": BERLIN_SENT, "message_id": MAILING[1]})
-        assert answer.status_code == 409
-        assert f"gehört zur eingetragenen Aussendung „{MAILING[0]}“ (Nr. 1)" in answer.text
-    finally:
-        app.extensions["bouncer"].store.close()
+def test_registering_a_message_id_another_registered_mailing_has_names_that_mailing(make_app: MakeApp) -> None:
+    app = make_app()
+    store = app.extensions["bouncer"].store
+    store.register_mailing(MAILING[0], SENT, MAILING[1])
+    client = https_client(app)
+    log_in(client, PRESS)
+    page = client.get("/mailings").text
+    answer = client.post("/mailings", data={"csrf_token": page_token(page), "subject": "Noch einmal",
+                                            "sent_at": BERLIN_SENT, "message_id": MAILING[1]})
+    assert answer.status_code == 409
+    assert f"gehört zur eingetragenen Aussendung „{MAILING[0]}“ (Nr. 1)" in answer.text
 
 
 def invented_original_of_our_subject(to: str, invented: str) -> bytes:
@@ -304,90 +293,75 @@ def invented_original_of_our_subject(to: str, invented: str) -> bytes:
         b"<invented-112@presse.gruene-example.de>", invented.encode())
 
 
-def test_registering_without_a_message_id_does_not_take_over_one_a_forged_bounce_invented(config: Config) -> None:
-    app = create_app(config)
-    try:
-        post(app, invented_original_of_our_subject("redaktion007@zeitung-example.de", "<chosen@evil.example>"))
-        store = app.extensions["bouncer"].store
-        store.register_mailing(MAILING[0], SENT, None, recipients=RECIPIENTS)  # the form's Message-ID left empty
-        (mailing,) = store.list_mailings()
-        assert (mailing["origin"], mailing["message_id"]) == ("manual", None)
-        assert store.dead_addresses() == []
-        post(app, invented_original_of_our_subject("desk@funk-example.de", "<chosen@evil.example>"))
-        assert store.dead_addresses() == [] and {r["verification"] for r in bounce_rows(app)} == {"subject_only"}
+def test_registering_without_a_message_id_does_not_take_over_one_a_forged_bounce_invented(make_app: MakeApp) -> None:
+    app = make_app()
+    post(app, invented_original_of_our_subject("redaktion007@zeitung-example.de", "<chosen@evil.example>"))
+    store = app.extensions["bouncer"].store
+    store.register_mailing(MAILING[0], SENT, None, recipients=RECIPIENTS)  # the form's Message-ID left empty
+    (mailing,) = store.list_mailings()
+    assert (mailing["origin"], mailing["message_id"]) == ("manual", None)
+    assert store.dead_addresses() == []
+    post(app, invented_original_of_our_subject("desk@funk-example.de", "<chosen@evil.example>"))
+    assert store.dead_addresses() == [] and {r["verification"] for r in bounce_rows(app)} == {"subject_only"}
 
-        # Registered again with the Message-ID of the sent mail: the same mailing gets it, nothing new.
-        assert store.register_mailing(MAILING[0], SENT, MAILING[1]) == mailing["id"]
-        post(app, (FORGED / "real-bounce-of-our-recipient.eml").read_bytes())
-        assert [a["address"] for a in store.dead_addresses()] == ["redaktion007@zeitung-example.de"]
-    finally:
-        app.extensions["bouncer"].store.close()
+    # Registered again with the Message-ID of the sent mail: the same mailing gets it, nothing new.
+    assert store.register_mailing(MAILING[0], SENT, MAILING[1]) == mailing["id"]
+    post(app, (FORGED / "real-bounce-of-our-recipient.eml").read_bytes())
+    assert [a["address"] for a in store.dead_addresses()] == ["redaktion007@zeitung-example.de"]
 
 
-def test_genuine_bounces_a_forged_one_drew_to_its_invented_mailing_join_ours_when_we_register(config: Config) -> None:
+def test_genuine_bounces_a_forged_one_drew_to_its_invented_mailing_join_ours_when_we_register(make_app: MakeApp) -> None:
     """The forged bounce came first and made an 'auto' mailing with the invented id; the genuine ones
     joined it by subject. Registering the real Message-ID takes the genuine ones over; the forged one stays."""
-    app = create_app(config)
-    try:
-        post(app, invented_original_of_our_subject("info@verein-example.de", "<chosen@evil.example>"))
-        post(app, (FORGED / "real-bounce-of-our-recipient.eml").read_bytes())
-        store = app.extensions["bouncer"].store
-        assert len(store.list_mailings()) == 1  # one mailing by subject, under the forger's Message-ID
-        ours = store.register_mailing(MAILING[0], SENT, MAILING[1], recipients=RECIPIENTS)
-        rows = store._rows("SELECT b.address, b.verification, b.mailing_id FROM bounces b ORDER BY b.id")
-        assert [(r["address"], r["verification"], r["mailing_id"] == ours) for r in rows] == [
-            ("info@verein-example.de", "unregistered", False), ("redaktion007@zeitung-example.de", "recipient", True)]
-        assert [a["address"] for a in store.dead_addresses()] == ["redaktion007@zeitung-example.de"]
-    finally:
-        app.extensions["bouncer"].store.close()
+    app = make_app()
+    post(app, invented_original_of_our_subject("info@verein-example.de", "<chosen@evil.example>"))
+    post(app, (FORGED / "real-bounce-of-our-recipient.eml").read_bytes())
+    store = app.extensions["bouncer"].store
+    assert len(store.list_mailings()) == 1  # one mailing by subject, under the forger's Message-ID
+    ours = store.register_mailing(MAILING[0], SENT, MAILING[1], recipients=RECIPIENTS)
+    rows = store._rows("SELECT b.address, b.verification, b.mailing_id FROM bounces b ORDER BY b.id")
+    assert [(r["address"], r["verification"], r["mailing_id"] == ours) for r in rows] == [
+        ("info@verein-example.de", "unregistered", False), ("redaktion007@zeitung-example.de", "recipient", True)]
+    assert [a["address"] for a in store.dead_addresses()] == ["redaktion007@zeitung-example.de"]
 
 
-def test_a_bounce_long_after_the_mailing_does_not_count(config: Config) -> None:
+def test_a_bounce_long_after_the_mailing_does_not_count(config: Config, make_app: MakeApp) -> None:
     """Old Message-IDs leak through forwards and archives: only bounces within 30 days of sending count."""
     with Store(config.db_path) as store:
         store.register_mailing(MAILING[0], SENT - timedelta(days=300), MAILING[1], recipients=RECIPIENTS)
-    app = create_app(config)
-    try:
-        post(app, (FORGED / "real-bounce-of-our-recipient.eml").read_bytes())
-        assert [r["verification"] for r in bounce_rows(app)] == ["out_of_time"]
-        assert app.extensions["bouncer"].store.dead_addresses() == []
-    finally:
-        app.extensions["bouncer"].store.close()
+    app = make_app()
+    post(app, (FORGED / "real-bounce-of-our-recipient.eml").read_bytes())
+    assert [r["verification"] for r in bounce_rows(app)] == ["out_of_time"]
+    assert app.extensions["bouncer"].store.dead_addresses() == []
 
 
 def test_an_address_that_wrote_to_us_after_its_bounce_stays_alive_when_the_mailing_is_registered_later(
-        config: Config) -> None:
-    app = create_app(config)
-    try:
-        post(app, (FORGED / "real-bounce-of-our-recipient.eml").read_bytes())
-        time.sleep(1.1)  # the store keeps whole seconds: the person's mail comes a second after the bounce
-        person = (b"From: Redaktion <redaktion007@zeitung-example.de>\r\nTo: presse@gruene-example.de\r\n"
-                  b"Subject: Ihre Pressemitteilung\r\nMessage-ID: <frage-1@zeitung-example.de>\r\n"
-                  b"Date: Tue, 24 Nov 2026 12:00:00 +0100\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
-                  b"Guten Tag, wir haben eine Frage zu Ihrer Mitteilung. Wer ist Ansprechpartner?\r\n")
-        post(app, person)
-        store = app.extensions["bouncer"].store
-        store.register_mailing(MAILING[0], SENT, MAILING[1], recipients=RECIPIENTS)
-        assert [r["verification"] for r in bounce_rows(app)] == ["recipient"]
-        assert store.dead_addresses() == []
-        assert [a["address"] for a in store.revived_addresses()] == ["redaktion007@zeitung-example.de"]
-    finally:
-        app.extensions["bouncer"].store.close()
+        make_app: MakeApp) -> None:
+    app = make_app()
+    post(app, (FORGED / "real-bounce-of-our-recipient.eml").read_bytes())
+    time.sleep(1.1)  # the store keeps whole seconds: the person's mail comes a second after the bounce
+    person = (b"From: Redaktion <redaktion007@zeitung-example.de>\r\nTo: presse@gruene-example.de\r\n"
+              b"Subject: Ihre Pressemitteilung\r\nMessage-ID: <frage-1@zeitung-example.de>\r\n"
+              b"Date: Tue, 24 Nov 2026 12:00:00 +0100\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+              b"Guten Tag, wir haben eine Frage zu Ihrer Mitteilung. Wer ist Ansprechpartner?\r\n")
+    post(app, person)
+    store = app.extensions["bouncer"].store
+    store.register_mailing(MAILING[0], SENT, MAILING[1], recipients=RECIPIENTS)
+    assert [r["verification"] for r in bounce_rows(app)] == ["recipient"]
+    assert store.dead_addresses() == []
+    assert [a["address"] for a in store.revived_addresses()] == ["redaktion007@zeitung-example.de"]
 
 
 @pytest.mark.parametrize("listed, bounced", [
     ("redaktion@münchen-zeitung.example", "redaktion@xn--mnchen-zeitung-gsb.example"),
     ("redaktion@xn--mnchen-zeitung-gsb.example", "redaktion@münchen-zeitung.example"),
 ], ids=["list-unicode-bounce-ascii", "list-ascii-bounce-unicode"])
-def test_a_recipient_matches_whichever_way_its_domain_is_written(config: Config, listed: str, bounced: str) -> None:
-    app = app_with_mailing(config, (listed,))
-    try:
-        raw = (FORGED / "real-bounce-of-our-recipient.eml").read_bytes().replace(
-            b"redaktion007@zeitung-example.de", bounced.encode())
-        post(app, raw)
-        assert [r["verification"] for r in bounce_rows(app)] == ["recipient"]
-    finally:
-        app.extensions["bouncer"].store.close()
+def test_a_recipient_matches_whichever_way_its_domain_is_written(make_app: MakeApp, listed: str, bounced: str) -> None:
+    app = make_app((listed,))
+    raw = (FORGED / "real-bounce-of-our-recipient.eml").read_bytes().replace(
+        b"redaktion007@zeitung-example.de", bounced.encode())
+    post(app, raw)
+    assert [r["verification"] for r in bounce_rows(app)] == ["recipient"]
 
 
 def test_the_dead_list_of_a_mailing_and_the_last_bounce_shown_come_from_verified_bounces(app: Flask) -> None:
@@ -403,65 +377,56 @@ def test_the_dead_list_of_a_mailing_and_the_last_bounce_shown_come_from_verified
     assert (dead["last_bounce_type"], dead["last_status"], dead["unverified_count"]) == ("hard", "5.1.1", 1)
 
 
-def test_the_registration_form_takes_recipients_and_names_what_is_no_address(config: Config) -> None:
-    app = create_app(config)
-    try:
-        client = https_client(app)
-        log_in(client, PRESS)
-        form = client.get("/mailings").text
-        data = {"csrf_token": page_token(form), "subject": MAILING[0], "sent_at": BERLIN_SENT,
-                "message_id": MAILING[1], "recipients": "redaktion007@zeitung-example.de\nkein-at-zeichen"}
-        refused = client.post("/mailings", data=data)
-        assert refused.status_code == 400 and "Keine E-Mail-Adresse: kein-at-zeichen. Es wurde nichts" in refused.text
-        data["recipients"] = "Redaktion <Redaktion007@Zeitung-Example.de>; desk@funk-example.de\n"
-        assert client.post("/mailings", data=data).status_code == 302
-        store = app.extensions["bouncer"].store
-        (mailing,) = store.list_mailings()
-        assert (store.recipients_known(mailing["id"]), mailing["recipient_count"]) == (2, 2)
-        post(app, (FORGED / "real-bounce-of-our-recipient.eml").read_bytes())
-        assert [a["address"] for a in store.dead_addresses()] == ["redaktion007@zeitung-example.de"]
-    finally:
-        app.extensions["bouncer"].store.close()
+def test_the_registration_form_takes_recipients_and_names_what_is_no_address(make_app: MakeApp) -> None:
+    app = make_app()
+    client = https_client(app)
+    log_in(client, PRESS)
+    form = client.get("/mailings").text
+    data = {"csrf_token": page_token(form), "subject": MAILING[0], "sent_at": BERLIN_SENT,
+            "message_id": MAILING[1], "recipients": "redaktion007@zeitung-example.de\nkein-at-zeichen"}
+    refused = client.post("/mailings", data=data)
+    assert refused.status_code == 400 and "Keine E-Mail-Adresse: kein-at-zeichen. Es wurde nichts" in refused.text
+    data["recipients"] = "Redaktion <Redaktion007@Zeitung-Example.de>; desk@funk-example.de\n"
+    assert client.post("/mailings", data=data).status_code == 302
+    store = app.extensions["bouncer"].store
+    (mailing,) = store.list_mailings()
+    assert (store.recipients_known(mailing["id"]), mailing["recipient_count"]) == (2, 2)
+    post(app, (FORGED / "real-bounce-of-our-recipient.eml").read_bytes())
+    assert [a["address"] for a in store.dead_addresses()] == ["redaktion007@zeitung-example.de"]
 
 
-def test_the_api_registers_recipients_and_adds_more_later(config: Config) -> None:
-    app = create_app(config)
-    try:
-        client: FlaskClient = app.test_client()
-        created = client.post("/api/v1/mailings", auth=PRESS, json={
-            "subject": MAILING[0], "sent_at": SENT.isoformat(), "message_id": MAILING[1],
-            "recipients": ["desk@funk-example.de"]})
-        assert created.status_code == 201
-        mailing = created.json["id"]  # type: ignore[index]
-        post(app, (FORGED / "real-bounce-of-our-recipient.eml").read_bytes())
-        assert app.extensions["bouncer"].store.dead_addresses() == []  # not among the one recipient given
-        for body, code in (({"recipients": "desk@funk-example.de"}, 400), ({"recipients": ["no address"]}, 400),
-                           ({}, 400)):
-            assert client.post(f"/api/v1/mailings/{mailing}/recipients", auth=PRESS, json=body).status_code == code
-        assert client.post("/api/v1/mailings/999/recipients", auth=PRESS,
-                           json={"recipients": ["a@b.example"]}).status_code == 404
-        added = client.post(f"/api/v1/mailings/{mailing}/recipients", auth=PRESS,
-                            json={"recipients": ["redaktion007@zeitung-example.de", "desk@funk-example.de"]})
-        assert added.status_code == 200 and added.json == {"id": mailing, "added": 1, "known": 2}
-        assert [a["address"] for a in app.extensions["bouncer"].store.dead_addresses()] == [
-            "redaktion007@zeitung-example.de"]
-        bad = client.post("/api/v1/mailings", auth=PRESS, json={"subject": "x", "sent_at": "2026-12-07T09:00:00",
-                                                               "recipients": ["x"]})
-        assert bad.status_code == 400 and "recipients" in bad.json["error"]  # type: ignore[index]
-    finally:
-        app.extensions["bouncer"].store.close()
+def test_the_api_registers_recipients_and_adds_more_later(make_app: MakeApp) -> None:
+    app = make_app()
+    client: FlaskClient = app.test_client()
+    created = client.post("/api/v1/mailings", auth=PRESS, json={
+        "subject": MAILING[0], "sent_at": SENT.isoformat(), "message_id": MAILING[1],
+        "recipients": ["desk@funk-example.de"]})
+    assert created.status_code == 201
+    mailing = created.json["id"]  # type: ignore[index]
+    post(app, (FORGED / "real-bounce-of-our-recipient.eml").read_bytes())
+    assert app.extensions["bouncer"].store.dead_addresses() == []  # not among the one recipient given
+    for body, code in (({"recipients": "desk@funk-example.de"}, 400), ({"recipients": ["no address"]}, 400),
+                       ({}, 400)):
+        assert client.post(f"/api/v1/mailings/{mailing}/recipients", auth=PRESS, json=body).status_code == code
+    assert client.post("/api/v1/mailings/999/recipients", auth=PRESS,
+                       json={"recipients": ["a@b.example"]}).status_code == 404
+    added = client.post(f"/api/v1/mailings/{mailing}/recipients", auth=PRESS,
+                        json={"recipients": ["redaktion007@zeitung-example.de", "desk@funk-example.de"]})
+    assert added.status_code == 200 and added.json == {"id": mailing, "added": 1, "known": 2}
+    assert [a["address"] for a in app.extensions["bouncer"].store.dead_addresses()] == [
+        "redaktion007@zeitung-example.de"]
+    bad = client.post("/api/v1/mailings", auth=PRESS, json={"subject": "x", "sent_at": "2026-12-07T09:00:00",
+                                                           "recipients": ["x"]})
+    assert bad.status_code == 400 and "recipients" in bad.json["error"]  # type: ignore[index]
 
 
-def test_recipients_cannot_be_added_to_a_mailing_only_replies_named(config: Config) -> None:
-    app = create_app(config)
-    try:
-        post(app, (FORGED / "invented-original.eml").read_bytes())
-        (mailing,) = app.extensions["bouncer"].store.list_mailings()
-        answer = app.test_client().post(f"/api/v1/mailings/{mailing['id']}/recipients", auth=ADMIN,
-                                        json={"recipients": ["chefredaktion@zeitung-example.de"]})
-        assert answer.status_code == 409 and "register it first" in answer.json["error"]  # type: ignore[index]
-    finally:
-        app.extensions["bouncer"].store.close()
+def test_recipients_cannot_be_added_to_a_mailing_only_replies_named(make_app: MakeApp) -> None:
+    app = make_app()
+    post(app, (FORGED / "invented-original.eml").read_bytes())
+    (mailing,) = app.extensions["bouncer"].store.list_mailings()
+    answer = app.test_client().post(f"/api/v1/mailings/{mailing['id']}/recipients", auth=ADMIN,
+                                    json={"recipients": ["chefredaktion@zeitung-example.de"]})
+    assert answer.status_code == 409 and "register it first" in answer.json["error"]  # type: ignore[index]
 
 
 def test_a_correction_to_a_bounce_is_checked_like_any_bounce(app: Flask) -> None:
@@ -479,18 +444,15 @@ def test_a_correction_to_a_bounce_is_checked_like_any_bounce(app: Flask) -> None
 
 
 @pytest.mark.parametrize("sent_at", ["0001-01-01T00:00", "9999-12-31T23:59"])
-def test_the_registration_form_refuses_a_send_time_no_mailing_has(config: Config, sent_at: str) -> None:
+def test_the_registration_form_refuses_a_send_time_no_mailing_has(make_app: MakeApp, sent_at: str) -> None:
     """Year 1 or 9999 is a typo; a window of days around it would overflow (a 500 before)."""
-    app = create_app(config)
-    try:
-        client = https_client(app)
-        log_in(client, PRESS)
-        answer = client.post("/mailings", data={"csrf_token": page_token(client.get("/mailings").text),
-                                                "subject": MAILING[0], "sent_at": sent_at, "message_id": MAILING[1]})
-        assert answer.status_code == 400 and "Bitte geben Sie ein Jahr von 1970 bis 2999 ein." in answer.text
-        assert app.extensions["bouncer"].store.list_mailings() == []
-    finally:
-        app.extensions["bouncer"].store.close()
+    app = make_app()
+    client = https_client(app)
+    log_in(client, PRESS)
+    answer = client.post("/mailings", data={"csrf_token": page_token(client.get("/mailings").text),
+                                            "subject": MAILING[0], "sent_at": sent_at, "message_id": MAILING[1]})
+    assert answer.status_code == 400 and "Bitte geben Sie ein Jahr von 1970 bis 2999 ein." in answer.text
+    assert app.extensions["bouncer"].store.list_mailings() == []
 
 
 @pytest.mark.parametrize("pasted, found, wrong", [

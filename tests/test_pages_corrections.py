@@ -15,14 +15,20 @@ def _bounce_with_recipients(app: Flask) -> dict:  # type: ignore[type-arg]
                 if v["recipients"])
 
 
+def _release_out_of_office(app: Flask) -> dict:  # type: ignore[type-arg]
+    """An out-of-office naming the registered press release by its Message-ID."""
+    return next(v for v in app.extensions["bouncer"].store.list_verdicts(category="auto_reply", limit=100,
+                                                                          mailing_id=release(app))
+                if v["in_reply_to"] == PRESS_RELEASE[0])
+
+
 def release(app: Flask) -> int:
     return mailing_id(app, PRESS_RELEASE[0])
 
 
 def test_a_correction_refuses_what_is_no_address_and_keeps_the_verdict(admin: FlaskClient, app: Flask) -> None:
     store = app.extensions["bouncer"].store
-    away = next(v for v in store.list_verdicts(category="auto_reply", limit=100, mailing_id=release(app))
-                if v["in_reply_to"] == PRESS_RELEASE[0])  # names the release by its Message-ID
+    away = _release_out_of_office(app)
     page = f"/admin/review/{away['id']}"
     answer = post_form(admin, page, f"{page}/correct", {"kind": "hard", "addresses": "ok@partei.example, x@@bad"})
     assert answer.status_code == 400
@@ -48,8 +54,7 @@ def test_a_correction_replaces_the_recipients_and_takes_an_internationalised_dom
 
 def test_undoing_a_correction_restores_the_verdict_and_the_dead_addresses(admin: FlaskClient, app: Flask) -> None:
     store = app.extensions["bouncer"].store
-    away = next(v for v in store.list_verdicts(category="auto_reply", limit=100, mailing_id=release(app))
-                if v["in_reply_to"] == PRESS_RELEASE[0])  # names the release by its Message-ID
+    away = _release_out_of_office(app)
     page = f"/admin/review/{away['id']}"
     post_form(admin, page, f"{page}/correct", {"kind": "hard", "addresses": "gone@ortsverband.example"})
     assert "gone@ortsverband.example" in admin.get("/dead").text
@@ -78,9 +83,7 @@ def test_undoing_a_confirm_says_so_in_german(admin: FlaskClient, app: Flask) -> 
 
 
 def test_a_false_positives_allow_rule_names_its_decision_in_german(admin: FlaskClient, app: Flask) -> None:
-    store = app.extensions["bouncer"].store
-    away = next(v for v in store.list_verdicts(category="auto_reply", limit=100, mailing_id=release(app))
-                if v["in_reply_to"] == PRESS_RELEASE[0])  # names the release by its Message-ID
+    away = _release_out_of_office(app)
     page = f"/admin/review/{away['id']}"
     post_form(admin, page, f"{page}/false-positive", {"allow": "sender", "note": "Kollegin"})
     rules = admin.get("/admin/rules").text
@@ -109,8 +112,7 @@ def test_allowlist_says_when_a_rule_already_exists(admin: FlaskClient) -> None:
 
 def test_a_false_positives_rule_that_exists_already_is_not_said_to_be_added(admin: FlaskClient, app: Flask) -> None:
     store = app.extensions["bouncer"].store
-    away = next(v for v in store.list_verdicts(category="auto_reply", limit=100, mailing_id=release(app))
-                if v["in_reply_to"] == PRESS_RELEASE[0])  # names the release by its Message-ID
+    away = _release_out_of_office(app)
     store.add_allow("sender", away["from_addr"], by="admin")
     page = f"/admin/review/{away['id']}"
     answer = post_form(admin, page, f"{page}/false-positive", {"allow": "sender"})

@@ -70,11 +70,11 @@ def dead_where(mailing_id: int | None, since: datetime | None, until: datetime |
 class DeadAddresses(Connection):
     """The addresses table, kept in step with the bounces inside the write transaction that changes them."""
 
-    def _verify(self, where: str, params: Collection[Any] = ()) -> int:
+    def _verify(self, where: str, params: Collection[Any] = ()) -> set[str]:
         """Check (again) the bounces of the bounce verdicts `v` matching `where`, inside a write transaction:
         each bounce row's `verification`, the verdict's best `bounce_check`, and the addresses whose
-        bounces changed. Run when a bounce is recorded, a mailing registered or given its recipients,
-        and on opening a store with rows from before verification (m011). Returns verdicts checked."""
+        bounces changed, which are refreshed and returned. Run when a bounce is recorded, a mailing
+        registered or given its recipients, and on opening a store with rows from before m011."""
         db = self._db
         verdicts = db.execute(
             "SELECT v.id, v.original_message_id, v.in_reply_to, v.refs, m.id, m.origin, m.message_id, m.sent_at "
@@ -87,26 +87,27 @@ class DeadAddresses(Connection):
             known = mailing_id is not None and db.execute(
                 "SELECT 1 FROM mailing_recipients WHERE mailing_id = ? LIMIT 1", [mailing_id]).fetchone() is not None
             sent = parse_iso(sent_at) if sent_at else None
-            rows = db.execute("SELECT id, address, verification, at FROM bounces WHERE verdict_id = ?", [verdict_id])
-            found = rows.fetchall()
-            best = bounce_check(origin, mailing_message_id, names, None)
-            for index, (bounce_id, address, before, at) in enumerate(found):
+            checks = []
+            for bounce_id, address, before, at in db.execute(
+                    "SELECT id, address, verification, at FROM bounces WHERE verdict_id = ?", [verdict_id]).fetchall():
                 spellings = address_spellings(address)  # the list may write the domain as Unicode or xn--
-                marks = ", ".join("?" * len(spellings))
                 listed = known and db.execute(
-                    f"SELECT 1 FROM mailing_recipients WHERE mailing_id = ? AND address IN ({marks})",
-                    [mailing_id, *spellings]).fetchone() is not None
+                    f"SELECT 1 FROM mailing_recipients WHERE mailing_id = ? AND address IN "
+                    f"({', '.join('?' * len(spellings))})", [mailing_id, *spellings]).fetchone() is not None
                 in_time = sent is None or sent - timedelta(days=1) <= parse_iso(at) <= sent + BOUNCE_WINDOW
                 check = bounce_check(origin, mailing_message_id, names, listed if known else None, in_time)
                 if check != before:
                     db.execute("UPDATE bounces SET verification = ? WHERE id = ?", [check, bounce_id])
                     changed.add(address)
-                best = check if index == 0 or _RANK[check] < _RANK[best] else best
+                checks.append(check)
+            # A bounce without a readable address is checked as its mailing and Message-ID allow.
+            best = min(checks, key=_RANK.__getitem__) if checks else bounce_check(origin, mailing_message_id, names,
+                                                                                  None)
             db.execute("UPDATE verdicts SET bounce_check = ? WHERE id = ? AND bounce_check IS NOT ?",
                        [best, verdict_id, best])
         for address in sorted(changed):
             self._refresh_address(address)
-        return len(verdicts)
+        return changed
 
     def _refresh_address(self, address: str) -> None:
         """Recompute an address from its bounces that no admin rejected (inside a write transaction).
@@ -122,9 +123,8 @@ class DeadAddresses(Connection):
         alive_since = (current[0] if current else None) or ""
         considered = (f"FROM bounces b JOIN verdicts v ON v.id = b.verdict_id "
                       f"WHERE b.address = ? AND v.review NOT IN {REJECTED_SQL}")
-        counted = considered if self.count_unverified else f"{considered} AND b.verification IN {VERIFIED_SQL}"
-        unverified = db.execute(f"SELECT count(*) {considered} AND b.verification NOT IN {VERIFIED_SQL}",
-                                [address]).fetchone()[0]
+        counts_sql = "1" if self.count_unverified else f"b.verification IN {VERIFIED_SQL}"
+        counted = f"{considered} AND {counts_sql}"
         # Walk the bounces since the address last lived, lazily: the first one that kills it ends the walk,
         # so an address bounced a thousand times costs no more than one bounced once.
         dead_since = None
@@ -140,14 +140,14 @@ class DeadAddresses(Connection):
             if len(recent_soft) >= self.soft_threshold:
                 dead_since = at
                 break
-        total, hard = db.execute(f"SELECT count(*), coalesce(sum(b.bounce_type = 'hard'), 0) {counted}",
-                                 [address]).fetchone()
+        total, hard, unverified = db.execute(
+            f"SELECT count(*) FILTER (WHERE {counts_sql}), "
+            f"coalesce(sum(b.bounce_type = 'hard') FILTER (WHERE {counts_sql}), 0), "
+            f"count(*) FILTER (WHERE b.verification NOT IN {VERIFIED_SQL}) {considered}", [address]).fetchone()
         # The last bounce shown is the last that counted; an address with none that counted shows its last one.
-        last = (db.execute(f"SELECT b.at, b.bounce_type, b.status, b.reason {counted} "
-                           "ORDER BY b.at DESC, b.id DESC LIMIT 1", [address]).fetchone()
-                or db.execute(f"SELECT b.at, b.bounce_type, b.status, b.reason {considered} "
-                              "ORDER BY b.at DESC, b.id DESC LIMIT 1", [address]).fetchone()
-                or (None, None, None, None))
+        last = db.execute(f"SELECT b.at, b.bounce_type, b.status, b.reason {considered} "
+                          f"ORDER BY {counts_sql} DESC, b.at DESC, b.id DESC LIMIT 1", [address]).fetchone() \
+            or (None, None, None, None)
         record: dict[str, Any] = {
             "address": address, "domain": address.rpartition("@")[2],
             "hard_count": hard, "soft_count": total - hard,

@@ -6,11 +6,10 @@ machine-readable report: a DSN, MDN or ARF part from an allowlisted domain still
 """
 from __future__ import annotations
 
-import contextlib
 import re
 from typing import cast
 
-from ..mail import bare_address, valid_address
+from ..mail import address_spellings, bare_address, valid_address
 from ..vocab import ALLOW_KINDS, check
 from .db import Connection
 from .rows import AllowRule
@@ -87,11 +86,7 @@ class Allowlist(Connection):
         address = bare_address(from_addr)
         if not address:
             return None
-        local, _, domain = address.rpartition("@")
-        names = {address}
-        if "xn--" in domain:  # a rule keeps an internationalised domain as typed; mail carries it in ASCII
-            with contextlib.suppress(UnicodeError):
-                names.add(f"{local}@{domain.encode('ascii').decode('idna')}")
+        names = set(address_spellings(address))  # a rule keeps an internationalised domain as typed
         domains = {".".join(labels[i:]) for name in names
                    for labels in [name.rpartition("@")[2].split(".")] for i in range(len(labels))}
         values = [*names, *domains]

@@ -206,11 +206,8 @@ class Events(DeadAddresses, Mailings, Outbox):
         """The verdict's SQL, inside the caller's write transaction."""
         mailing_id = self._link_mailing(db, p.mailing) if p.mailing else None
         verdict_id = self._insert("verdicts", dict(p.row, event_id=event_id, mailing_id=mailing_id))
-        for address in p.bounced:
-            self._insert("bounces", {
-                "verdict_id": verdict_id, "address": address, "domain": address.rpartition("@")[2],
-                "bounce_type": p.row["bounce_type"], "status": p.row["status"], "reason": p.row["reason"],
-                "diagnostic": p.row["diagnostic"], "mailing_id": mailing_id, "at": p.now})
+        self._insert_bounces(verdict_id, p.bounced, p.row["bounce_type"], p.row["status"], p.row["reason"],
+                             p.row["diagnostic"], mailing_id, p.now)
         if p.row["category"] == "bounce":
             self._verify("v.id = ?", [verdict_id])  # checks its bounces and refreshes their addresses
         if p.revive:
@@ -265,9 +262,9 @@ class Events(DeadAddresses, Mailings, Outbox):
                       [review, by, self._now(), note, kind, to_json(args), verdict_id]).rowcount != 1:
             raise NotFoundError(f"verdict {verdict_id}")
         db.execute("UPDATE verdicts SET bounce_check = NULL WHERE id = ? AND category != 'bounce'", [verdict_id])
-        self._verify("v.id = ?", [verdict_id])  # a corrected bounce's new rows are checked like any
+        refreshed = self._verify("v.id = ?", [verdict_id])  # a corrected bounce's new rows are checked like any
         addresses = {a for (a,) in db.execute("SELECT address FROM bounces WHERE verdict_id = ?", [verdict_id])}
-        for address in sorted(addresses | (touched or set())):
+        for address in sorted((addresses | (touched or set())) - refreshed):
             self._refresh_address(address)
 
     def _replace_bounces(self, db: Database, verdict_id: int, category: str, bounce_type: str | None,
@@ -280,12 +277,18 @@ class Events(DeadAddresses, Mailings, Outbox):
         touched = {a for (a,) in db.execute("SELECT address FROM bounces WHERE verdict_id = ?", [verdict_id])}
         db.execute("DELETE FROM bounces WHERE verdict_id = ?", [verdict_id])
         bounced = list(dict.fromkeys(a for a in map(bare_address, recipients) if a)) if category == "bounce" else []
-        for address in bounced:
+        self._insert_bounces(verdict_id, bounced, bounce_type, status, reason or "other", diagnostic, mailing_id, at)
+        return touched | set(bounced)
+
+    def _insert_bounces(self, verdict_id: int, addresses: Sequence[str], bounce_type: str | None, status: str | None,
+                        reason: str | None, diagnostic: str | None, mailing_id: int | None, at: str) -> None:
+        """One bounce row per failed address of a verdict (inside the caller's write transaction); `_verify`
+        checks them."""
+        for address in addresses:
             self._insert("bounces", {
                 "verdict_id": verdict_id, "address": address, "domain": address.rpartition("@")[2],
-                "bounce_type": bounce_type, "status": status, "reason": reason or "other",
-                "diagnostic": diagnostic, "mailing_id": mailing_id, "at": at})
-        return touched | set(bounced)
+                "bounce_type": bounce_type, "status": status, "reason": reason, "diagnostic": diagnostic,
+                "mailing_id": mailing_id, "at": at})
 
     def confirm_many(self, by: str, *, min_conf: float, limit: int = 1000, **filters: Any) -> int:
         """Confirm, in one go, up to `limit` unreviewed machine-mail decisions of at least `min_conf`

@@ -81,7 +81,7 @@ def mailing_keys(original_message_id: str | None, original_subject: str | None, 
 class Mailings(Connection):
     """Finding, creating and registering mailings."""
 
-    def _verify(self, where: str, params: Collection[Any] = ()) -> int:
+    def _verify(self, where: str, params: Collection[Any] = ()) -> set[str]:
         """Check bounces again (addresses.DeadAddresses._verify; the store's facade combines both)."""
         raise NotImplementedError
 
@@ -132,16 +132,16 @@ class Mailings(Connection):
             "subject_key": keys.subject_key or None, "sent_at": keys.sent_at, "sent_known": int(keys.sent_known),
             "first_seen": now, "last_seen": now, "origin": "auto",
         })
-        if keys.own_ids:
-            self._adopt_earlier_replies(db, mailing_id, keys.own_ids[0], keys.sent_at)
+        if keys.own_ids and (adopted := self._adopt_earlier_replies(db, mailing_id, keys.own_ids[0], keys.sent_at)):
+            self._verify(f"v.id IN ({', '.join('?' * len(adopted))})", adopted)  # their bounces name a mailing now
         return mailing_id
 
-    def _adopt_earlier_replies(self, db: Database, mailing_id: int, message_id: str, since: str) -> None:
+    def _adopt_earlier_replies(self, db: Database, mailing_id: int, message_id: str, since: str) -> list[int]:
         """Replies recorded before their mailing was known (an out-of-office naming it only by
         In-Reply-To came first) join it once a copy of the original arrives or it is registered; so do
         replies naming it that went, by subject, to a mailing only replies made (a forged bounce may have
         made that one first). Only verdicts since `since` are read (the created_at index), so this costs
-        one look at the days since sending."""
+        one look at the days since sending. Returns the verdicts that joined, for the caller to check."""
         adopted = [row[0] for row in db.execute(
             "SELECT id FROM verdicts WHERE created_at >= ? AND (original_message_id = ? OR in_reply_to = ?) "
             "AND mailing_id IS NOT ? AND (mailing_id IS NULL OR mailing_id IN "
@@ -150,8 +150,7 @@ class Mailings(Connection):
         for verdict_id in adopted:
             db.execute("UPDATE verdicts SET mailing_id = ? WHERE id = ?", [mailing_id, verdict_id])
             db.execute("UPDATE bounces SET mailing_id = ? WHERE verdict_id = ?", [mailing_id, verdict_id])
-        if adopted:  # their bounces now name a mailing: checked again
-            self._verify(f"v.id IN ({', '.join('?' * len(adopted))})", adopted)
+        return adopted
 
     def _mailing_by_subject(self, key: str, sent: datetime, *, auto_only: bool = False,
                             message_id: str | None = None, unnamed_only: bool = False) -> int | None:
@@ -186,7 +185,7 @@ class Mailings(Connection):
         for the same subject within 7 days (unless both carry different Message-IDs), so counts
         gathered before registration are not stranded; replies recorded before and naming its
         Message-ID join it. `recipients` (addresses; what is no address is skipped) become the
-        mailing's known recipients, and `recipient_count` their number unless given. Its bounces are
+        mailing's known recipients, and `recipient_count` at least their number. Its bounces are
         then checked again (addresses.bounce_check): from now on they count. Raises MailingExists when
         a mailing with this Message-ID was already registered (by hand or API).
         """
@@ -195,9 +194,6 @@ class Mailings(Connection):
         mid = ids[0] if ids else None
         key = subject_key(subject)
         now = self._now()
-        listed = sorted({a for a in map(bare_address, recipients) if a})
-        if listed and recipient_count is None:
-            recipient_count = len(listed)
         with self._write() as db:
             row = db.execute("SELECT id, origin FROM mailings WHERE message_id = ?", [mid]).fetchone() if mid else None
             if row is not None and row[1] != "auto":
@@ -222,7 +218,7 @@ class Mailings(Connection):
                     [subject.strip(), key or None, iso(sent_at), origin, recipient_count, mid, mailing_id])
             if mid:
                 self._adopt_earlier_replies(db, mailing_id, mid, iso(sent_at - MAILING_WINDOW))
-            self._add_recipients(db, mailing_id, listed, check=False)
+            self._add_recipients(db, mailing_id, recipients, check=False)
             self._verify("v.mailing_id = ?", [mailing_id])  # registered now: all its bounces checked again
             return mailing_id
 
@@ -281,20 +277,21 @@ class Mailings(Connection):
         """More known recipients for a registered mailing (what is no address is skipped); its bounces
         are checked again. Returns how many addresses were new; raises NotFoundError for no such
         mailing and ValueError for one only replies named ('auto': register it first)."""
-        listed = sorted({a for a in map(bare_address, addresses) if a})
         with self._write() as db:
             row = db.execute("SELECT origin FROM mailings WHERE id = ?", [mailing_id]).fetchone()
             if row is None:
                 raise NotFoundError(f"no mailing {mailing_id}")
             if row[0] == "auto":
                 raise ValueError(f"mailing {mailing_id} is only known from replies; register it first")
-            return self._add_recipients(db, mailing_id, listed)
+            return self._add_recipients(db, mailing_id, addresses)
 
-    def _add_recipients(self, db: Database, mailing_id: int, addresses: Sequence[str], check: bool = True) -> int:
-        """Insert the recipients (inside the caller's transaction); returns how many were new. With `check`,
+    def _add_recipients(self, db: Database, mailing_id: int, recipients: Iterable[str], check: bool = True) -> int:
+        """Insert the recipients (inside the caller's transaction; what is no address is skipped) and raise the
+        mailing's `recipient_count` to their number; returns how many were new. With `check`,
         check again the bounces they decide: all of the mailing's when it knew no recipient before (its
         `registered` ones become `recipient` or `not_a_recipient`), else only those for the added
         addresses, so an API adding a big list in batches does not re-check the whole mailing each time."""
+        addresses = sorted({a for a in map(bare_address, recipients) if a})
         count = "SELECT count(*) FROM mailing_recipients WHERE mailing_id = ?"
         before = db.execute(count, [mailing_id]).fetchone()[0]
         db.conn.executemany("INSERT OR IGNORE INTO mailing_recipients (mailing_id, address) VALUES (?, ?)",

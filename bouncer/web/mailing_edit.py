@@ -7,13 +7,15 @@ here, on the mailing it is, never as a second one.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, flash, redirect, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, Field, StringField, TextAreaField
+from wtforms import BooleanField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from ..mail import recipient_list
@@ -27,11 +29,30 @@ bp = Blueprint("mailing_edit", __name__)
 bp.before_request(auth.require_role("press"))
 
 
-def no_wrong_addresses(_form: FlaskForm, field: Field) -> None:
-    """A pasted recipient list with an entry that is no address is refused whole, naming the entries."""
-    wrong = recipient_list(field.data or "")[1]
-    if wrong:
-        raise ValidationError(_("Not an address: %(values)s. Nothing was registered.", values=", ".join(wrong[:5])))
+class RecipientListField(TextAreaField):
+    """A pasted recipient list (mail.recipient_list), read once: `addresses` after the form took the data;
+    an entry that is no address refuses the whole list, naming the entries."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.addresses: list[str] = []
+        self._wrong: list[str] = []
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        super().process_formdata(valuelist)
+        self.addresses, self._wrong = recipient_list(self.data or "")
+
+    def pre_validate(self, form: FlaskForm) -> None:
+        if self._wrong:
+            raise ValidationError(_("Not an address: %(values)s. Nothing was registered.",
+                                    values=", ".join(self._wrong[:5])))
+
+
+def message_id_taken(exists: MailingExists) -> str:
+    """Which registered mailing has the Message-ID a user gave, by its subject."""
+    other = store().get_mailing(exists.mailing_id)
+    return _("The Message-ID belongs to the registered mailing “%(subject)s” (no. %(id)s); nothing was changed.",
+             subject=(other["subject"] if other else None) or "–", id=exists.mailing_id)
 
 
 class MessageIdForm(FlaskForm):
@@ -46,9 +67,9 @@ class MessageIdForm(FlaskForm):
 class RecipientsForm(FlaskForm):
     """More recipients of a registered mailing."""
 
-    recipients = TextAreaField(_l("All recipient addresses (one per line): only their bounces count"),
-                               validators=[DataRequired(message=_l("Please paste the addresses.")),
-                                           Length(max=MAX_RECIPIENTS_TEXT), no_wrong_addresses])
+    recipients = RecipientListField(_l("All recipient addresses (one per line): only their bounces count"),
+                                    validators=[DataRequired(message=_l("Please paste the addresses.")),
+                                                Length(max=MAX_RECIPIENTS_TEXT)])
 
 
 def warn_if_list_incomplete(mailing_id: int) -> None:
@@ -84,9 +105,7 @@ def message_id(mailing_id: int) -> ResponseReturnValue:
     try:
         store().name_mailing(mailing_id, form.message_id.data)
     except MailingExists as exists:
-        other = store().get_mailing(exists.mailing_id)
-        flash(_("The Message-ID belongs to the registered mailing “%(subject)s” (no. %(id)s); nothing was changed.",
-                subject=(other["subject"] if other else None) or "–", id=exists.mailing_id), "error")
+        flash(message_id_taken(exists), "error")
         return back
     flash(_("Mailing registered: bounces naming its Message-ID count from now on."), "info")
     return back
@@ -105,7 +124,7 @@ def recipients(mailing_id: int) -> ResponseReturnValue:
         for error in form.recipients.errors:
             flash(str(error), "error")
         return back
-    added = store().add_recipients(mailing_id, recipient_list(form.recipients.data or "")[0])
+    added = store().add_recipients(mailing_id, form.recipients.addresses)
     flash(ngettext("%(num)s recipient added.", "%(num)s recipients added.", added), "info")
     warn_if_list_incomplete(mailing_id)
     return back

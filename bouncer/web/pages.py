@@ -21,10 +21,10 @@ from flask_babel import Babel, get_locale, to_utc
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateTimeLocalField, Field, IntegerField, StringField, TextAreaField
+from wtforms import DateTimeLocalField, Field, IntegerField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
-from ..mail import plausible_year, recipient_list
+from ..mail import plausible_year
 from ..store import MailingExists
 from ..vocab import COUNTED_KINDS
 from ..vocab import kind as kind_of
@@ -74,9 +74,9 @@ class MailingForm(FlaskForm):
                              validators=[Optional(), Length(max=998)])
     recipient_count = IntegerField(_l("Recipients (optional)"), validators=[
         Optional(), NumberRange(min=0, message=_l("Must be 0 or more."))])
-    recipients = TextAreaField(_l("All recipient addresses (optional, one per line): then only their bounces count"),
-                               validators=[Optional(), Length(max=mailing_edit.MAX_RECIPIENTS_TEXT),
-                                           mailing_edit.no_wrong_addresses])
+    recipients = mailing_edit.RecipientListField(
+        _l("All recipient addresses (optional, one per line): then only their bounces count"),
+        validators=[Optional(), Length(max=mailing_edit.MAX_RECIPIENTS_TEXT)])
 
 
 @press.get("/")
@@ -93,12 +93,9 @@ def mailings() -> ResponseReturnValue:
             mailing_id = store().register_mailing(form.subject.data, to_utc(form.sent_at.data),
                                                    form.message_id.data or None, form.recipient_count.data,
                                                    origin="manual",
-                                                   recipients=recipient_list(form.recipients.data or "")[0])
+                                                   recipients=form.recipients.addresses)
         except MailingExists as exists:
-            other = store().get_mailing(exists.mailing_id)
-            form.message_id.errors = [_("The Message-ID belongs to the registered mailing “%(subject)s” (no. %(id)s); "
-                                        "nothing was changed. Add recipients on its page.",
-                                        subject=(other["subject"] if other else None) or "–", id=exists.mailing_id)]
+            form.message_id.errors = [mailing_edit.message_id_taken(exists)]
         else:
             flash(_("Mailing registered."), "info")
             if form.recipients.data:
@@ -127,6 +124,7 @@ def mailing(mailing_id: int) -> ResponseReturnValue:
     page = params.page()
     failed = store().failed_addresses(mailing_id, limit=FAILED_PAGE_SIZE, offset=(page - 1) * FAILED_PAGE_SIZE)
     total_failed = failed[0]["total"] if failed else 0
+    total_verified = failed[0]["total_verified"] if failed else 0  # the bounce rate counts verified addresses
     recipients = stats["mailing"].get("recipient_count")
     opt_outs = store().opt_outs(mailing_id, limit=FAILED_PAGE_SIZE)
     return render_template("mailing.html", stats=stats, mailing=stats["mailing"], counts=stats["counts"],
@@ -136,10 +134,8 @@ def mailing(mailing_id: int) -> ResponseReturnValue:
                            total_opt_outs=opt_outs[0]["total"] if opt_outs else 0,
                            has_next=page * FAILED_PAGE_SIZE < total_failed, people=store().mailing_people(
                                mailing_id, limit=PEOPLE_SHOWN),
-                           total_verified=failed[0]["total_verified"] if failed else 0,
-                           recipients_known=store().recipients_known(mailing_id),
-                           bounce_rate=(failed[0]["total_verified"] if failed else 0) / recipients if recipients
-                           else None)
+                           total_verified=total_verified, recipients_known=store().recipients_known(mailing_id),
+                           bounce_rate=total_verified / recipients if recipients else None)
 
 
 @press.get("/mailings/<int:mailing_id>/timeline.svg")
